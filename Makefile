@@ -1,0 +1,80 @@
+# spojit - one binary, one Makefile.
+#
+#   make              build build/spojit
+#   make run          install deps, build, serve the demo on 127.0.0.1:8080
+#   make test         install deps, unit + end-to-end tests, then again under ASan+UBSan
+#   make bench        the benchmark (HITL cycle against a real server)
+#   make SANITIZE=address ...   any target with ASan+UBSan (outputs in build/asan)
+
+CC      ?= cc
+PKGS    := libmicrohttpd jansson libfyaml libcurl sqlite3 libpq libsodium
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+           -Wshadow -Wstrict-prototypes -Werror=implicit-function-declaration \
+           -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -pthread
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ljq -lonig -lm -pthread
+
+ifeq ($(SANITIZE),address)
+BUILD   := build/asan
+CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else
+BUILD   := build
+endif
+
+SRC      := $(shell find src -name '*.c' | sort)
+OBJ      := $(SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJ))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BUILD)/spojit-bench
+
+.PHONY: all deps test-deps run test unit e2e check bench clean
+all: $(BUILD)/spojit
+
+$(BUILD)/spojit: $(OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
+
+$(BENCH_BIN): tests/bench/bench.c $(LIB_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+-include $(OBJ:.o=.d)
+
+deps:
+	@scripts/deps.sh build
+
+test-deps:
+	@scripts/deps.sh test
+
+run: deps
+	$(MAKE) all
+	$(BUILD)/spojit serve --demo
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+e2e: $(BUILD)/spojit
+	SPOJIT_BIN=$(abspath $(BUILD)/spojit) node --test --test-concurrency=1 tests/e2e/
+
+# One pass of everything at one build flavour.
+check: unit e2e
+
+test: test-deps
+	$(MAKE) check
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(MAKE) SANITIZE=address check
+
+bench: deps
+	$(MAKE) all $(BENCH_BIN)
+	$(BENCH_BIN) --server $(abspath $(BUILD)/spojit)
+
+clean:
+	rm -rf build

@@ -1,0 +1,183 @@
+/* jsonx.c - depth limits, canonical dumps, JSON pointers; see jsonx.h. */
+#include "core/jsonx.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+int json_depth(const json_t *v)
+{
+    int deepest = 0;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *child;
+        json_object_foreach((json_t *)v, k, child) {
+            int d = json_depth(child);
+            if (d > deepest)
+                deepest = d;
+        }
+        return deepest + 1;
+    }
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *child;
+        json_array_foreach(v, i, child) {
+            int d = json_depth(child);
+            if (d > deepest)
+                deepest = d;
+        }
+        return deepest + 1;
+    }
+    return 0;
+}
+
+/* Counts bracket nesting outside strings, so that hostile input is refused
+ * before the parser recurses into it. Returns the maximum depth seen. */
+static int scan_depth(const char *s, size_t len, int limit)
+{
+    int depth = 0, deepest = 0, in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+            continue;
+        }
+        if (c == '"')
+            in_str = 1;
+        else if (c == '[' || c == '{') {
+            if (++depth > deepest) {
+                deepest = depth;
+                if (deepest > limit)
+                    return deepest;
+            }
+        } else if (c == ']' || c == '}')
+            depth--;
+    }
+    return deepest;
+}
+
+json_t *json_parse_limited(const char *text, size_t len, int max_depth,
+                           const char *what, sp_error *err)
+{
+    if (len == 0) {
+        sp_error_set(err, SP_EBADINPUT, "%s: empty, expected JSON", what);
+        return NULL;
+    }
+    if (scan_depth(text, len, max_depth) > max_depth) {
+        sp_error_set(err, SP_EBADINPUT, "%s: nested deeper than %d levels",
+                     what, max_depth);
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    if (!v) {
+        sp_error_set(err, SP_EBADINPUT, "%s: invalid JSON at line %d, column %d: %s",
+                     what, jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    return v;
+}
+
+char *json_canonical(const json_t *v)
+{
+    return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+}
+
+const char *json_str(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+void sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, data, len);
+    sodium_bin2hex(out, 65, digest, sizeof digest);
+}
+
+/* Decodes one reference token (~1 -> /, ~0 -> ~) into a malloc'd string. */
+static char *pointer_token(const char *start, size_t len)
+{
+    char *tok = malloc(len + 1), *o = tok;
+    if (!tok)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (start[i] == '~' && i + 1 < len && (start[i + 1] == '0' || start[i + 1] == '1')) {
+            *o++ = start[i + 1] == '0' ? '~' : '/';
+            i++;
+        } else {
+            *o++ = start[i];
+        }
+    }
+    *o = '\0';
+    return tok;
+}
+
+static json_t *pointer_child(json_t *node, const char *tok)
+{
+    if (json_is_object(node))
+        return json_object_get(node, tok);
+    if (json_is_array(node)) {
+        char *end;
+        if (!*tok || (tok[0] == '0' && tok[1]) )
+            return NULL;
+        long idx = strtol(tok, &end, 10);
+        if (*end || idx < 0)
+            return NULL;
+        return json_array_get(node, (size_t)idx);
+    }
+    return NULL;
+}
+
+json_t *json_pointer_get(json_t *root, const char *pointer)
+{
+    if (!pointer || !*pointer)
+        return root;
+    if (*pointer != '/')
+        return NULL;
+    json_t *node = root;
+    const char *p = pointer + 1;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        char *tok = pointer_token(p, len);
+        if (!tok)
+            return NULL;
+        node = pointer_child(node, tok);
+        free(tok);
+        if (!node || !slash)
+            return node;
+        p = slash + 1;
+    }
+}
+
+int json_pointer_set(json_t *root, const char *pointer, json_t *value)
+{
+    const char *last = pointer ? strrchr(pointer, '/') : NULL;
+    if (!last || *pointer != '/') {
+        json_decref(value);
+        return -1;
+    }
+    char *parent_ptr = strndup(pointer, (size_t)(last - pointer));
+    json_t *parent = parent_ptr ? json_pointer_get(root, parent_ptr) : NULL;
+    free(parent_ptr);
+    char *tok = pointer_token(last + 1, strlen(last + 1));
+    int rc = -1;
+    if (parent && tok && json_is_object(parent)) {
+        rc = json_object_set_new(parent, tok, value) == 0 ? 0 : -1;
+        value = NULL;
+    } else if (parent && tok && json_is_array(parent)) {
+        char *end;
+        long idx = strtol(tok, &end, 10);
+        if (*tok && !*end && idx >= 0 && (size_t)idx < json_array_size(parent)) {
+            rc = json_array_set_new(parent, (size_t)idx, value) == 0 ? 0 : -1;
+            value = NULL;
+        }
+    }
+    json_decref(value);
+    free(tok);
+    return rc;
+}
