@@ -1,0 +1,100 @@
+/*
+ * engine.h - the one thread that changes state.
+ *
+ * Every state transition of spojit - applying a workflow, starting a run,
+ * advancing it step by step, opening a gate, deciding, creating a user - is
+ * a command executed by the engine thread. Other threads submit commands
+ * and get the reply through a callback.
+ *
+ * INVARIANTS (see docs/internals/engine.md)
+ * - Commands are taken in batches; each batch is one store transaction and
+ *   each command in it one savepoint, so a burst of decisions shares one
+ *   fsync (group commit) and one failing command undoes only itself.
+ * - A reply is sent only after the batch's commit returned: a 2xx means the
+ *   change is on disk. If the commit fails, every command of the batch gets
+ *   an error and nothing of it happened.
+ * - A run advances through steps without side effects inside the same
+ *   transaction as the command that woke it; a crash before commit leaves
+ *   it where it was, so no completed step runs again.
+ * - After a restart, runs whose status is "running" are resumed from the
+ *   step recorded in the store.
+ * - Paused runs live only in the store; the engine keeps workflows (by
+ *   name@version) and nothing per paused run.
+ */
+#ifndef SP_ENGINE_H
+#define SP_ENGINE_H
+
+#include <jansson.h>
+
+#include "auth/auth.h"
+#include "core/err.h"
+#include "store/store.h"
+
+typedef struct engine engine;
+
+typedef struct {
+    int max_batch;              /* commands per transaction (default 256) */
+    json_t *env;                /* $env for expressions (borrowed, may be NULL) */
+} engine_config;
+
+/*
+ * Commands and their arguments (a JSON object, validated by the engine):
+ *   ENGINE_APPLY_WORKFLOW  {source: text, format: "yaml"|"json"}
+ *                          -> 201 {name, version, created: bool}
+ *   ENGINE_START_RUN       {workflow, version?, input, idempotency_key?}
+ *                          -> 201 run (200 with the earlier run on a repeated key)
+ *   ENGINE_DECIDE          {approval_id, decision, comment?, edits?, via?}
+ *                          -> 200 gate
+ *   ENGINE_CANCEL_RUN      {run_id} -> 200 run
+ *   ENGINE_REASSIGN        {approval_id, to: [..]} -> 200 gate
+ *   ENGINE_CREATE_APPROVAL {title, summary?, proposal?, reasoning?, context?,
+ *                           to, policy?, timeout?, on_timeout?, callback_url?}
+ *                          -> 201 gate (with run_id)
+ *   ENGINE_CREATE_USER     {name, password?, email?, teams?, role?} -> 201 user
+ *   ENGINE_CREATE_TEAM     {name, members?} -> 201 team
+ *   ENGINE_CREATE_KEY      {user, scope?, name?} -> 201 {id, key, user, scope}
+ *   ENGINE_BOOTSTRAP       {token?} -> 200 {created: bool, key?}: creates the
+ *                          admin user and its key on an empty store
+ */
+typedef enum {
+    ENGINE_APPLY_WORKFLOW,
+    ENGINE_START_RUN,
+    ENGINE_DECIDE,
+    ENGINE_CANCEL_RUN,
+    ENGINE_REASSIGN,
+    ENGINE_CREATE_APPROVAL,
+    ENGINE_CREATE_USER,
+    ENGINE_CREATE_TEAM,
+    ENGINE_CREATE_KEY,
+    ENGINE_BOOTSTRAP,
+} engine_command;
+
+/*
+ * Called exactly once per submitted command, on the engine thread, after
+ * the batch committed (or failed). status is an HTTP status; body is a new
+ * reference the callee owns: the result, or {"error": {...}}.
+ * Must not block: hand the body over and return.
+ */
+typedef void (*engine_reply_fn)(void *ctx, int status, json_t *body);
+
+/* Told after each commit about every run and gate the batch changed, so
+ * long-polls can wake. kind is "run" or "approval". Engine thread; must not
+ * block. */
+typedef void (*engine_change_fn)(void *ctx, const char *kind, const char *id);
+
+engine *engine_start(store *s, const engine_config *cfg, sp_error *err);
+/* Finishes the commands already queued, then stops the thread. */
+void engine_stop(engine *e);
+
+void engine_set_observer(engine *e, engine_change_fn fn, void *ctx);
+
+/* Queues a command. who and args are copied; the caller keeps its own. */
+void engine_submit(engine *e, engine_command cmd, const principal *who, json_t *args,
+                   engine_reply_fn reply, void *ctx);
+
+/* Submits and waits for the reply (for start-up and tests). Returns the
+ * status; *body gets the reply (caller decrefs) when body is not NULL. */
+int engine_call(engine *e, engine_command cmd, const principal *who, json_t *args,
+                json_t **body);
+
+#endif

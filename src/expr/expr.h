@@ -1,0 +1,89 @@
+/*
+ * expr.h - jq expressions and {{ }} templates.
+ *
+ * THREADING: libjq 1.6 is not thread-safe. Every function here that compiles
+ * or evaluates (everything but the *_free functions) must run on the engine
+ * thread only. HTTP threads never touch this module.
+ *
+ * A workflow's expressions are collected in an expr_builder while the
+ * definition is validated (each one is compiled on its own there, so an
+ * error names the expression), then joined into one expr_program: a single
+ * jq program that selects the expression by index. One compile per workflow
+ * version, however many expressions it has; nothing is parsed per run.
+ *
+ * Evaluation input is the document of SPEC §3: {input, steps, run, proposal}.
+ * $env and $secrets are bound per call (null when not given). The jq
+ * builtins that would reach outside the run (env, $ENV, input, inputs,
+ * debug, stderr, input_filename, halt, halt_error, import, include, $__loc__)
+ * are unavailable: an expression using them fails to compile.
+ *
+ * Ownership: json_t arguments are borrowed; returned json_t are new refs.
+ */
+#ifndef SP_EXPR_H
+#define SP_EXPR_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "core/err.h"
+
+typedef struct expr_builder expr_builder;
+typedef struct expr_program expr_program;
+typedef struct expr_template expr_template;
+
+/* Limits (documented in docs/workflows). */
+#define EXPR_MAX_LENGTH 8192        /* bytes of one expression */
+#define EXPR_MAX_COUNT  4096        /* expressions in one program */
+
+expr_builder *expr_builder_new(void);
+void expr_builder_free(expr_builder *b);
+
+/*
+ * Compiles src on its own to check it, then adds it to the builder.
+ * Returns its index (>= 0), or -1 with err set to SP_EINVALID and a message
+ * such as "syntax error, unexpected INVALID_CHARACTER at line 1" (no path:
+ * the caller prefixes where the expression sits).
+ */
+int expr_builder_add(expr_builder *b, const char *src, sp_error *err);
+
+/*
+ * Joins everything added into one program and frees the builder (also on
+ * failure). Returns NULL with err set when the joined program fails to
+ * compile (which a caller that checked every expression should never see).
+ */
+expr_program *expr_builder_finish(expr_builder *b, sp_error *err);
+void expr_program_free(expr_program *p);
+
+/*
+ * Evaluates expression idx against input. The result is the first output of
+ * the expression, or JSON null when it produces none. Returns NULL with err
+ * (SP_EINVALID, the jq error text) when the expression raises an error.
+ * env/secrets may be NULL (bound to null).
+ */
+json_t *expr_eval(expr_program *p, int idx, json_t *input, json_t *env,
+                  json_t *secrets, sp_error *err);
+
+/* jq truthiness: everything but null and false. */
+bool expr_truthy(const json_t *v);
+
+/*
+ * Templates: any JSON value whose strings may contain "{{ expr }}". A string
+ * that is exactly one template keeps the JSON type of its value
+ * ("{{ .input.amount }}" -> 612); otherwise values are spliced in as text
+ * (strings raw, others as compact JSON). Values without templates are kept
+ * as they are. Expressions are added to b.
+ *
+ * Returns NULL with err set (message names the bad expression). The template
+ * keeps its own copy of the value.
+ */
+expr_template *expr_template_compile(expr_builder *b, json_t *value, sp_error *err);
+
+/* True when the value has at least one {{ }} (pure constants cost nothing). */
+bool expr_template_is_dynamic(const expr_template *t);
+
+/* Renders t with program p (the one its builder became). New reference. */
+json_t *expr_template_render(const expr_template *t, expr_program *p, json_t *input,
+                             json_t *env, json_t *secrets, sp_error *err);
+void expr_template_free(expr_template *t);
+
+#endif

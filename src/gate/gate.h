@@ -1,0 +1,56 @@
+/*
+ * gate.h - the approval gate state machine (SPEC §5), as pure functions on
+ * gate documents. No I/O: the engine loads and stores the documents.
+ *
+ * STATES
+ *     pending --(policy met by approvals)----> approved
+ *     pending --(any reject)-----------------> rejected
+ *     pending --(timeout)--------------------> expired  (issue 4)
+ *     pending --(run canceled)---------------> canceled
+ * Only pending gates accept decisions; every other state is final.
+ *
+ * A gate document holds, besides the API fields, the private members
+ *   "_started_by"  who started the run (for forbid_self_approval)
+ *   "_editable"    JSON pointers an approver may change
+ *   "_original"    the proposal as frozen when the gate opened
+ */
+#ifndef SP_GATE_H
+#define SP_GATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+
+typedef struct {
+    const char *by;             /* user name */
+    const json_t *teams;        /* that user's teams: ["finance"] */
+    const char *decision;       /* "approve" | "reject" */
+    const char *comment;        /* may be NULL */
+    const json_t *edits;        /* {"/amount": 550} or NULL */
+    const char *via;            /* "api" | "web" | "link" | "cli" */
+    sp_time at;
+} gate_decision;
+
+/* True when user (with teams) is among the gate's current assignees. */
+bool gate_is_assignee(const json_t *gate, const char *user, const json_t *teams);
+
+/*
+ * Applies one decision to a pending gate. On success the decision is
+ * appended (edits recorded as {"/ptr": {"from": old, "to": new}}), the
+ * proposal carries approved edits, and *resolved says whether this decision
+ * resolved the gate (status and resolved_at set). Errors, leaving the gate
+ * unchanged:
+ *   SP_ECONFLICT   not pending, or this approver already decided
+ *   SP_EEXPIRED    the gate expired
+ *   SP_EFORBIDDEN  not an assignee, or the run's starter under forbid_self_approval
+ *   SP_EINVALID    bad decision word, missing required comment, an edit of a
+ *                  field not editable, or edits on a reject
+ */
+sp_code gate_decide(json_t *gate, const gate_decision *d, bool *resolved, sp_error *err);
+
+/* Distinct assignees a policy of "all" needs, given the members of teams:
+ * the engine expands teams when the gate opens and stores the count. */
+
+#endif

@@ -1,0 +1,151 @@
+/*
+ * store.h - everything spojit keeps, behind one interface.
+ *
+ * The engine and the API speak only this header; sqlite/ (and later pg/)
+ * implement it through the table of functions in store_impl.h. Nothing
+ * outside src/store includes sqlite3.h or libpq-fe.h.
+ *
+ * INVARIANTS
+ * - One writer: store_writer() is used by the engine thread alone. Every
+ *   change goes through it, inside store_begin()/store_commit(). A commit
+ *   returns only when the transaction is durable (SQLite: WAL with
+ *   synchronous=FULL), so "acknowledged" means "on disk".
+ * - Many readers: any thread may borrow a read connection with
+ *   store_reader() and must give it back with store_release(). Readers see
+ *   the last committed state and never block the writer.
+ * - Rows are JSON documents plus the few columns queries filter on. A
+ *   document put is stored as given; the store derives its columns from it.
+ *
+ * Ownership: json_t arguments are borrowed; json_t ** outputs receive new
+ * references the caller decrefs; char ** outputs are malloc'd.
+ */
+#ifndef SP_STORE_H
+#define SP_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+
+typedef struct store store;
+typedef struct store_conn store_conn;
+
+/* "sqlite:PATH" (PATH may be ":memory:" only for tests of one connection). */
+store *store_open(const char *url, sp_error *err);
+void store_close(store *s);
+
+store_conn *store_writer(store *s);
+store_conn *store_reader(store *s);
+void store_release(store_conn *c);
+
+/* Transactions on the writer. Savepoints let one command of a batch fail
+ * without undoing the others. */
+sp_code store_begin(store_conn *c, sp_error *err);
+sp_code store_commit(store_conn *c, sp_error *err);
+void store_rollback(store_conn *c);
+sp_code store_savepoint(store_conn *c, sp_error *err);
+sp_code store_savepoint_release(store_conn *c, sp_error *err);
+void store_savepoint_rollback(store_conn *c);
+
+/* ---- meta: small key/value settings (schema version, signing keys) ---- */
+sp_code store_meta_get(store_conn *c, const char *key, char **value, sp_error *err); /* SP_ENOTFOUND */
+sp_code store_meta_put(store_conn *c, const char *key, const char *value, sp_error *err);
+
+/* ---- workflows: immutable versions ----
+ * row: {name, version, hash, format ("yaml"|"json"), source, created_by, created_at} */
+sp_code store_workflow_put(store_conn *c, const json_t *row, sp_error *err);
+/* version 0 = the newest. SP_ENOTFOUND when absent. */
+sp_code store_workflow_get(store_conn *c, const char *name, int version, json_t **row, sp_error *err);
+/* The version whose hash matches, or 0 when none does. */
+sp_code store_workflow_find_hash(store_conn *c, const char *name, const char *hash, int *version, sp_error *err);
+/* The newest version number of name, or 0. */
+sp_code store_workflow_latest(store_conn *c, const char *name, int *version, sp_error *err);
+/* The newest version of each workflow, without source: [{name, version, hash, created_at, versions}] */
+sp_code store_workflow_list(store_conn *c, json_t **items, sp_error *err);
+
+/* ---- runs ----
+ * A run document is the API's run object (SPEC §8) plus private members whose
+ * names start with "_". Columns derived: id, workflow, version, status,
+ * started_by, created_at, updated_at. */
+sp_code store_run_put(store_conn *c, const json_t *run, sp_error *err);     /* insert or replace */
+sp_code store_run_get(store_conn *c, const char *id, json_t **run, sp_error *err);
+typedef struct {
+    const char *status;         /* NULL: any */
+    const char *workflow;       /* NULL: any */
+    const char *started_by;     /* NULL: anyone */
+    const char *cursor;         /* NULL: from the newest; else ids older than it */
+    int limit;                  /* 1..1000 */
+} store_run_filter;
+/* Newest first. items: array of run documents; next_cursor NULL at the end. */
+sp_code store_run_list(store_conn *c, const store_run_filter *f, json_t **items,
+                       char **next_cursor, sp_error *err);
+/* Ids of runs with status "running" (to resume after a restart), oldest first. */
+sp_code store_run_active(store_conn *c, json_t **ids, sp_error *err);
+/* Idempotency keys of POST /v1/runs, scoped to the principal. */
+sp_code store_idem_get(store_conn *c, const char *principal, const char *key,
+                       char **run_id, sp_error *err);                          /* SP_ENOTFOUND */
+sp_code store_idem_put(store_conn *c, const char *principal, const char *key,
+                       const char *run_id, sp_time at, sp_error *err);
+/* How many runs have each status: {"waiting": 300, ...} */
+sp_code store_run_counts(store_conn *c, json_t **counts, sp_error *err);
+
+/* ---- approvals (gates) ----
+ * A gate document is the API's gate object (SPEC §8) plus private "_"
+ * members. Columns derived: id, run_id, status, created_at, due_at, and one
+ * index row per entry of "assignees" (for the inbox). */
+sp_code store_approval_put(store_conn *c, const json_t *gate, sp_error *err); /* insert or replace */
+sp_code store_approval_get(store_conn *c, const char *id, json_t **gate, sp_error *err);
+typedef struct {
+    const json_t *principals;   /* array of "user:x"/"team:y"; NULL: everyone's */
+    const char *status;         /* NULL: any */
+    const char *cursor;         /* NULL: from the newest; else ids older than it */
+    int limit;                  /* 1..1000 */
+} store_approval_filter;
+sp_code store_approval_list(store_conn *c, const store_approval_filter *f, json_t **items,
+                            char **next_cursor, sp_error *err);
+
+/* ---- audit: append-only rows; the hash chain is computed by audit/ ---- */
+typedef struct {
+    int64_t seq;
+    sp_time at;
+    const char *actor;
+    const char *type;
+    const char *run_id;         /* may be NULL */
+    const char *approval_id;    /* may be NULL */
+    const char *data;           /* canonical JSON text */
+    const char *prev_hash;      /* 64 hex */
+    const char *hash;           /* 64 hex */
+} store_audit_row;
+sp_code store_audit_append(store_conn *c, const store_audit_row *row, sp_error *err);
+/* The last row's seq and hash; seq 0 and hash "" when the trail is empty. */
+sp_code store_audit_head(store_conn *c, int64_t *seq, char hash[65], sp_error *err);
+typedef struct {
+    const char *run_id;         /* NULL: any */
+    const char *approval_id;    /* NULL: any */
+    int64_t after_seq;          /* rows with seq > after_seq */
+    int64_t limit;              /* 0: no limit */
+} store_audit_filter;
+/* Calls fn for each row in seq order until fn returns non-zero (that value
+ * is returned as SP_OK; scanning just stops). Strings are valid during fn. */
+typedef int (*store_audit_fn)(void *ctx, const store_audit_row *row);
+sp_code store_audit_scan(store_conn *c, const store_audit_filter *f, store_audit_fn fn,
+                         void *ctx, sp_error *err);
+
+/* ---- principals ----
+ * user: {name, role ("admin"|"member"|"viewer"), email?, password_hash?,
+ *        disabled (bool), created_at}; store_user_get adds "teams": [..]. */
+sp_code store_user_put(store_conn *c, const json_t *user, sp_error *err);   /* insert or replace */
+sp_code store_user_get(store_conn *c, const char *name, json_t **user, sp_error *err);
+sp_code store_team_put(store_conn *c, const char *name, sp_time at, sp_error *err); /* SP_ECONFLICT if exists */
+sp_code store_team_exists(store_conn *c, const char *name, bool *exists, sp_error *err);
+sp_code store_team_add_member(store_conn *c, const char *team, const char *user, sp_error *err);
+/* Names of the users in a team: ["alice", ...] */
+sp_code store_team_members(store_conn *c, const char *team, json_t **users, sp_error *err);
+/* key: {id, user, scope, name?, hash (hex SHA-256 of the key), created_at,
+ *       revoked_at?, expires_at?} */
+sp_code store_key_put(store_conn *c, const json_t *key, sp_error *err);
+sp_code store_key_lookup(store_conn *c, const char *hash, json_t **key, sp_error *err); /* SP_ENOTFOUND */
+
+#endif

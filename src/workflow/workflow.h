@@ -1,0 +1,138 @@
+/*
+ * workflow.h - workflow definitions: parsed, validated, immutable.
+ *
+ * A definition (SPEC §2) arrives as YAML or JSON text. workflow_load parses
+ * it, checks everything that can be checked before a run starts, compiles
+ * every expression into one expr_program and returns a struct the engine
+ * runs from without ever looking at the text again. All problems are
+ * reported at once in err->details as an array of
+ *     {"path": "steps[2].next", "line": 14, "column": 11, "message": "..."}
+ * (line/column 1-based; 0 when the problem has no single place).
+ *
+ * A loaded workflow is read-only; the engine caches one per (name, version)
+ * and uses it from the engine thread only (it holds a jq program).
+ */
+#ifndef SP_WORKFLOW_H
+#define SP_WORKFLOW_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "expr/expr.h"
+
+/* Limits (documented in docs/workflows). */
+#define WF_MAX_SOURCE   (1024 * 1024)   /* bytes of definition text */
+#define WF_MAX_STEPS    1000
+#define WF_NAME_MAX     64
+
+typedef enum { WF_FORMAT_YAML, WF_FORMAT_JSON } wf_format;
+
+typedef enum {
+    STEP_TRANSFORM,     /* transform: <expr> -> output */
+    STEP_SWITCH,        /* switch: [{when, next}, ...] (a case with no when is the default) */
+    STEP_APPROVAL,      /* approval alone: a gate with no action; output = the final proposal */
+    STEP_SUCCEED,       /* succeed: {output?: <expr>} ends the run completed */
+    STEP_FAIL,          /* fail: {error?: <template>} ends the run failed */
+} step_kind;
+
+/* Special flow targets; real targets are step indexes (>= 0). */
+#define FLOW_END   (-1)     /* "end": the run completes */
+#define FLOW_FAIL  (-2)     /* "fail": the run fails */
+
+#define EXPR_NONE  (-1)     /* an optional expression that is absent */
+
+typedef enum { REQUIRE_COMMENT_REJECT, REQUIRE_COMMENT_ALWAYS, REQUIRE_COMMENT_NEVER } require_comment;
+
+typedef struct {
+    int when;               /* expr index, or EXPR_NONE: always matches */
+    char **to;              /* "user:alice", "team:finance" */
+    size_t nto;
+} gate_route;
+
+typedef struct {
+    int64_t after_ms;
+    char **to;
+    size_t nto;
+    bool replace;           /* mode: replace (default add) */
+} gate_escalation;
+
+typedef struct {
+    int when;               /* expr: true -> a human must decide; EXPR_NONE: always */
+    expr_template *title;   /* may be NULL: the step id is used */
+    expr_template *summary; /* may be NULL */
+    char *urgency;          /* "low"|"normal"|"high", default "normal" */
+    int proposal;           /* expr, or EXPR_NONE: previous step's output */
+    int reasoning;          /* expr or EXPR_NONE */
+    int context;            /* expr or EXPR_NONE */
+    gate_route *routes;
+    size_t nroutes;         /* >= 1 */
+    int approvals;          /* N >= 1, or 0 meaning "all" assignees */
+    bool forbid_self_approval;      /* default true */
+    require_comment require_comment;
+    char **editable;        /* JSON pointers into the proposal */
+    size_t neditable;
+    int64_t timeout_ms;     /* 0: none */
+    char *on_timeout;       /* "reject"|"approve"|"fail"|<step id>; NULL = fail */
+    gate_escalation *escalations;
+    size_t nescalations;
+    int64_t remind_every_ms;        /* 0: none */
+} gate_def;
+
+typedef struct {
+    int when;               /* expr index, EXPR_NONE for the default case */
+    int next;               /* step index or FLOW_END / FLOW_FAIL */
+} switch_case;
+
+typedef struct step_def {
+    char *id;
+    step_kind kind;
+    int index;              /* position in steps[] */
+    int next;               /* step index, FLOW_END; default: the next in the list, or FLOW_END */
+    int on_reject;          /* step index, FLOW_FAIL (default) or FLOW_END */
+    int on_error;           /* step index, or FLOW_FAIL (default) */
+    gate_def *gate;         /* NULL: no gate (STEP_APPROVAL always has one) */
+    union {
+        struct { int expr; } transform;
+        struct { switch_case *cases; size_t ncases; } sw;
+        struct { int output; } succeed;          /* expr or EXPR_NONE */
+        struct { expr_template *error; } fail;   /* may be NULL */
+    } u;
+} step_def;
+
+typedef struct workflow {
+    char *name;
+    int version;            /* set by the store when applied; 0 before */
+    char hash[65];          /* SHA-256 of the canonical JSON definition */
+    char *description;      /* may be NULL */
+    json_t *input_schema;   /* may be NULL */
+    json_t *definition;     /* the canonical JSON form, as the API shows it */
+    step_def *steps;
+    size_t nsteps;
+    expr_program *program;
+} workflow;
+
+/*
+ * Parses and validates a definition. format: WF_FORMAT_YAML also accepts
+ * JSON text (JSON is YAML). Returns a new workflow (version 0) or NULL with
+ * err = SP_EINVALID (content problems, all listed in details) or
+ * SP_EBADINPUT (text that does not parse, with line and column).
+ * Engine thread only (compiles jq).
+ */
+workflow *workflow_load(const char *text, size_t len, wf_format format, sp_error *err);
+void workflow_free(workflow *wf);
+
+/* Index of the step with that id, or -1. */
+int workflow_step_index(const workflow *wf, const char *id);
+
+/*
+ * Checks a run's input against input_schema (a JSON Schema subset: type,
+ * required, properties, additionalProperties, items, enum, const, minimum,
+ * maximum, minLength, maxLength, minItems, maxItems, pattern-free).
+ * 0, or SP_EINVALID with every problem in err->details [{path, message}].
+ */
+sp_code workflow_check_input(const workflow *wf, const json_t *input, sp_error *err);
+
+#endif
