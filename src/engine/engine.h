@@ -83,8 +83,11 @@ typedef void (*engine_reply_fn)(void *ctx, int status, json_t *body);
 typedef void (*engine_change_fn)(void *ctx, const char *kind, const char *id);
 
 engine *engine_start(store *s, const engine_config *cfg, sp_error *err);
-/* Finishes the commands already queued, then stops the thread. */
+/* Finishes the commands already queued, then stops the thread; commands
+ * submitted afterwards are answered 503 at once. The engine stays valid
+ * until engine_free, so late submitters never touch freed memory. */
 void engine_stop(engine *e);
+void engine_free(engine *e);
 
 void engine_set_observer(engine *e, engine_change_fn fn, void *ctx);
 

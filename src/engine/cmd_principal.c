@@ -1,0 +1,257 @@
+/*
+ * cmd_principal.c - users, teams, API keys, and the first admin.
+ *
+ * Only admins create principals. A key's scope never exceeds its user's
+ * role: a member cannot hold an admin key. Passwords are hashed here
+ * (argon2id) so that no plain password is ever queued further than this.
+ */
+#include "engine/engine_internal.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ids.h"
+#include "core/log.h"
+
+#define NAME_MAX_LEN 64
+
+static bool name_valid(const char *s)
+{
+    if (!s || !*s || strlen(s) > NAME_MAX_LEN)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.')
+            return false;
+    return true;
+}
+
+static bool one_of(const char *s, const char *const *words)
+{
+    for (; *words; words++)
+        if (strcmp(s, *words) == 0)
+            return true;
+    return false;
+}
+
+static sp_code require_admin(const engine_cmd *cmd, sp_error *err)
+{
+    if (!principal_is_admin(&cmd->who))
+        return sp_error_set(err, SP_EFORBIDDEN, "only admins may manage users, teams and keys");
+    return SP_OK;
+}
+
+/* Creates the team if it does not exist yet. */
+static sp_code ensure_team(engine *e, const char *team, const char *actor, sp_error *err)
+{
+    bool exists = false;
+    sp_code rc = store_team_exists(e->w, team, &exists, err);
+    if (rc || exists)
+        return rc;
+    if ((rc = store_team_put(e->w, team, clock_now(), err)))
+        return rc;
+    return engine_audit(e, actor, "team.created", NULL, NULL, json_pack("{s:s}", "name", team),
+                        err);
+}
+
+static sp_code user_insert(engine *e, const char *actor, const char *name, const char *role,
+                           const char *password, const char *email, json_t *teams,
+                           sp_error *err)
+{
+    json_t *existing = NULL;
+    sp_code rc = store_user_get(e->w, name, &existing, err);
+    json_decref(existing);
+    if (rc == SP_OK)
+        return sp_error_set(err, SP_ECONFLICT, "user '%s' already exists", name);
+    if (rc != SP_ENOTFOUND)
+        return rc;
+    sp_error_clear(err);
+
+    char *hash = NULL;
+    if (password && !(hash = auth_password_hash(password)))
+        return sp_error_set(err, SP_EINTERNAL, "cannot hash the password");
+    char at[SP_TIME_BUF];
+    json_t *user = json_pack("{s:s, s:s, s:s?, s:s?, s:b, s:s}", "name", name, "role", role,
+                             "email", email, "password_hash", hash, "disabled", 0,
+                             "created_at", time_format(clock_now(), at));
+    free(hash);
+    rc = store_user_put(e->w, user, err);
+    json_decref(user);
+    size_t i;
+    json_t *t;
+    json_array_foreach(teams, i, t) {
+        if (rc)
+            break;
+        if (!(rc = ensure_team(e, json_string_value(t), actor, err)))
+            rc = store_team_add_member(e->w, json_string_value(t), name, err);
+    }
+    if (rc)
+        return rc;
+    return engine_audit(e, actor, "user.created", NULL, NULL,
+                        json_pack("{s:s, s:s, s:O}", "name", name, "role", role, "teams",
+                                  teams ? teams : json_array()), err);
+}
+
+sp_code cmd_create_user(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err)
+{
+    static const char *const roles[] = { "admin", "member", "viewer", NULL };
+    const char *name = json_str(cmd->args, "name");
+    const char *role = json_str(cmd->args, "role");
+    json_t *teams = json_object_get(cmd->args, "teams");
+    sp_code rc = require_admin(cmd, err);
+    if (rc)
+        return rc;
+    if (!name_valid(name))
+        return sp_error_set(err, SP_EINVALID,
+                            "name: 1 to 64 letters, digits, '.', '_' or '-'");
+    if (!role)
+        role = "member";
+    if (!one_of(role, roles))
+        return sp_error_set(err, SP_EINVALID, "role: must be admin, member or viewer");
+    size_t i;
+    json_t *t;
+    json_array_foreach(teams, i, t)
+        if (!name_valid(json_string_value(t)))
+            return sp_error_set(err, SP_EINVALID, "teams[%zu]: not a valid team name", i);
+    if ((rc = user_insert(e, cmd->who.name, name, role, json_str(cmd->args, "password"),
+                          json_str(cmd->args, "email"), teams, err)))
+        return rc;
+    *status = 201;
+    *body = json_pack("{s:s, s:s, s:s?, s:O}", "name", name, "role", role, "email",
+                      json_str(cmd->args, "email"), "teams", teams ? teams : json_array());
+    if (!teams)
+        json_object_set_new(*body, "teams", json_array());
+    return SP_OK;
+}
+
+sp_code cmd_create_team(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err)
+{
+    const char *name = json_str(cmd->args, "name");
+    json_t *members = json_object_get(cmd->args, "members");
+    sp_code rc = require_admin(cmd, err);
+    if (rc)
+        return rc;
+    if (!name_valid(name))
+        return sp_error_set(err, SP_EINVALID, "name: 1 to 64 letters, digits, '.', '_' or '-'");
+    bool exists = false;
+    if ((rc = store_team_exists(e->w, name, &exists, err)))
+        return rc;
+    if (exists)
+        return sp_error_set(err, SP_ECONFLICT, "team '%s' already exists", name);
+    if ((rc = ensure_team(e, name, cmd->who.name, err)))
+        return rc;
+    size_t i;
+    json_t *m;
+    json_array_foreach(members, i, m) {
+        json_t *user = NULL;
+        const char *u = json_string_value(m);
+        if (!u || store_user_get(e->w, u, &user, err) != SP_OK) {
+            sp_error_clear(err);
+            return sp_error_set(err, SP_EINVALID, "members[%zu]: no user '%s'", i, u ? u : "");
+        }
+        json_decref(user);
+        if ((rc = store_team_add_member(e->w, name, u, err)))
+            return rc;
+    }
+    *status = 201;
+    *body = json_pack("{s:s, s:O}", "name", name, "members", members ? members : json_array());
+    if (!members)
+        json_object_set_new(*body, "members", json_array());
+    return SP_OK;
+}
+
+/* Stores a new key for user; *key_out is the key to show once. */
+static sp_code key_insert(engine *e, const char *actor, const char *user, const char *scope,
+                          const char *name, const char *given_key, json_t **reply,
+                          sp_error *err)
+{
+    char hash[65], id[SP_ID_MAX], at[SP_TIME_BUF];
+    char *key = NULL;
+    sp_code rc;
+    if (given_key) {
+        key = strdup(given_key);
+        auth_key_hash(key, hash);
+    } else if ((rc = auth_key_new(&key, hash, err))) {
+        return rc;
+    }
+    sp_time now = clock_now();
+    id_new("key", now, id);
+    json_t *row = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s}", "id", id, "user", user,
+                            "scope", scope, "name", name, "hash", hash,
+                            "created_at", time_format(now, at));
+    rc = store_key_put(e->w, row, err);
+    json_decref(row);
+    if (rc == SP_OK)
+        rc = engine_audit(e, actor, "key.created", NULL, NULL,
+                          json_pack("{s:s, s:s, s:s}", "id", id, "user", user, "scope", scope),
+                          err);
+    if (rc == SP_OK)
+        *reply = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "id", id, "key", key, "user", user,
+                           "scope", scope, "name", name);
+    sodium_memzero(key, strlen(key));
+    free(key);
+    return rc;
+}
+
+sp_code cmd_create_key(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err)
+{
+    static const char *const scopes[] = { "admin", "member", "agent", NULL };
+    const char *user_name = json_str(cmd->args, "user");
+    const char *scope = json_str(cmd->args, "scope");
+    json_t *user = NULL;
+    sp_code rc = require_admin(cmd, err);
+    if (rc)
+        return rc;
+    if (!user_name)
+        return sp_error_set(err, SP_EBADINPUT, "user: required");
+    if ((rc = store_user_get(e->w, user_name, &user, err)))
+        return rc == SP_ENOTFOUND ? sp_error_set(err, SP_EINVALID, "user: no user '%s'", user_name)
+                                  : rc;
+    const char *role = json_str(user, "role");
+    if (!scope)
+        scope = strcmp(role, "admin") == 0 ? "admin" : "member";
+    if (!one_of(scope, scopes))
+        rc = sp_error_set(err, SP_EINVALID, "scope: must be admin, member or agent");
+    else if (strcmp(scope, "admin") == 0 && strcmp(role, "admin") != 0)
+        rc = sp_error_set(err, SP_EINVALID, "scope: %s is a %s and cannot hold an admin key",
+                          user_name, role);
+    else if ((rc = key_insert(e, cmd->who.name, user_name, scope, json_str(cmd->args, "name"),
+                              NULL, body, err)) == SP_OK)
+        *status = 201;
+    json_decref(user);
+    return rc;
+}
+
+/*
+ * The first start on an empty store: the admin user and its key (the
+ * bootstrap token when given, else a new key returned once).
+ */
+sp_code cmd_bootstrap(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err)
+{
+    json_t *admin = NULL;
+    sp_code rc = store_user_get(e->w, "admin", &admin, err);
+    json_decref(admin);
+    if (rc == SP_OK) {
+        *status = 200;
+        *body = json_pack("{s:b}", "created", 0);
+        return SP_OK;
+    }
+    if (rc != SP_ENOTFOUND)
+        return rc;
+    sp_error_clear(err);
+    json_t *key = NULL;
+    if ((rc = user_insert(e, "system", "admin", "admin", NULL, NULL, NULL, err)) ||
+        (rc = key_insert(e, "system", "admin", "admin", "bootstrap",
+                         json_str(cmd->args, "token"), &key, err)))
+        return rc;
+    if ((rc = engine_audit(e, "system", "admin.bootstrap", NULL, NULL,
+                           json_pack("{s:s}", "user", "admin"), err))) {
+        json_decref(key);
+        return rc;
+    }
+    *status = 200;
+    *body = json_pack("{s:b, s:O}", "created", 1, "key", json_object_get(key, "key"));
+    json_decref(key);
+    return SP_OK;
+}

@@ -1,0 +1,410 @@
+/*
+ * engine.c - the engine thread: queue, batches, group commit, replies.
+ *
+ * DESIGN
+ * Producers (HTTP threads, start-up code) append commands to a queue under
+ * `lock` and signal `wake`. The engine thread takes everything queued (up to
+ * max_batch) and runs it as one batch:
+ *
+ *     BEGIN
+ *       for each command:  SAVEPOINT; execute; RELEASE | ROLLBACK TO
+ *     COMMIT                       <- the only fsync of the batch
+ *     reply to every command; tell the observer what changed
+ *
+ * While a batch commits, new commands queue up, so the busier the server the
+ * larger the batches: many decisions share one fsync.
+ *
+ * INVARIANTS
+ * - A reply is given only after COMMIT returned; if COMMIT fails, every
+ *   command of the batch is answered with an error and the in-memory audit
+ *   head is reloaded from the store, so memory never runs ahead of disk.
+ * - A failed command is rolled back to its savepoint, audit head included:
+ *   the batch goes on without a trace of it.
+ * - Only this thread touches the writer connection and libjq.
+ */
+#include "engine/engine_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+static const engine_cmd_fn command_table[] = {
+    [ENGINE_APPLY_WORKFLOW] = cmd_apply_workflow,
+    [ENGINE_START_RUN] = cmd_start_run,
+    [ENGINE_DECIDE] = cmd_decide,
+    [ENGINE_CANCEL_RUN] = cmd_cancel_run,
+    [ENGINE_REASSIGN] = cmd_reassign,
+    [ENGINE_CREATE_APPROVAL] = cmd_create_approval,
+    [ENGINE_CREATE_USER] = cmd_create_user,
+    [ENGINE_CREATE_TEAM] = cmd_create_team,
+    [ENGINE_CREATE_KEY] = cmd_create_key,
+    [ENGINE_BOOTSTRAP] = cmd_bootstrap,
+};
+
+json_t *engine_now_json(void)
+{
+    char buf[SP_TIME_BUF];
+    return json_string(time_format(clock_now(), buf));
+}
+
+sp_code engine_audit(engine *e, const char *actor, const char *type, const char *run_id,
+                     const char *approval_id, json_t *data, sp_error *err)
+{
+    sp_code rc = audit_append(e->w, &e->chain, clock_now(), actor ? actor : "system", type,
+                              run_id, approval_id, data, err);
+    json_decref(data);
+    return rc;
+}
+
+void engine_mark_changed(engine *e, const char *kind, const char *id)
+{
+    if (!id)
+        return;
+    json_object_set_new(strcmp(kind, "run") == 0 ? e->changed_runs : e->changed_gates, id,
+                        json_true());
+}
+
+json_t *engine_public(const json_t *doc)
+{
+    json_t *copy = json_object();
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)doc, key, value)
+        if (key[0] != '_')
+            json_object_set(copy, key, value);
+    return copy;
+}
+
+static void cmd_free(engine_cmd *cmd)
+{
+    principal_clear(&cmd->who);
+    json_decref(cmd->args);
+    json_decref(cmd->body);
+    free(cmd);
+}
+
+/* Runs one command inside its savepoint; fills cmd->status/body. */
+static void execute(engine *e, engine_cmd *cmd)
+{
+    sp_error err = SP_ERROR_INIT;
+    audit_chain before = e->chain;
+    sp_code rc;
+
+    if (store_savepoint(e->w, &err) != SP_OK) {
+        rc = err.code;
+    } else if ((unsigned)cmd->type >= sizeof command_table / sizeof command_table[0] ||
+               !command_table[cmd->type]) {
+        rc = sp_error_set(&err, SP_EINTERNAL, "unknown engine command %d", cmd->type);
+        store_savepoint_rollback(e->w);
+    } else {
+        rc = command_table[cmd->type](e, cmd, &cmd->status, &cmd->body, &err);
+        if (rc == SP_OK)
+            rc = store_savepoint_release(e->w, &err);
+        else
+            store_savepoint_rollback(e->w);
+    }
+    if (rc != SP_OK) {
+        e->chain = before;
+        json_object_clear(e->changed_runs);
+        json_object_clear(e->changed_gates);
+        json_decref(cmd->body);
+        cmd->status = sp_code_http_status(rc);
+        cmd->body = sp_error_to_json(&err);
+        if (cmd->status >= 500)
+            log_error("engine: command %d failed: %s", cmd->type, err.message);
+        sp_error_clear(&err);
+        return;
+    }
+    json_object_update(e->batch_runs, e->changed_runs);
+    json_object_update(e->batch_gates, e->changed_gates);
+    json_object_clear(e->changed_runs);
+    json_object_clear(e->changed_gates);
+}
+
+static void notify_changes(engine *e)
+{
+    engine_change_fn fn;
+    void *ctx;
+    pthread_mutex_lock(&e->lock);
+    fn = e->observer;
+    ctx = e->observer_ctx;
+    pthread_mutex_unlock(&e->lock);
+    const char *id;
+    json_t *v;
+    if (fn) {
+        json_object_foreach(e->batch_runs, id, v)
+            fn(ctx, "run", id);
+        json_object_foreach(e->batch_gates, id, v)
+            fn(ctx, "approval", id);
+    }
+    json_object_clear(e->batch_runs);
+    json_object_clear(e->batch_gates);
+}
+
+/* Runs a batch (a linked list of commands) as one transaction, then replies. */
+static void run_batch(engine *e, engine_cmd *batch)
+{
+    sp_error err = SP_ERROR_INIT;
+    bool ok = store_begin(e->w, &err) == SP_OK;
+
+    if (ok) {
+        for (engine_cmd *c = batch; c; c = c->next)
+            execute(e, c);
+        ok = store_commit(e->w, &err) == SP_OK;
+        if (!ok)
+            store_rollback(e->w);
+    }
+    if (!ok) {
+        log_error("engine: batch not committed: %s", err.message);
+        for (engine_cmd *c = batch; c; c = c->next) {
+            json_decref(c->body);
+            c->status = sp_code_http_status(err.code);
+            c->body = sp_error_to_json(&err);
+        }
+        /* Memory must not run ahead of disk. */
+        sp_error reload = SP_ERROR_INIT;
+        if (audit_chain_load(e->w, &e->chain, &reload) != SP_OK)
+            log_error("engine: cannot reload the audit head: %s", reload.message);
+        sp_error_clear(&reload);
+        wfcache_clear(e);
+        json_object_clear(e->batch_runs);
+        json_object_clear(e->batch_gates);
+    }
+    sp_error_clear(&err);
+
+    while (batch) {
+        engine_cmd *next = batch->next;
+        json_t *body = batch->body;
+        batch->body = NULL;
+        batch->reply(batch->ctx, batch->status, body);
+        cmd_free(batch);
+        batch = next;
+    }
+    if (ok)
+        notify_changes(e);
+}
+
+/* Takes up to max_batch commands off the queue; NULL when stopping and empty. */
+static engine_cmd *take_batch(engine *e)
+{
+    pthread_mutex_lock(&e->lock);
+    while (!e->head && !e->stopping)
+        pthread_cond_wait(&e->wake, &e->lock);
+    engine_cmd *first = e->head, *last = first;
+    for (int n = 1; last && last->next && n < e->max_batch; n++)
+        last = last->next;
+    if (last) {
+        e->head = last->next;
+        if (!e->head)
+            e->tail = NULL;
+        last->next = NULL;
+    }
+    pthread_mutex_unlock(&e->lock);
+    return first;
+}
+
+/* Start-up: runs left "running" by a crash continue from their step. */
+static void resume_active_runs(engine *e)
+{
+    sp_error err = SP_ERROR_INIT;
+    json_t *ids = NULL;
+    if (store_run_active(e->w, &ids, &err) != SP_OK) {
+        log_error("engine: cannot list active runs: %s", err.message);
+        sp_error_clear(&err);
+        return;
+    }
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id) {
+        json_t *run = NULL;
+        workflow *wf = NULL;
+        if (store_begin(e->w, &err) != SP_OK)
+            break;
+        if (store_run_get(e->w, json_string_value(id), &run, &err) == SP_OK &&
+            wfcache_get(e, json_str(run, "workflow"),
+                        (int)json_integer_value(json_object_get(run, "version")), &wf, &err) == SP_OK &&
+            engine_audit(e, "system", "run.resumed", json_string_value(id), NULL, NULL, &err) == SP_OK &&
+            run_advance(e, wf, run, &err) == SP_OK && run_save(e, run, &err) == SP_OK &&
+            store_commit(e->w, &err) == SP_OK) {
+            log_info("engine: resumed run %s", json_string_value(id));
+            json_object_update(e->batch_runs, e->changed_runs);
+            json_object_update(e->batch_gates, e->changed_gates);
+        } else {
+            store_rollback(e->w);
+            audit_chain_load(e->w, &e->chain, NULL);
+            log_error("engine: cannot resume run %s: %s", json_string_value(id), err.message);
+            sp_error_clear(&err);
+        }
+        json_object_clear(e->changed_runs);
+        json_object_clear(e->changed_gates);
+        json_decref(run);
+    }
+    json_decref(ids);
+    notify_changes(e);
+}
+
+static void *engine_main(void *arg)
+{
+    engine *e = arg;
+    resume_active_runs(e);
+    engine_cmd *batch;
+    while ((batch = take_batch(e)))
+        run_batch(e, batch);
+    return NULL;
+}
+
+engine *engine_start(store *s, const engine_config *cfg, sp_error *err)
+{
+    engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        sp_error_set(err, SP_ENOMEM, "out of memory starting the engine");
+        return NULL;
+    }
+    e->store = s;
+    e->w = store_writer(s);
+    e->max_batch = cfg && cfg->max_batch > 0 ? cfg->max_batch : 256;
+    e->env = cfg && cfg->env ? json_deep_copy(cfg->env) : json_object();
+    e->changed_runs = json_object();
+    e->changed_gates = json_object();
+    e->batch_runs = json_object();
+    e->batch_gates = json_object();
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->wake, NULL);
+    if (audit_chain_load(e->w, &e->chain, err) != SP_OK)
+        goto fail;
+    if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+        sp_error_set(err, SP_EINTERNAL, "cannot start the engine thread");
+        goto fail;
+    }
+    return e;
+
+fail:
+    json_decref(e->env);
+    json_decref(e->changed_runs);
+    json_decref(e->changed_gates);
+    json_decref(e->batch_runs);
+    json_decref(e->batch_gates);
+    pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->wake);
+    free(e);
+    return NULL;
+}
+
+void engine_stop(engine *e)
+{
+    if (!e)
+        return;
+    pthread_mutex_lock(&e->lock);
+    bool running = !e->stopping;
+    e->stopping = true;
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+    if (running)
+        pthread_join(e->thread, NULL);
+}
+
+void engine_free(engine *e)
+{
+    if (!e)
+        return;
+    engine_stop(e);
+    wfcache_clear(e);
+    json_decref(e->env);
+    json_decref(e->changed_runs);
+    json_decref(e->changed_gates);
+    json_decref(e->batch_runs);
+    json_decref(e->batch_gates);
+    pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->wake);
+    free(e);
+}
+
+void engine_set_observer(engine *e, engine_change_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&e->lock);
+    e->observer = fn;
+    e->observer_ctx = ctx;
+    pthread_mutex_unlock(&e->lock);
+}
+
+static void principal_copy(principal *dst, const principal *src)
+{
+    memset(dst, 0, sizeof *dst);
+    if (!src)
+        return;
+    memcpy(dst->name, src->name, sizeof dst->name);
+    memcpy(dst->role, src->role, sizeof dst->role);
+    memcpy(dst->scope, src->scope, sizeof dst->scope);
+    dst->teams = src->teams ? json_deep_copy(src->teams) : NULL;
+}
+
+void engine_submit(engine *e, engine_command type, const principal *who, json_t *args,
+                   engine_reply_fn reply, void *ctx)
+{
+    engine_cmd *cmd = calloc(1, sizeof *cmd);
+    if (!cmd) {
+        sp_error err = SP_ERROR_INIT;
+        sp_error_set(&err, SP_ENOMEM, "out of memory");
+        reply(ctx, 500, sp_error_to_json(&err));
+        return;
+    }
+    cmd->type = type;
+    principal_copy(&cmd->who, who);
+    /* A deep copy: the engine thread must own every reference it touches. */
+    cmd->args = args ? json_deep_copy(args) : json_object();
+    cmd->reply = reply;
+    cmd->ctx = ctx;
+    pthread_mutex_lock(&e->lock);
+    if (e->stopping) {
+        pthread_mutex_unlock(&e->lock);
+        sp_error err = SP_ERROR_INIT;
+        sp_error_set(&err, SP_EUNAVAIL, "the server is shutting down");
+        reply(ctx, 503, sp_error_to_json(&err));
+        cmd_free(cmd);
+        return;
+    }
+    if (e->tail)
+        e->tail->next = cmd;
+    else
+        e->head = cmd;
+    e->tail = cmd;
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* engine_call: a one-shot rendezvous between the caller and the reply. */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t done_cv;
+    bool done;
+    int status;
+    json_t *body;
+} call_wait;
+
+static void call_reply(void *ctx, int status, json_t *body)
+{
+    call_wait *w = ctx;
+    pthread_mutex_lock(&w->lock);
+    w->status = status;
+    w->body = body;
+    w->done = true;
+    pthread_cond_signal(&w->done_cv);
+    pthread_mutex_unlock(&w->lock);
+}
+
+int engine_call(engine *e, engine_command cmd, const principal *who, json_t *args,
+                json_t **body)
+{
+    call_wait w = { .lock = PTHREAD_MUTEX_INITIALIZER, .done_cv = PTHREAD_COND_INITIALIZER };
+    engine_submit(e, cmd, who, args, call_reply, &w);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.done_cv, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    if (body)
+        *body = w.body;
+    else
+        json_decref(w.body);
+    return w.status;
+}

@@ -1,0 +1,112 @@
+/*
+ * engine_internal.h - what the engine's files share. Engine thread only.
+ */
+#ifndef SP_ENGINE_INTERNAL_H
+#define SP_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "audit/audit.h"
+#include "core/jsonx.h"
+#include "engine/engine.h"
+#include "workflow/workflow.h"
+
+/* A queued command; owned by the engine once submitted. */
+typedef struct engine_cmd {
+    engine_command type;
+    principal who;              /* copy; teams owned */
+    json_t *args;               /* owned (deep copy) */
+    engine_reply_fn reply;
+    void *ctx;
+    int status;                 /* the reply, filled while the batch runs */
+    json_t *body;
+    struct engine_cmd *next;
+} engine_cmd;
+
+/* Workflows by name@version, loaded once and kept: they are few and
+ * immutable, and a loaded one carries its compiled jq program. */
+typedef struct wf_entry {
+    workflow *wf;
+    struct wf_entry *next;
+} wf_entry;
+
+#define WF_CACHE_BUCKETS 256
+
+struct engine {
+    store *store;
+    store_conn *w;              /* the writer; this thread only */
+    json_t *env;                /* $env */
+    int max_batch;
+
+    pthread_t thread;
+    pthread_mutex_t lock;       /* guards queue, stopping, observer */
+    pthread_cond_t wake;
+    engine_cmd *head, *tail;
+    bool stopping;
+    engine_change_fn observer;
+    void *observer_ctx;
+
+    audit_chain chain;          /* head of the audit trail, as committed + this batch */
+    wf_entry *wf_cache[WF_CACHE_BUCKETS];
+
+    /* Per command: what it changed, for the observer after commit.
+     * Objects used as sets: {"run_...": true}. */
+    json_t *changed_runs, *changed_gates;
+    /* What the whole batch changed (the commands that succeeded). */
+    json_t *batch_runs, *batch_gates;
+};
+
+/* ---- the command being executed ----
+ * Each command handler returns an HTTP status and sets *body (new ref)
+ * to the public result, or returns an sp_code error via err. */
+typedef sp_code (*engine_cmd_fn)(engine *e, engine_cmd *cmd, int *status, json_t **body,
+                                 sp_error *err);
+
+sp_code cmd_apply_workflow(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_start_run(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_cancel_run(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_decide(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_reassign(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_create_approval(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_create_user(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_create_team(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_create_key(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_bootstrap(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+
+/* ---- workflows (wfcache.c) ---- */
+/* The workflow name@version (version 0: the newest), loading it from the
+ * store on first use. Borrowed; lives as long as the engine. */
+sp_code wfcache_get(engine *e, const char *name, int version, workflow **wf, sp_error *err);
+/* Takes ownership of wf (its version set). */
+void wfcache_put(engine *e, workflow *wf);
+void wfcache_clear(engine *e);
+
+/* ---- runs (run.c) ---- */
+/* Moves a running run forward until it waits or ends. Step failures are
+ * outcomes recorded in the run, not errors; errors are store failures. */
+sp_code run_advance(engine *e, const workflow *wf, json_t *run, sp_error *err);
+/* Saves the run (updated_at set) and marks it changed. */
+sp_code run_save(engine *e, json_t *run, sp_error *err);
+/* Sets a run's final status (completed|failed|canceled), audits run.ended. */
+sp_code run_finish(engine *e, json_t *run, const char *status, json_t *error, sp_error *err);
+/* The public form of a stored document (no "_" members); new ref. */
+json_t *engine_public(const json_t *doc);
+
+/* ---- gates (gate_open.c) ---- */
+/* Opens the gate of step at the run's cursor. *waiting says whether the run
+ * must now wait for people; if not (auto-approved) *proposal is the
+ * proposal to act on (new ref). */
+sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *run,
+                  json_t *entry, json_t *ctx, bool *waiting, json_t **proposal, sp_error *err);
+sp_code gate_save(engine *e, json_t *gate, sp_error *err);
+
+/* ---- shared helpers (engine.c) ---- */
+sp_code engine_audit(engine *e, const char *actor, const char *type, const char *run_id,
+                     const char *approval_id, json_t *data /* stolen, may be NULL */,
+                     sp_error *err);
+void engine_mark_changed(engine *e, const char *kind, const char *id);
+/* RFC 3339 "now" as a new JSON string. */
+json_t *engine_now_json(void);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * options.h - `spojit serve` settings: each flag has an environment twin,
+ * and the flag wins. One table (options.c) drives parsing and --help.
+ */
+#ifndef SP_SERVE_OPTIONS_H
+#define SP_SERVE_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct {
+    char *listen;           /* "127.0.0.1:8080" */
+    char *db;               /* "sqlite:./spojit.db" */
+    bool demo;
+    bool test_clock;
+    int threads;
+    size_t max_body;
+    char *env_allow;        /* "A,B" or NULL */
+    char *log_level;
+    char *examples;         /* directory of demo workflows */
+    int max_wait;           /* seconds, cap on ?wait= */
+} serve_options;
+
+/* 0 ok, 1 --help was printed, 2 usage error (message printed). */
+int serve_options_parse(int argc, char **argv, serve_options *o);
+void serve_options_free(serve_options *o);
+void serve_options_usage(FILE *out);
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * serve.c - `spojit serve`: opens the store, starts the engine, bootstraps
+ * the first admin, loads the demo if asked, serves HTTP until SIGTERM.
+ *
+ * Shutdown drops nothing acknowledged: the engine finishes the commands
+ * already queued and answers them before anything else stops.
+ */
+#include "serve.h"
+
+#include <signal.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/log.h"
+#include "serve/demo.h"
+#include "serve/options.h"
+
+void serve_usage(FILE *out) { serve_options_usage(out); }
+
+static int parse_listen(const char *listen, char *host, size_t host_len, int *port)
+{
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen || (size_t)(colon - listen) >= host_len)
+        return -1;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || p < 0 || p > 65535 || end == colon + 1)
+        return -1;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+static log_level level_of(const char *name)
+{
+    if (name && strcmp(name, "debug") == 0) return LOG_DEBUG;
+    if (name && strcmp(name, "warn") == 0) return LOG_WARN;
+    if (name && strcmp(name, "error") == 0) return LOG_ERROR;
+    return LOG_INFO;
+}
+
+/* {"NAME": value} for each allowed variable that is set. */
+static json_t *allowed_env(const char *list)
+{
+    json_t *env = json_object();
+    if (!list)
+        return env;
+    char *copy = strdup(list), *save = NULL;
+    for (char *name = strtok_r(copy, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        const char *v = getenv(name);
+        if (v)
+            json_object_set_new(env, name, json_string(v));
+    }
+    free(copy);
+    return env;
+}
+
+static const principal system_admin = { .name = "admin", .role = "admin", .scope = "admin" };
+
+static int bootstrap(engine *e)
+{
+    const char *token = getenv("SPOJIT_BOOTSTRAP_TOKEN");
+    json_t *args = json_object();
+    if (token && *token)
+        json_object_set_new(args, "token", json_string(token));
+    json_t *reply = NULL;
+    int status = engine_call(e, ENGINE_BOOTSTRAP, &system_admin, args, &reply);
+    json_decref(args);
+    if (status != 200) {
+        log_error("bootstrap failed: %s",
+                  json_string_value(json_object_get(json_object_get(reply, "error"), "message")));
+        json_decref(reply);
+        return -1;
+    }
+    if (json_is_true(json_object_get(reply, "created"))) {
+        if (token && *token)
+            log_info("created the admin user with the key from SPOJIT_BOOTSTRAP_TOKEN");
+        else
+            fprintf(stderr, "\n  admin API key (shown once, keep it): %s\n\n",
+                    json_string_value(json_object_get(reply, "key")));
+    }
+    json_decref(reply);
+    return 0;
+}
+
+int serve_main(int argc, char **argv)
+{
+    serve_options o;
+    int rc = serve_options_parse(argc, argv, &o);
+    if (rc) {
+        serve_options_free(&o);
+        return rc == 1 ? 0 : 2;
+    }
+    log_set_level(level_of(o.log_level));
+    char host[256];
+    int port;
+    if (parse_listen(o.listen, host, sizeof host, &port) != 0) {
+        fprintf(stderr, "spojit serve: --listen %s: expected HOST:PORT\n", o.listen);
+        serve_options_free(&o);
+        return 2;
+    }
+    if (sodium_init() < 0) {
+        log_error("libsodium failed to initialise");
+        serve_options_free(&o);
+        return 1;
+    }
+    if (o.test_clock) {
+        clock_enable_test();
+        log_warn("TEST CLOCK ENABLED: POST /v1/admin/clock can move time. "
+                 "Never use --test-clock in production.");
+    }
+
+    /* Every thread started from here on inherits this mask, so the signals
+     * reach only sigwait below. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    sp_error err = SP_ERROR_INIT;
+    store *st = NULL;
+    engine *eng = NULL;
+    api *a = NULL;
+    http_server *srv = NULL;
+    json_t *env = allowed_env(o.env_allow);
+    rc = 1;
+
+    if (!(st = store_open(o.db, &err))) {
+        log_error("cannot open the store %s: %s", o.db, err.message);
+        goto out;
+    }
+    engine_config ecfg = { .max_batch = 256, .env = env };
+    if (!(eng = engine_start(st, &ecfg, &err))) {
+        log_error("cannot start the engine: %s", err.message);
+        goto out;
+    }
+    if (bootstrap(eng) != 0)
+        goto out;
+    if (o.demo)
+        demo_load(eng, &system_admin, o.examples);
+
+    api_config acfg = { .test_clock = o.test_clock, .max_wait_seconds = o.max_wait };
+    a = api_new(st, eng, &acfg);
+    engine_set_observer(eng, api_on_change, a);
+    size_t nroutes;
+    const http_route *routes = api_routes(&nroutes);
+    http_config hcfg = { .host = host, .port = port, .threads = o.threads,
+                         .max_body = o.max_body };
+    if (!(srv = http_start(&hcfg, routes, nroutes, a, &err))) {
+        log_error("cannot listen on %s: %s", o.listen, err.message);
+        goto out;
+    }
+    log_info("listening on http://%s:%d", host, http_port(srv));
+    if (o.demo)
+        log_info("demo: open http://%s:%d/ - users alice, bob, carol (password demo)", host,
+                 http_port(srv));
+
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    log_info("stopping (signal %d)", sig);
+    rc = 0;
+
+out:
+    /* Queued commands finish and are answered while HTTP still runs; later
+     * ones get 503. Then HTTP stops (parked requests are closed), then the
+     * long-poll registry goes, then the engine, then the store. */
+    engine_stop(eng);
+    if (srv)
+        http_stop(srv);
+    if (a)
+        api_free(a);
+    engine_free(eng);
+    if (st)
+        store_close(st);
+    json_decref(env);
+    sp_error_clear(&err);
+    serve_options_free(&o);
+    return rc;
+}
