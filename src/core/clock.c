@@ -1,5 +1,4 @@
 /* clock.c - system and test clocks, RFC 3339 and durations; see clock.h. */
-#define _GNU_SOURCE
 #include "core/clock.h"
 
 #include <ctype.h>

@@ -29,7 +29,7 @@ sp_time clock_set(sp_time t);
 
 /* RFC 3339 with milliseconds, always UTC: "2026-11-25T04:23:29.123Z".
  * buf needs SP_TIME_BUF bytes. Returns buf. */
-#define SP_TIME_BUF 32
+#define SP_TIME_BUF 80
 char *time_format(sp_time t, char buf[SP_TIME_BUF]);
 /* Parses RFC 3339 (with offset or Z, optional fraction). 0 on success. */
 int time_parse(const char *s, sp_time *out);

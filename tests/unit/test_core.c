@@ -1,0 +1,169 @@
+/* test_core.c - durations, RFC 3339 times, ids, JSON limits and pointers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/jsonx.h"
+
+static void short_durations_parse(void **state)
+{
+    int64_t ms;
+    assert_int_equal(duration_parse("90s", &ms), 0);
+    assert_int_equal(ms, 90000);
+    assert_int_equal(duration_parse("15m", &ms), 0);
+    assert_int_equal(ms, 900000);
+    assert_int_equal(duration_parse("4h", &ms), 0);
+    assert_int_equal(ms, 4 * 3600000);
+    assert_int_equal(duration_parse("3d", &ms), 0);
+    assert_int_equal(ms, 3 * 86400000LL);
+    assert_int_equal(duration_parse("1h30m", &ms), 0);
+    assert_int_equal(ms, 5400000);
+    assert_int_equal(duration_parse("500ms", &ms), 0);
+    assert_int_equal(ms, 500);
+}
+
+static void iso_durations_parse(void **state)
+{
+    int64_t ms;
+    assert_int_equal(duration_parse("PT4H", &ms), 0);
+    assert_int_equal(ms, 4 * 3600000);
+    assert_int_equal(duration_parse("P1DT2H", &ms), 0);
+    assert_int_equal(ms, 26 * 3600000);
+    assert_int_equal(duration_parse("PT90S", &ms), 0);
+    assert_int_equal(ms, 90000);
+}
+
+static void bad_durations_are_refused(void **state)
+{
+    int64_t ms;
+    const char *bad[] = { "", "4 hours", "h", "4x", "-4h", "0s", "P", "PT", "P1M", "P4H",
+                          "PT1D", "4h ", NULL };
+    for (int i = 0; bad[i]; i++)
+        assert_int_equal(duration_parse(bad[i], &ms), -1);
+}
+
+static void times_round_trip_through_rfc3339(void **state)
+{
+    char buf[SP_TIME_BUF];
+    sp_time t = 1795667009123LL, back = 0;
+    time_format(t, buf);
+    assert_int_equal(time_parse(buf, &back), 0);
+    assert_int_equal(back, t);
+    assert_int_equal(time_parse("2026-11-25T05:00:00+01:00", &back), 0);
+    time_format(back, buf);
+    assert_string_equal(buf, "2026-11-25T04:00:00.000Z");
+    assert_int_equal(time_parse("2026-13-01T00:00:00Z", &back), -1);
+    assert_int_equal(time_parse("yesterday", &back), -1);
+}
+
+static void test_clock_moves_only_when_told(void **state)
+{
+    sp_time before = clock_now();
+    clock_advance(25LL * 3600000);
+    assert_true(clock_now() - before >= 25LL * 3600000);
+    clock_set(before);
+    assert_true(clock_now() - before < 1000);
+}
+
+static void ids_are_time_ordered_and_shaped(void **state)
+{
+    char a[SP_ID_MAX], b[SP_ID_MAX];
+    id_new("run", 1000, a);
+    id_new("run", 2000, b);
+    assert_true(strcmp(a, b) < 0);
+    assert_true(id_valid("run", a));
+    assert_false(id_valid("apr", a));
+    assert_false(id_valid("run", "run_../../etc"));
+    char *tok = token_random("spk_", 32);
+    assert_non_null(tok);
+    assert_int_equal(strlen(tok), 4 + 43);
+    free(tok);
+}
+
+static void deep_json_is_refused_before_parsing(void **state)
+{
+    size_t n = 100000;
+    char *deep = malloc(n);
+    memset(deep, '[', n);
+    sp_error err = SP_ERROR_INIT;
+    assert_null(json_parse_limited(deep, n, SP_JSON_MAX_DEPTH, "body", &err));
+    assert_int_equal(err.code, SP_EBADINPUT);
+    assert_non_null(strstr(err.message, "nested deeper"));
+    free(deep);
+}
+
+static void truncated_json_names_line_and_column(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    assert_null(json_parse_limited("{\"a\":\n [1,", 10, 64, "request body", &err));
+    assert_non_null(strstr(err.message, "request body: invalid JSON at line 2"));
+}
+
+static void duplicate_keys_are_refused(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    const char *text = "{\"a\":1,\"a\":2}";
+    assert_null(json_parse_limited(text, strlen(text), 64, "body", &err));
+}
+
+static void json_pointers_read_and_write(void **state)
+{
+    json_t *doc = json_pack("{s:{s:i}, s:[i, i], s:i}", "a", "b/c", 1, "list", 5, 6, "~k", 7);
+    assert_int_equal(json_integer_value(json_pointer_get(doc, "/a/b~1c")), 1);
+    assert_int_equal(json_integer_value(json_pointer_get(doc, "/list/1")), 6);
+    assert_int_equal(json_integer_value(json_pointer_get(doc, "/~0k")), 7);
+    assert_null(json_pointer_get(doc, "/list/01"));
+    assert_null(json_pointer_get(doc, "/missing/x"));
+    assert_int_equal(json_pointer_set(doc, "/list/0", json_integer(9)), 0);
+    assert_int_equal(json_integer_value(json_pointer_get(doc, "/list/0")), 9);
+    assert_int_equal(json_pointer_set(doc, "/nope/x", json_integer(1)), -1);
+    assert_int_equal(json_pointer_set(doc, "/list/7", json_integer(1)), -1);
+    json_decref(doc);
+}
+
+static void canonical_json_sorts_keys(void **state)
+{
+    json_t *v = json_pack("{s:i, s:i}", "b", 1, "a", 2);
+    char *text = json_canonical(v);
+    assert_string_equal(text, "{\"a\":2,\"b\":1}");
+    free(text);
+    json_decref(v);
+}
+
+static void error_table_maps_codes(void **state)
+{
+    assert_int_equal(sp_code_http_status(SP_EEXPIRED), 409);
+    assert_string_equal(sp_code_name(SP_EEXPIRED), "expired");
+    assert_int_equal(sp_code_http_status(SP_ETOOLARGE), 413);
+    sp_error err = SP_ERROR_INIT;
+    sp_error_set(&err, SP_EINVALID, "steps[%d]: bad", 2);
+    json_t *j = sp_error_to_json(&err);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "message")),
+                        "steps[2]: bad");
+    json_decref(j);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(short_durations_parse),
+        cmocka_unit_test(iso_durations_parse),
+        cmocka_unit_test(bad_durations_are_refused),
+        cmocka_unit_test(times_round_trip_through_rfc3339),
+        cmocka_unit_test(test_clock_moves_only_when_told),
+        cmocka_unit_test(ids_are_time_ordered_and_shaped),
+        cmocka_unit_test(deep_json_is_refused_before_parsing),
+        cmocka_unit_test(truncated_json_names_line_and_column),
+        cmocka_unit_test(duplicate_keys_are_refused),
+        cmocka_unit_test(json_pointers_read_and_write),
+        cmocka_unit_test(canonical_json_sorts_keys),
+        cmocka_unit_test(error_table_maps_codes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,240 @@
+/* test_gate.c - the approval gate state machine (gate/gate.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "gate/gate.h"
+
+static json_t *pending_gate(int needed, const char *require_comment)
+{
+    return json_pack("{s:s, s:s, s:s, s:{s:i}, s:[s, s], s:{s:i, s:b, s:s}, s:[],"
+                     " s:s, s:[s], s:i}",
+                     "id", "apr_1", "run_id", "run_1", "status", "pending",
+                     "proposal", "amount", 612,
+                     "assignees", "team:finance", "user:dora",
+                     "policy", "approvals", needed, "forbid_self_approval", 1,
+                     "require_comment", require_comment,
+                     "decisions", "_started_by", "sam", "_editable", "/amount",
+                     "_needed", needed);
+}
+
+static gate_decision decision(const char *by, json_t *teams, const char *what)
+{
+    gate_decision d = { .by = by, .teams = teams, .decision = what, .via = "api", .at = 0 };
+    return d;
+}
+
+static void team_member_is_assignee(void **state)
+{
+    json_t *gate = pending_gate(1, "reject");
+    json_t *finance = json_pack("[s]", "finance"), *none = json_array();
+    assert_true(gate_is_assignee(gate, "alice", finance));
+    assert_true(gate_is_assignee(gate, "dora", none));
+    assert_false(gate_is_assignee(gate, "bob", none));
+    json_decref(finance);
+    json_decref(none);
+    json_decref(gate);
+}
+
+static void one_approval_resolves_a_single_approver_gate(void **state)
+{
+    json_t *gate = pending_gate(1, "reject");
+    json_t *teams = json_pack("[s]", "finance");
+    gate_decision d = decision("alice", teams, "approve");
+    bool resolved = false;
+    assert_int_equal(gate_decide(gate, &d, &resolved, NULL), SP_OK);
+    assert_true(resolved);
+    assert_string_equal(json_string_value(json_object_get(gate, "status")), "approved");
+    assert_int_equal(json_array_size(json_object_get(gate, "decisions")), 1);
+    assert_non_null(json_object_get(gate, "resolved_at"));
+    json_decref(teams);
+    json_decref(gate);
+}
+
+static void decision_on_a_resolved_gate_conflicts(void **state)
+{
+    json_t *gate = pending_gate(1, "reject");
+    json_t *none = json_array();
+    gate_decision d = decision("dora", none, "approve");
+    bool resolved;
+    assert_int_equal(gate_decide(gate, &d, &resolved, NULL), SP_OK);
+    json_t *teams = json_pack("[s]", "finance");
+    gate_decision late = decision("alice", teams, "approve");
+    sp_error err = SP_ERROR_INIT;
+    assert_int_equal(gate_decide(gate, &late, &resolved, &err), SP_ECONFLICT);
+    assert_false(resolved);
+    assert_non_null(strstr(err.message, "already approved"));
+    assert_int_equal(json_array_size(json_object_get(gate, "decisions")), 1);
+    json_decref(teams);
+    json_decref(none);
+    json_decref(gate);
+}
+
+static void non_assignee_is_forbidden(void **state)
+{
+    json_t *gate = pending_gate(1, "reject");
+    json_t *teams = json_pack("[s]", "support");
+    gate_decision d = decision("bob", teams, "approve");
+    bool resolved;
+    assert_int_equal(gate_decide(gate, &d, &resolved, NULL), SP_EFORBIDDEN);
+    assert_string_equal(json_string_value(json_object_get(gate, "status")), "pending");
+    json_decref(teams);
+    json_decref(gate);
+}
+
+static void starter_cannot_approve_own_run(void **state)
+{
+    json_t *gate = pending_gate(1, "reject");
+    json_object_set_new(gate, "_started_by", json_string("dora"));
+    json_t *none = json_array();
+    gate_decision d = decision("dora", none, "approve");
+    bool resolved;
+    sp_error err = SP_ERROR_INIT;
+    assert_int_equal(gate_decide(gate, &d, &resolved, &err), SP_EFORBIDDEN);
+    assert_non_null(strstr(err.message, "forbid_self_approval"));
+    json_decref(none);
+    json_decref(gate);
+}
+
+static void two_approvals_need_two_distinct_people(void **state)
+{
+    json_t *gate = pending_gate(2, "reject");
+    json_t *teams = json_pack("[s]", "finance"), *none = json_array();
+    bool resolved;
+    gate_decision first = decision("alice", teams, "approve");
+    assert_int_equal(gate_decide(gate, &first, &resolved, NULL), SP_OK);
+    assert_false(resolved);
+    assert_string_equal(json_string_value(json_object_get(gate, "status")), "pending");
+    assert_int_equal(gate_decide(gate, &first, &resolved, NULL), SP_ECONFLICT);
+    gate_decision second = decision("dora", none, "approve");
+    assert_int_equal(gate_decide(gate, &second, &resolved, NULL), SP_OK);
+    assert_true(resolved);
+    assert_string_equal(json_string_value(json_object_get(gate, "status")), "approved");
+    json_decref(teams);
+    json_decref(none);
+    json_decref(gate);
+}
+
+static void one_reject_resolves_a_quorum_gate(void **state)
+{
+    json_t *gate = pending_gate(2, "reject");
+    json_t *none = json_array();
+    gate_decision d = decision("dora", none, "reject");
+    d.comment = "too much";
+    bool resolved;
+    assert_int_equal(gate_decide(gate, &d, &resolved, NULL), SP_OK);
+    assert_true(resolved);
+    assert_string_equal(json_string_value(json_object_get(gate, "status")), "rejected");
+    json_decref(none);
+    json_decref(gate);
+}
+
+static void reject_needs_a_comment_by_default(void **state)
+{
+    json_t *gate = pending_gate(1, "reject");
+    json_t *none = json_array();
+    gate_decision d = decision("dora", none, "reject");
+    bool resolved;
+    assert_int_equal(gate_decide(gate, &d, &resolved, NULL), SP_EINVALID);
+    d.comment = "";
+    assert_int_equal(gate_decide(gate, &d, &resolved, NULL), SP_EINVALID);
+    assert_int_equal(json_array_size(json_object_get(gate, "decisions")), 0);
+    json_decref(none);
+    json_decref(gate);
+}
+
+static void always_requires_a_comment_to_approve(void **state)
+{
+    json_t *gate = pending_gate(1, "always");
+    json_t *none = json_array();
+    gate_decision d = decision("dora", none, "approve");
+    bool resolved;
+    assert_int_equal(gate_decide(gate, &d, &resolved, NULL), SP_EINVALID);
+    d.comment = "ok";
+    assert_int_equal(gate_decide(gate, &d, &resolved, NULL), SP_OK);
+    json_decref(none);
+    json_decref(gate);
+}
+
+static void edits_change_the_proposal_and_are_recorded(void **state)
+{
+    json_t *gate = pending_gate(1, "reject");
+    json_t *none = json_array();
+    json_t *edits = json_pack("{s:i}", "/amount", 550);
+    gate_decision d = decision("dora", none, "approve");
+    d.edits = edits;
+    bool resolved;
+    assert_int_equal(gate_decide(gate, &d, &resolved, NULL), SP_OK);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(gate, "proposal"), "amount")), 550);
+    json_t *rec = json_object_get(json_object_get(json_array_get(json_object_get(gate, "decisions"), 0),
+                                                  "edits"), "/amount");
+    assert_int_equal(json_integer_value(json_object_get(rec, "from")), 612);
+    assert_int_equal(json_integer_value(json_object_get(rec, "to")), 550);
+    json_decref(edits);
+    json_decref(none);
+    json_decref(gate);
+}
+
+static void edit_of_a_field_not_editable_is_refused(void **state)
+{
+    json_t *gate = pending_gate(1, "reject");
+    json_t *none = json_array();
+    json_t *edits = json_pack("{s:s}", "/charge", "ch_other");
+    gate_decision d = decision("dora", none, "approve");
+    d.edits = edits;
+    bool resolved;
+    sp_error err = SP_ERROR_INIT;
+    assert_int_equal(gate_decide(gate, &d, &resolved, &err), SP_EINVALID);
+    assert_non_null(strstr(err.message, "/charge"));
+    assert_string_equal(json_string_value(json_object_get(gate, "status")), "pending");
+    assert_null(json_object_get(json_object_get(gate, "proposal"), "charge"));
+    json_decref(edits);
+    json_decref(none);
+    json_decref(gate);
+}
+
+static void unknown_decision_word_is_invalid(void **state)
+{
+    json_t *gate = pending_gate(1, "reject");
+    json_t *none = json_array();
+    gate_decision d = decision("dora", none, "maybe");
+    bool resolved;
+    assert_int_equal(gate_decide(gate, &d, &resolved, NULL), SP_EINVALID);
+    json_decref(none);
+    json_decref(gate);
+}
+
+static void expired_gate_answers_expired(void **state)
+{
+    json_t *gate = pending_gate(1, "reject");
+    json_object_set_new(gate, "status", json_string("expired"));
+    json_t *none = json_array();
+    gate_decision d = decision("dora", none, "approve");
+    bool resolved;
+    assert_int_equal(gate_decide(gate, &d, &resolved, NULL), SP_EEXPIRED);
+    json_decref(none);
+    json_decref(gate);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(team_member_is_assignee),
+        cmocka_unit_test(one_approval_resolves_a_single_approver_gate),
+        cmocka_unit_test(decision_on_a_resolved_gate_conflicts),
+        cmocka_unit_test(non_assignee_is_forbidden),
+        cmocka_unit_test(starter_cannot_approve_own_run),
+        cmocka_unit_test(two_approvals_need_two_distinct_people),
+        cmocka_unit_test(one_reject_resolves_a_quorum_gate),
+        cmocka_unit_test(reject_needs_a_comment_by_default),
+        cmocka_unit_test(always_requires_a_comment_to_approve),
+        cmocka_unit_test(edits_change_the_proposal_and_are_recorded),
+        cmocka_unit_test(edit_of_a_field_not_editable_is_refused),
+        cmocka_unit_test(unknown_decision_word_is_invalid),
+        cmocka_unit_test(expired_gate_answers_expired),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
