@@ -1,0 +1,104 @@
+/*
+ * bench.h - what the benchmark's phases share: the run's settings, the
+ * identities, the failure counters and the HITL requests.
+ *
+ * See docs/operations/benchmark.md for what each figure means.
+ */
+#ifndef BENCH_H
+#define BENCH_H
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "bench_client.h"
+#include "bench_server.h"
+#include "bench_stats.h"
+
+#define BENCH_ID_MAX 128        /* longest run or gate id we accept */
+
+typedef struct bench {
+    /* Knobs (command line and BENCH_* environment). */
+    const char *server_bin;
+    long seconds;               /* BENCH_SECONDS: length of each HITL phase */
+    long clients;               /* BENCH_CLIENTS: threads of the busy phases */
+    long paused;                /* BENCH_PAUSED: runs left waiting at the gate */
+
+    char tmpdir[PATH_MAX];      /* ours; removed at the end */
+    bool tmpdir_made;
+    char token[80];             /* the admin's key (SPOJIT_BOOTSTRAP_TOKEN) */
+
+    bench_server server;
+    bool server_ready;          /* server initialised (pthread objects made) */
+    char base_url[128];         /* of the running server; changes on restart */
+
+    struct curl_slist *as_admin;     /* headers carrying each identity */
+    struct curl_slist *as_approver;
+} bench;
+
+/* Failed requests over the whole benchmark (the `errors` figure). */
+extern atomic_long bench_errors;
+/* Set when workers must stop: the server died or keeps failing. */
+extern atomic_bool bench_abort;
+
+/*
+ * Counts one failed request and shows the first few on stderr: `what`
+ * names the request, status is the HTTP status (-1: no response), reason
+ * (may be NULL) says what was wrong with a response that arrived.
+ */
+void bench_request_failed(const char *what, long status, const bench_client *c,
+                          const char *reason);
+
+/* The two ids a HITL cycle carries from the start to the decision. */
+typedef struct bench_cycle {
+    char run[BENCH_ID_MAX];
+    char approval[BENCH_ID_MAX];
+} bench_cycle;
+
+/* POST /v1/runs as the admin; the run must answer 201, paused at the gate.
+ * 0, or -1 (counted in bench_errors). */
+int bench_start_paused_run(bench_client *c, const bench *b, bench_cycle *cy);
+
+/* POST an approve decision as the approver; 200 and an approved gate.
+ * 0, or -1 (counted). */
+int bench_approve(bench_client *c, const bench *b, const char *approval_id);
+
+/* GET /v1/runs/{id}; the run must be completed. 0, or -1 (counted). */
+int bench_check_completed(bench_client *c, const bench *b, const char *run_id);
+
+/* Creates the approver (user and key) and applies the "hitl" workflow;
+ * sets b->as_approver. 0, or -1 with the reason on stderr. */
+int bench_setup(bench *b);
+
+/* --- bench_load.c: the multi-threaded phases --- */
+
+typedef struct bench_hitl_result {
+    long cycles;                /* completed cycles */
+    double seconds;             /* from the start to the last thread's end */
+    bench_lat start_lat;        /* POST /v1/runs, ms */
+    bench_lat decide_lat;       /* POST .../decisions, ms */
+} bench_hitl_result;
+
+/* Runs HITL cycles on `threads` threads for b->seconds. 0, or -1 when the
+ * phase could not run or was aborted. out is filled either way; free it
+ * with bench_hitl_result_free. */
+int bench_hitl_phase(const bench *b, long threads, bench_hitl_result *out);
+void bench_hitl_result_free(bench_hitl_result *r);
+
+/* Runs left paused at the gate, created in steps (so that memory can be
+ * read between them). */
+typedef struct bench_fill {
+    long done;                  /* paused runs created so far */
+    long final_target;          /* for the progress estimate */
+    double t0;                  /* when the first step began */
+    double mark_ms;             /* time of the last progress line */
+    long mark_done;
+    bool estimated;
+} bench_fill;
+
+void bench_fill_init(bench_fill *f, long final_target);
+/* Starts paused runs on b->clients threads until f->done == target.
+ * 0, or -1 when aborted. */
+int bench_fill_to(const bench *b, bench_fill *f, long target);
+
+#endif
