@@ -9,6 +9,13 @@
  * between, so no server thread is held by a waiting request.
  *
  * Ownership: bodies passed to http_reply_* are stolen.
+ *
+ * Lifetime of a deferred request: it stays valid until its reply is given,
+ * even if the client has hung up meanwhile (the reply is then dropped), so
+ * a deferred request must be answered exactly once, from any thread. This
+ * holds across http_stop too: http_stop answers parked requests 503 itself,
+ * and a reply given later is dropped quietly but still frees the request.
+ * A handler that returns without replying or deferring gets a 500 (logged).
  */
 #ifndef SP_HTTP_H
 #define SP_HTTP_H
@@ -60,7 +67,10 @@ void http_reply_error(http_request *req, const sp_error *err);
 /* body: malloc'd bytes of len, stolen. */
 void http_reply_raw(http_request *req, int status, const char *content_type, char *body,
                     size_t len);
-void http_add_header(http_request *req, const char *name, const char *value);  /* before reply */
+/* Before the reply, by the thread that will give it. Wins over a default
+ * header of the same name (Cache-Control, Content-Security-Policy, ...). */
+void http_add_header(http_request *req, const char *name, const char *value);
+/* From the handler only, before it returns: the reply will come later. */
 void http_defer(http_request *req);
 
 #endif

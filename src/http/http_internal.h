@@ -1,0 +1,160 @@
+/*
+ * http_internal.h - what the files of src/http share, and nothing else sees.
+ *
+ * server.c   the daemon, the MHD callbacks and the reply state machine
+ * request.c  building a request that owns copies of everything it exposes
+ * route.c    compiling patterns and matching paths
+ * reply.c    the public http_reply_* / http_defer API and response building
+ */
+#ifndef SP_HTTP_INTERNAL_H
+#define SP_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http/http.h"
+
+/* ---- limits: every one of them named here ---- */
+#define HTTP_DEFAULT_THREADS      4
+#define HTTP_DEFAULT_MAX_BODY     (1024u * 1024u)
+#define HTTP_CONNECTION_TIMEOUT_S 60u       /* idle connections (slowloris) */
+#define HTTP_CONNECTION_LIMIT     4096u     /* open connections, suspended ones included */
+#define HTTP_MAX_SEGMENTS         16        /* path segments a route or a request may have */
+/* After a chunked upload passes max_body, up to this much more is read and
+ * dropped so the client can still be told 413; past it the connection is cut. */
+#define HTTP_DISCARD_MAX          (64u * 1024u * 1024u)
+#define HTTP_STOP_GRACE_MS        1000      /* http_stop waits this long for parked replies */
+#define HTTP_BODY_INITIAL         4096u     /* first buffer for a body of unknown length */
+
+typedef struct {
+    const char *key;
+    const char *value;
+} http_kv;
+
+/* A route compiled once at start: literal segments, NULL for "{x}". */
+typedef struct {
+    char *method;
+    char *pattern;                      /* owned copy; seg[] points into it */
+    http_handler handler;
+    size_t nseg;
+    const char *seg[HTTP_MAX_SEGMENTS]; /* NUL-terminated literals or NULL */
+} http_route_c;
+
+/* One allocation: the node, then name and value. */
+typedef struct http_header_node {
+    struct http_header_node *next;
+    const char *name;
+    const char *value;
+} http_header_node;
+
+/* See the design note at the top of server.c for these states. */
+typedef enum {
+    HTTP_ST_READING,        /* headers seen, body being read */
+    HTTP_ST_HANDLING,       /* the handler is running */
+    HTTP_ST_SUSPENDED,      /* deferred, no reply yet, connection suspended */
+    HTTP_ST_RESUMING,       /* reply stored, resume asked; MHD will call us again */
+    HTTP_ST_QUEUED,         /* the response has been handed to MHD */
+} http_state;
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    http_route_c *routes;
+    size_t nroutes;
+    void *app;
+    size_t max_body;
+    int port;
+
+    /* Deferred requests whose connection is alive, so http_stop can resume
+     * them: MHD must never be stopped with a suspended connection. */
+    pthread_mutex_t mu;
+    bool stopping;
+    http_request *deferred;             /* doubly linked through req->prev/next */
+};
+
+struct http_request {
+    http_server *srv;                   /* not used once the connection is gone */
+    struct MHD_Connection *conn;
+
+    pthread_mutex_t mu;                 /* guards everything down to `resp` */
+    atomic_int refs;                    /* connection + an owed deferred reply */
+    http_state state;
+    bool deferred;                      /* http_defer was called */
+    bool owed;                          /* deferred and no reply given yet */
+    bool has_reply;                     /* a response exists: later replies are dropped */
+    bool stop_reply;                    /* that response is http_stop's 503 */
+    struct MHD_Response *resp;          /* stored until it can be queued */
+    unsigned status;
+
+    http_request *prev, *next;          /* srv->deferred; guarded by srv->mu */
+    bool listed;
+
+    const http_route_c *route;
+    const char *method;
+    const char *path;                   /* raw (still percent-encoded) */
+    const char *seg[HTTP_MAX_SEGMENTS]; /* decoded path segments */
+    int nseg;                           /* -1: too many, or one decodes to NUL */
+    const char *params[HTTP_MAX_SEGMENTS];
+    size_t nparams;
+    http_kv *query;
+    size_t nquery;
+    bool bad_query;                     /* an argument decodes to a NUL byte */
+    http_kv *headers;
+    size_t nheaders;
+    char ip[48];
+
+    char *body;
+    size_t body_len, body_cap;
+    size_t expected;                    /* Content-Length when given */
+    bool too_large;
+    size_t discarded;
+
+    void *data;
+    void (*data_free)(void *);
+    http_header_node *extra;            /* http_add_header, applied to the reply */
+    bool v1;                            /* path under /v1: Cache-Control: no-store */
+
+    char arena[];                       /* the strings and arrays above point here */
+};
+
+/* route.c */
+int http__routes_compile(http_server *srv, const http_route *routes, size_t n, sp_error *err);
+void http__routes_free(http_server *srv);
+/* Splits a raw path into percent-decoded segments written to out (which
+ * must hold strlen(path) + HTTP_MAX_SEGMENTS bytes). Returns the number of
+ * segments, or -1 when there are too many or one decodes to a NUL byte. */
+int http__split_path(const char *path, char *out, const char *seg[HTTP_MAX_SEGMENTS]);
+/* The route for method and segments; NULL when none. When the path is
+ * known under other methods, *path_known is set and allow gets them
+ * ("GET, POST"). Params are written to req->params. */
+const http_route_c *http__route_match(const http_server *srv, const char *method,
+                                      const char *const *seg, int nseg, http_request *req,
+                                      bool *path_known, char *allow, size_t allow_len);
+
+/* request.c */
+http_request *http__request_new(http_server *srv, struct MHD_Connection *conn,
+                                const char *url, const char *method);
+void http__request_unref(http_request *req);
+/* percent-decodes src[0..len) into dst ('+' as space when plus); returns the
+ * decoded length or -1 when it contains a NUL byte. dst may equal src. */
+long http__percent_decode(const char *src, size_t len, char *dst, bool plus);
+/* Appends upload bytes: 0, 1 when max_body would be passed, -1 out of memory. */
+int http__body_append(http_request *req, const char *data, size_t len);
+
+/* reply.c */
+/* A response with the security headers and content_type, plus the
+ * handler's http_add_header headers when with_extra (the server's own
+ * replies leave them out: another thread may still be adding them). body
+ * (malloc'd, len) is stolen. NULL on allocation failure. */
+struct MHD_Response *http__response(http_request *req, const char *content_type, char *body,
+                                    size_t len, bool with_extra);
+/* The JSON error body of err, without the handler's headers. */
+struct MHD_Response *http__error_response(http_request *req, const sp_error *err);
+
+/* server.c: stores resp as the reply and wakes the connection if needed.
+ * Consumes resp; NULL (out of memory) closes the connection. */
+void http__deliver(http_request *req, unsigned status, struct MHD_Response *resp);
+
+#endif
