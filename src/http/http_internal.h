@@ -108,6 +108,7 @@ struct http_request {
     char *body;
     size_t body_len, body_cap;
     size_t expected;                    /* Content-Length when given */
+    bool has_body;                      /* Content-Length > 0 or Transfer-Encoding */
     bool too_large;
     size_t discarded;
 

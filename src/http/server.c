@@ -23,6 +23,8 @@
  *      |                                                    |    (a reply exists: queue it;
  *      |                                                    |     no reply and no defer: 500)
  *      +--404/405/413 before the body--> QUEUED             |
+ *         (at once if a body is coming,                     |
+ *          else stored until MHD's last call)               |
  *                                                           +--> SUSPENDED
  *                                                                (deferred, no reply yet)
  *   SUSPENDED --http_reply_* on any thread--> RESUMING --MHD calls on_request--> QUEUED
@@ -85,7 +87,12 @@ static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status,
     return ret;
 }
 
-/* A reply made by the server itself, queued before the handler ran. */
+/*
+ * A reply made by the server itself, before any handler. When a body is
+ * coming it is queued at once, which makes MHD skip the body and close the
+ * connection afterwards; without a body it waits for MHD's last call, so a
+ * keep-alive connection stays open after a 404.
+ */
 static enum MHD_Result answer_now(http_request *req, sp_code code, const char *allow,
                                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -101,11 +108,18 @@ static enum MHD_Result answer_now(http_request *req, sp_code code, const char *a
     sp_error_clear(&err);
     if (resp && allow)
         MHD_add_response_header(resp, "Allow", allow);
+    unsigned status = (unsigned)sp_code_http_status(code);
     pthread_mutex_lock(&req->mu);
     req->has_reply = true;
+    if (!req->has_body && req->state == HTTP_ST_READING) {
+        req->resp = resp;
+        req->status = status;
+        pthread_mutex_unlock(&req->mu);
+        return resp ? MHD_YES : MHD_NO;
+    }
     req->state = HTTP_ST_QUEUED;
     pthread_mutex_unlock(&req->mu);
-    return queue(req->conn, (unsigned)sp_code_http_status(code), resp);
+    return queue(req->conn, status, resp);
 }
 
 /* 500 for a handler that neither replied nor deferred, 503 when stopping. */
@@ -223,6 +237,9 @@ static enum MHD_Result start_request(http_server *srv, struct MHD_Connection *co
     if (!req)
         return MHD_NO;
     *con_cls = req;
+    const char *cl = http_header(req, "Content-Length");
+    req->has_body = (cl && strspn(cl, " \t0") != strlen(cl)) ||
+                    http_header(req, "Transfer-Encoding");
     if (req->nseg < 0)
         return answer_now(req, SP_ENOTFOUND, NULL, "no such path");
     if (req->bad_query)
@@ -240,7 +257,6 @@ static enum MHD_Result start_request(http_server *srv, struct MHD_Connection *co
 
     /* A declared body over the limit is refused before a byte of it is read
      * (a client sending Expect: 100-continue never has to send it at all). */
-    const char *cl = http_header(req, "Content-Length");
     if (cl) {
         char *end;
         errno = 0;
@@ -291,7 +307,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     pthread_mutex_lock(&req->mu);
     http_state state = req->state;
-    if (state == HTTP_ST_READING && !req->too_large)
+    if (state == HTTP_ST_READING && req->has_reply)
+        state = HTTP_ST_RESUMING;       /* answer_now's stored reply: same path */
+    else if (state == HTTP_ST_READING && !req->too_large)
         req->state = HTTP_ST_HANDLING;
     struct MHD_Response *resp = NULL;
     unsigned status = 0;

@@ -633,6 +633,32 @@ static void test_stopping_with_a_deferred_request_answers_503_and_late_reply_is_
     memcpy(base, main_base, sizeof base);
 }
 
+static void test_keep_alive_connection_serves_plain_and_deferred_requests(void **state)
+{
+    const char *paths[] = { "/things/1", "/v1/defer/later", "/v1/defer/early", "/nope",
+                            "/v1/defer/race", "/things/2" };
+    resp r = { 0 };
+    CURL *c = easy("GET", paths[0], &r, NULL);
+    long conns = 0;
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        char url[256];
+        snprintf(url, sizeof url, "%s%s", base, paths[i]);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        free(r.body.data);
+        r.body.data = NULL;
+        r.body.len = 0;
+        assert_int_equal(curl_easy_perform(c), CURLE_OK);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+        assert_int_equal(r.status, strcmp(paths[i], "/nope") == 0 ? 404 : 200);
+        long n = 0;
+        curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &n);
+        conns += n;
+    }
+    assert_int_equal(conns, 1);                 /* one connection for all of them */
+    finish(c, &r);
+    resp_free(&r);
+}
+
 /* ---- replies ---- */
 
 static void test_handler_that_forgets_to_reply_gets_500(void **state)
@@ -795,6 +821,7 @@ int main(void)
         cmocka_unit_test(test_200_concurrent_deferred_requests_are_all_answered),
         cmocka_unit_test(test_client_disconnecting_while_deferred_is_safe),
         cmocka_unit_test(test_stopping_with_a_deferred_request_answers_503_and_late_reply_is_safe),
+        cmocka_unit_test(test_keep_alive_connection_serves_plain_and_deferred_requests),
         cmocka_unit_test(test_handler_that_forgets_to_reply_gets_500),
         cmocka_unit_test(test_second_reply_is_dropped),
         cmocka_unit_test(test_every_response_has_security_headers),
