@@ -1,0 +1,222 @@
+/*
+ * cmd_approvals.c - the approver's commands: `spojit approvals ls|show`,
+ * `spojit approve`, `spojit reject`.
+ */
+#include "cli/cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- ls ---- */
+
+static void print_inbox(const json_t *body)
+{
+    static const cli_column cols[] = {
+        { "ID", "id" }, { "STATUS", "status" }, { "TITLE", "title" },
+        { "STEP", "step" }, { "ASSIGNEES", "assignees" }, { "DUE", "due_at" },
+        { "CREATED", "created_at" }, { NULL, NULL },
+    };
+    cli_print_list(body, cols, "nothing to decide");
+}
+
+static int approvals_ls(const cli_ctx *ctx, const cli_args *a)
+{
+    cli_buf path = { 0 };
+    cli_buf_puts(&path, "/v1/approvals");
+    cli_buf_query(&path, "status", cli_arg_has(a, "--all") ? "any" : "pending");
+    cli_buf_query(&path, "assignee", "me");
+    cli_buf_query(&path, "limit", cli_arg_str(a, "--limit"));
+    cli_buf_query(&path, "cursor", cli_arg_str(a, "--cursor"));
+    cli_request req = { .method = "GET", .path = path.data };
+    int rc = cli_call_print(ctx, &req, print_inbox);
+    cli_buf_free(&path);
+    return rc;
+}
+
+/* ---- show ---- */
+
+/* A block of JSON under a label, indented, so a proposal reads as data. */
+static void print_block(const char *label, const json_t *v)
+{
+    if (!v || json_is_null(v))
+        return;
+    printf("\n%s\n", label);
+    if (json_is_string(v)) {
+        printf("  %s\n", json_string_value(v));
+        return;
+    }
+    char *text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        printf("  %s\n", line);
+    free(text);
+}
+
+static void print_line(const char *label, const json_t *gate, const char *key)
+{
+    char *v = cli_cell(gate, key);
+    if (v && *v)
+        printf("%-10s %s\n", label, v);
+    free(v);
+}
+
+static void print_policy(const json_t *policy)
+{
+    if (!json_is_object(policy))
+        return;
+    json_t *n = json_object_get(policy, "approvals");
+    char *count = cli_text(n);
+    const char *comment = json_string_value(json_object_get(policy, "require_comment"));
+    printf("%-10s %s approval%s needed%s%s%s\n", "policy", count ? count : "1",
+           json_integer_value(n) == 1 ? "" : "s",
+           json_is_false(json_object_get(policy, "forbid_self_approval"))
+               ? "" : ", the run's starter may not decide",
+           comment ? ", comment required: " : "", comment ? comment : "");
+    free(count);
+}
+
+static void print_decisions(const json_t *decisions)
+{
+    if (json_array_size(decisions) == 0)
+        return;
+    printf("\ndecisions\n");
+    size_t i;
+    json_t *d;
+    json_array_foreach(decisions, i, d) {
+        char *at = cli_cell(d, "at"), *via = cli_cell(d, "via");
+        printf("  %s %s %s%s%s\n", at ? at : "-", json_string_value(json_object_get(d, "by")),
+               json_string_value(json_object_get(d, "decision")), via ? " via " : "",
+               via ? via : "");
+        const char *comment = json_string_value(json_object_get(d, "comment"));
+        if (comment && *comment)
+            printf("    \"%s\"\n", comment);
+        json_t *edits = json_object_get(d, "edits");
+        if (json_object_size(edits)) {
+            char *text = json_dumps(edits, JSON_COMPACT);
+            printf("    edits %s\n", text);
+            free(text);
+        }
+        free(at);
+        free(via);
+    }
+}
+
+/* The human form of a gate: everything an approver needs to decide. */
+static void print_gate(const json_t *g)
+{
+    printf("%-10s %s (%s%s)\n", "approval", json_string_value(json_object_get(g, "id")),
+           json_string_value(json_object_get(g, "status")),
+           json_is_true(json_object_get(g, "auto")) ? ", automatically" : "");
+    print_line("title", g, "title");
+    print_line("summary", g, "summary");
+    print_line("urgency", g, "urgency");
+    print_line("run", g, "run_id");
+    print_line("step", g, "step");
+    print_line("assignees", g, "assignees");
+    print_policy(json_object_get(g, "policy"));
+    print_line("due", g, "due_at");
+    print_line("opened", g, "created_at");
+    print_line("resolved", g, "resolved_at");
+    print_block("proposal", json_object_get(g, "proposal"));
+    print_block("reasoning", json_object_get(g, "reasoning"));
+    print_block("context", json_object_get(g, "context"));
+    print_decisions(json_object_get(g, "decisions"));
+}
+
+static int approvals_show(const cli_ctx *ctx, const cli_args *a)
+{
+    cli_buf path = { 0 };
+    cli_buf_puts(&path, "/v1/approvals/");
+    cli_buf_escape(&path, a->pos[0]);
+    cli_request req = { .method = "GET", .path = path.data };
+    int rc = cli_call_print(ctx, &req, print_gate);
+    cli_buf_free(&path);
+    return rc;
+}
+
+/* ---- approve, reject ---- */
+
+/* After a decision the gate is resolved, or still pending when its policy
+ * needs more approvers; say which, since "approved" alone would mislead. */
+static void print_decided(const json_t *g)
+{
+    const char *id = json_string_value(json_object_get(g, "id"));
+    const char *status = json_string_value(json_object_get(g, "status"));
+    if (status && strcmp(status, "pending") == 0)
+        printf("%s: decision recorded; the gate still waits for more approvals\n", id);
+    else
+        printf("%s %s\n", id, status ? status : "decided");
+}
+
+static int decide(const cli_ctx *ctx, const cli_args *a, const char *decision)
+{
+    json_t *body = json_pack("{s:s}", "decision", decision);
+    const char *comment = cli_arg_str(a, "--comment");
+    if (comment)
+        json_object_set_new(body, "comment", json_string(comment));
+    json_t *edits = json_object();
+    const char *spec;
+    for (int i = 0; (spec = cli_arg_nth(a, "--edit", i)); i++) {
+        char err[CLI_ERR_MAX];
+        if (cli_edit_add(edits, spec, err) < 0) {
+            cli_errorf("%s", err);
+            json_decref(edits);
+            json_decref(body);
+            return CLI_USAGE;
+        }
+    }
+    if (json_object_size(edits))
+        json_object_set(body, "edits", edits);
+    json_decref(edits);
+    char *text = cli_json_body(body);
+    json_decref(body);
+
+    cli_buf path = { 0 };
+    cli_buf_puts(&path, "/v1/approvals/");
+    cli_buf_escape(&path, a->pos[0]);
+    cli_buf_puts(&path, "/decisions");
+    cli_request req = { .method = "POST", .path = path.data, .content_type = "application/json",
+                        .body = text, .body_len = strlen(text) };
+    int rc = cli_call_print(ctx, &req, print_decided);
+    cli_buf_free(&path);
+    free(text);
+    return rc;
+}
+
+static int approve(const cli_ctx *ctx, const cli_args *a) { return decide(ctx, a, "approve"); }
+static int reject(const cli_ctx *ctx, const cli_args *a) { return decide(ctx, a, "reject"); }
+
+static const cli_flag ls_flags[] = {
+    { "--all", CLI_BOOL, NULL, "every status, not only pending", NULL, false },
+    { "--limit", CLI_INT, "N", "at most N approvals (newest first)", NULL, false },
+    { "--cursor", CLI_STR, "C", "continue a listing where the last one stopped", NULL, false },
+    { NULL },
+};
+
+static const cli_flag approve_flags[] = {
+    { "--comment", CLI_STR, "TEXT", "why (kept in the audit trail)", NULL, false },
+    { "--edit", CLI_LIST, "/PTR=VALUE",
+      "change the proposal at an editable pointer; VALUE is JSON if it parses, else text",
+      NULL, false },
+    { NULL },
+};
+
+static const cli_flag reject_flags[] = {
+    { "--comment", CLI_STR, "TEXT", "why (kept in the audit trail)", NULL, true },
+    { NULL },
+};
+
+static const cli_command commands[] = {
+    { "approvals ls", "", "your inbox: the approvals assigned to you that are pending",
+      NULL, ls_flags, approvals_ls },
+    { "approvals show", "ID", "an approval with its proposal, reasoning, context and decisions",
+      NULL, NULL, approvals_show },
+    { "approve", "ID", "approve, optionally with edits to the proposal",
+      "Example: spojit approve apr_01JD... --edit /amount=550 --comment 'capped at 550'\n"
+      "--edit /note='call me' sets a string; --edit '/code=\"042\"' forces one that looks\n"
+      "like a number. Only the pointers the gate lists as editable are accepted.",
+      approve_flags, approve },
+    { "reject", "ID", "reject; the run takes its on_reject path", NULL, reject_flags, reject },
+    { NULL },
+};
+
+const cli_group cli_group_approvals = { "Approvals", commands };
