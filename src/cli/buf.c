@@ -43,12 +43,19 @@ void cli_buf_puts(cli_buf *b, const char *s)
 
 void cli_buf_printf(cli_buf *b, const char *fmt, ...)
 {
+    /* Most pieces are short: format on the stack, and only when that is too
+     * small size it exactly and format again into the buffer. */
+    char small[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
     if (n < 0)
         return;
+    if ((size_t)n < sizeof small) {
+        cli_buf_add(b, small, (size_t)n);
+        return;
+    }
     grow(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);

@@ -97,7 +97,7 @@ static void print_workflows(const json_t *body)
 {
     static const cli_column cols[] = {
         { "NAME", "name" }, { "VERSION", "version" }, { "VERSIONS", "versions" },
-        { "STATUS", "status" }, { "APPLIED", "created_at" }, { NULL, NULL },
+        { "APPLIED", "created_at" }, { NULL, NULL },
     };
     cli_print_list(body, cols, "no workflows (add one with `spojit workflow apply FILE`)");
 }

@@ -242,6 +242,8 @@ void cli_print_list(const json_t *body, const cli_column *cols, const char *none
     cli_table_print(&t, stdout, CLI_CELL_MAX);
     cli_table_free(&t);
     const char *next = json_string_value(json_object_get(body, "next_cursor"));
-    if (next && *next)
+    if (next && *next) {
+        fflush(stdout);         /* the hint after the table on a terminal */
         fprintf(stderr, "(more: add --cursor %s)\n", next);
+    }
 }
