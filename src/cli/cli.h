@@ -218,6 +218,9 @@ void cli_csv_field(cli_buf *b, const char *s);
 void cli_audit_csv_row(cli_buf *b, const json_t *row);
 extern const char cli_audit_csv_head[];
 
+/* obj's string member key for printing: borrowed, "-" when absent, so a
+ * field a server version leaves out never reaches printf as NULL. */
+const char *cli_str(const json_t *obj, const char *key);
 /* A scalar as display text: strings as they are, numbers and other JSON as
  * compact JSON, null/absent as NULL. malloc'd; caller frees. */
 char *cli_text(const json_t *v);

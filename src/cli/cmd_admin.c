@@ -61,7 +61,7 @@ static void print_user(const json_t *u)
 {
     char *teams = cli_cell(u, "teams");
     const char *role = json_string_value(json_object_get(u, "role"));
-    printf("created user %s (role %s%s%s)\n", json_string_value(json_object_get(u, "name")),
+    printf("created user %s (role %s%s%s)\n", cli_str(u, "name"),
            role ? role : "member",
            teams && *teams ? ", teams " : "", teams && *teams ? teams : "");
     free(teams);
@@ -86,7 +86,7 @@ static int user_add(const cli_ctx *ctx, const cli_args *a)
 static void print_team(const json_t *t)
 {
     char *members = cli_cell(t, "members");
-    printf("created team %s%s%s\n", json_string_value(json_object_get(t, "name")),
+    printf("created team %s%s%s\n", cli_str(t, "name"),
            members && *members ? " with " : "", members && *members ? members : "");
     free(members);
 }

@@ -83,8 +83,8 @@ static void print_decisions(const json_t *decisions)
     json_t *d;
     json_array_foreach(decisions, i, d) {
         char *at = cli_cell(d, "at"), *via = cli_cell(d, "via");
-        printf("  %s %s %s%s%s\n", at ? at : "-", json_string_value(json_object_get(d, "by")),
-               json_string_value(json_object_get(d, "decision")), via ? " via " : "",
+        printf("  %s %s %s%s%s\n", at ? at : "-", cli_str(d, "by"),
+               cli_str(d, "decision"), via ? " via " : "",
                via ? via : "");
         const char *comment = json_string_value(json_object_get(d, "comment"));
         if (comment && *comment)
@@ -103,8 +103,8 @@ static void print_decisions(const json_t *decisions)
 /* The human form of a gate: everything an approver needs to decide. */
 static void print_gate(const json_t *g)
 {
-    printf("%-10s %s (%s%s)\n", "approval", json_string_value(json_object_get(g, "id")),
-           json_string_value(json_object_get(g, "status")),
+    printf("%-10s %s (%s%s)\n", "approval", cli_str(g, "id"),
+           cli_str(g, "status"),
            json_is_true(json_object_get(g, "auto")) ? ", automatically" : "");
     print_line("title", g, "title");
     print_line("summary", g, "summary");
@@ -139,7 +139,7 @@ static int approvals_show(const cli_ctx *ctx, const cli_args *a)
  * needs more approvers; say which, since "approved" alone would mislead. */
 static void print_decided(const json_t *g)
 {
-    const char *id = json_string_value(json_object_get(g, "id"));
+    const char *id = cli_str(g, "id");
     const char *status = json_string_value(json_object_get(g, "status"));
     if (status && strcmp(status, "pending") == 0)
         printf("%s: decision recorded; the gate still waits for more approvals\n", id);

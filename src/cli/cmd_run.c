@@ -21,9 +21,9 @@ static void print_status(const json_t *run)
     char when[32];
     printf("%-9s %s", "status", status ? status : "?");
     if (type && strcmp(type, "approval") == 0)
-        printf(" for approval %s", json_string_value(json_object_get(w, "approval_id")));
+        printf(" for approval %s", cli_str(w, "approval_id"));
     else if (type && json_is_string(json_object_get(w, "until")))
-        printf(" (%s until %s)", type, cli_when(json_string_value(json_object_get(w, "until")), when));
+        printf(" (%s until %s)", type, cli_when(cli_str(w, "until"), when));
     else if (type)
         printf(" (%s)", type);
     putchar('\n');
@@ -56,8 +56,8 @@ static void print_steps(const json_t *steps)
 static void print_run(const json_t *run)
 {
     char *by = cli_cell(run, "started_by"), *at = cli_cell(run, "created_at");
-    printf("%-9s %s\n", "run", json_string_value(json_object_get(run, "id")));
-    printf("%-9s %s version %lld\n", "workflow", json_string_value(json_object_get(run, "workflow")),
+    printf("%-9s %s\n", "run", cli_str(run, "id"));
+    printf("%-9s %s version %lld\n", "workflow", cli_str(run, "workflow"),
            (long long)json_integer_value(json_object_get(run, "version")));
     print_status(run);
     printf("%-9s %s by %s\n", "started", at ? at : "-", by ? by : "-");
@@ -147,8 +147,8 @@ static int run_ls(const cli_ctx *ctx, const cli_args *a)
 
 static void print_canceled(const json_t *run)
 {
-    printf("%s %s\n", json_string_value(json_object_get(run, "id")),
-           json_string_value(json_object_get(run, "status")));
+    printf("%s %s\n", cli_str(run, "id"),
+           cli_str(run, "status"));
 }
 
 static int run_cancel(const cli_ctx *ctx, const cli_args *a)

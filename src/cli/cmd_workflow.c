@@ -50,7 +50,7 @@ static int print_problems(const char *file, const cli_response *resp)
 
 static void print_applied(const json_t *body)
 {
-    printf("applied %s version %lld\n", json_string_value(json_object_get(body, "name")),
+    printf("applied %s version %lld\n", cli_str(body, "name"),
            (long long)json_integer_value(json_object_get(body, "version")));
 }
 

@@ -141,6 +141,12 @@ void cli_audit_csv_row(cli_buf *b, const json_t *row)
     cli_buf_puts(b, "\n");
 }
 
+const char *cli_str(const json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "-";
+}
+
 char *cli_text(const json_t *v)
 {
     if (!v || json_is_null(v))
