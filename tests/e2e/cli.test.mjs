@@ -1,0 +1,204 @@
+// The spojit command line (SPEC §9) against a live server.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { before, test } from 'node:test';
+
+import { EXAMPLES, cli, describeResponse, useServer } from './lib/server.mjs';
+import { refundInput, waitRun } from './lib/world.mjs';
+
+const T = { timeout: 180_000 };
+const srv = useServer();
+const keys = {};
+
+before(async () => {
+  keys.alice = await srv.userWithKey('alice', { teams: ['finance'] });
+  keys.requester = await srv.userWithKey('requester');
+}, T);
+
+const as = (who) => ({ url: srv.url, token: who === 'admin' ? srv.token : keys[who] });
+const out = (r) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+
+test('spojit --help exits 0 and lists every command of SPEC §9', T, async () => {
+  const r = await cli(['--help']);
+  assert.equal(r.code, 0, out(r));
+  const text = r.stdout + r.stderr;
+  for (const c of ['serve', 'workflow apply', 'workflow ls', 'run start', 'run show', 'run ls', 'approvals ls',
+    'approve', 'reject', 'audit verify', 'audit export', 'admin user add', 'admin team add', 'admin key create']) {
+    assert.ok(text.includes(c), `spojit --help mentions "${c}":\n${text}`);
+  }
+  for (const v of ['SPOJIT_URL', 'SPOJIT_TOKEN']) assert.ok(text.includes(v), `spojit --help mentions ${v}`);
+  const h = await cli(['-h']);
+  assert.equal(h.code, 0, out(h));
+  const ver = await cli(['--version']);
+  assert.equal(ver.code, 0, out(ver));
+  assert.match(ver.stdout, /^spojit \d+\.\d+\.\d+/);
+});
+
+test('each client command has --help (exit 0) naming its SPEC flags', T, async () => {
+  const flags = {
+    'run start': ['--input', '--wait'],
+    'run show': [],
+    'run ls': [],
+    'approvals ls': ['--all'],
+    approve: ['--comment', '--edit'],
+    reject: ['--comment'],
+    'audit verify': ['--db'],
+    'audit export': ['--format'],
+    'workflow apply': [],
+    'admin user add': [],
+    'admin team add': [],
+    'admin key create': [],
+  };
+  for (const [cmd, fl] of Object.entries(flags)) {
+    const r = await cli([...cmd.split(' '), '--help']);
+    assert.equal(r.code, 0, `${cmd} --help: ${out(r)}`);
+    const text = r.stdout + r.stderr;
+    assert.ok(text.includes(cmd), `${cmd} --help names the command: ${text}`);
+    for (const f of fl) assert.ok(text.includes(f), `${cmd} --help mentions ${f}: ${text}`);
+  }
+});
+
+test('spojit serve --help exits 0 and lists every serve flag with its environment twin', T, async () => {
+  const r = await cli(['serve', '--help']);
+  assert.equal(r.code, 0, out(r));
+  const text = r.stdout + r.stderr;
+  for (const [flag, env] of [['--listen', 'SPOJIT_LISTEN'], ['--db', 'SPOJIT_DB'], ['--demo', 'SPOJIT_DEMO'],
+    ['--test-clock', 'SPOJIT_TEST_CLOCK'], ['--threads', 'SPOJIT_THREADS'], ['--max-body', 'SPOJIT_MAX_BODY'],
+    ['--env-allow', 'SPOJIT_ENV_ALLOW'], ['--log-level', 'SPOJIT_LOG_LEVEL']]) {
+    assert.ok(text.includes(flag), `serve --help mentions ${flag}`);
+    assert.ok(text.includes(env), `serve --help mentions ${env}`);
+  }
+  assert.ok(text.includes('SPOJIT_BOOTSTRAP_TOKEN'), 'serve --help mentions SPOJIT_BOOTSTRAP_TOKEN');
+  const bad = await cli(['serve', '--no-such-flag']);
+  assert.equal(bad.code, 2, `serve with an unknown flag is a usage error: ${out(bad)}`);
+});
+
+test('workflow apply, run start --wait, approvals ls, approve --edit and run show work against a live server', T, async () => {
+  const file = path.join(EXAMPLES, 'refund.yaml');
+  const ap = await cli(['workflow', 'apply', file], as('admin'));
+  assert.equal(ap.code, 0, out(ap));
+  assert.match(ap.stdout, /refund/);
+  const m = /version\s+(\d+)/.exec(ap.stdout);
+  assert.ok(m, `apply prints the version: ${ap.stdout}`);
+  const again = await cli(['workflow', 'apply', file], as('admin'));
+  assert.equal(again.code, 0, out(again));
+  assert.ok(again.stdout.includes(`version ${m[1]}`), `re-applying identical content gives the same version: ${again.stdout}`);
+  const ls = await cli(['workflow', 'ls'], as('admin'));
+  assert.equal(ls.code, 0, out(ls));
+  assert.match(ls.stdout, /refund/);
+
+  const st = await cli(['run', 'start', 'refund', '--input', JSON.stringify(refundInput(612)), '--wait', '--json'], as('requester'));
+  assert.equal(st.code, 0, out(st));
+  const run = JSON.parse(st.stdout);
+  assert.equal(run.status, 'waiting', `run start --wait returns the waiting run: ${st.stdout}`);
+  const apr = run.waiting.approval_id;
+
+  const human = await cli(['run', 'start', 'refund', '--input', JSON.stringify(refundInput(30)), '--wait'], as('requester'));
+  assert.equal(human.code, 0, out(human));
+  assert.match(human.stdout, /completed/, `a human-form run start --wait shows the status: ${human.stdout}`);
+
+  const inbox = await cli(['approvals', 'ls'], as('alice'));
+  assert.equal(inbox.code, 0, out(inbox));
+  assert.ok(inbox.stdout.includes(apr), `alice's approvals ls lists ${apr}: ${inbox.stdout}`);
+  const other = await cli(['approvals', 'ls'], as('requester'));
+  assert.equal(other.code, 0, out(other));
+  assert.ok(!other.stdout.includes(apr), 'the requester is not an assignee');
+
+  const appr = await cli(['approve', apr, '--edit', '/amount=550', '--comment', 'capped'], as('alice'));
+  assert.equal(appr.code, 0, out(appr));
+  assert.match(appr.stdout, /approved/);
+  const done = await waitRun(srv, run.id);
+  assert.equal(done.status, 'completed');
+  assert.equal(done.output.refunded, 550, 'the CLI edit reached the action');
+
+  const show = await cli(['run', 'show', run.id], as('requester'));
+  assert.equal(show.code, 0, out(show));
+  assert.ok(show.stdout.includes(run.id), show.stdout);
+  assert.match(show.stdout, /completed/);
+  for (const step of ['draft', 'issue_refund', 'done']) assert.ok(show.stdout.includes(step), `run show lists step ${step}`);
+  const showJson = await cli(['run', 'show', run.id, '--json'], as('requester'));
+  assert.equal(showJson.code, 0, out(showJson));
+  assert.equal(JSON.parse(showJson.stdout).output.refunded, 550);
+
+  const all = await cli(['approvals', 'ls', '--all'], as('alice'));
+  assert.equal(all.code, 0, out(all));
+  assert.ok(all.stdout.includes(apr), `approvals ls --all still lists the decided ${apr}`);
+
+  const runs = await cli(['run', 'ls'], as('admin'));
+  assert.equal(runs.code, 0, out(runs));
+  assert.ok(runs.stdout.includes(run.id));
+});
+
+test('reject --comment sends the run down its on_reject path; reject without --comment is a usage error', T, async () => {
+  await srv.applyWorkflow(fs.readFileSync(path.join(EXAMPLES, 'refund.yaml'), 'utf8'));
+  const st = await cli(['run', 'start', 'refund', '--input', JSON.stringify(refundInput(777)), '--wait', '--json'], as('requester'));
+  assert.equal(st.code, 0, out(st));
+  const run = JSON.parse(st.stdout);
+  const apr = run.waiting.approval_id;
+
+  const noComment = await cli(['reject', apr], as('alice'));
+  assert.equal(noComment.code, 2, `reject without --comment: ${out(noComment)}`);
+  assert.equal((await srv.api('GET', `/v1/approvals/${apr}`)).json.status, 'pending', 'nothing was sent');
+
+  const rej = await cli(['reject', apr, '--comment', 'not eligible'], as('alice'));
+  assert.equal(rej.code, 0, out(rej));
+  assert.match(rej.stdout, /rejected/);
+  const done = await waitRun(srv, run.id);
+  assert.equal(done.status, 'completed');
+  assert.match(done.output.message, /could not refund/);
+  const g = (await srv.api('GET', `/v1/approvals/${apr}`)).json;
+  assert.equal(g.decisions[0].comment, 'not eligible');
+  assert.equal(g.decisions[0].by, 'alice');
+
+  const again = await cli(['approve', apr], as('alice'));
+  assert.equal(again.code, 1, `deciding a resolved gate fails with exit 1: ${out(again)}`);
+  assert.match(again.stderr, /^spojit: /m, 'errors print "spojit: MESSAGE"');
+});
+
+test('usage errors exit 2 and failed requests exit 1', T, async () => {
+  for (const args of [
+    ['no-such-command'],
+    ['run', 'start'],
+    ['run', 'start', 'refund', '--input'],
+    ['run', 'start', 'refund', '--input', '{not json'],
+    ['approve'],
+    ['approve', 'apr_x', '--edit', '/amount=1', '--edit', '/amount=2'],
+    ['run', 'ls', '--limit', 'many'],
+    ['run', 'ls', '--status', 'sleeping'],
+    ['audit', 'export', '--format', 'xml'],
+    ['approvals', 'ls', '--no-such-flag'],
+  ]) {
+    const r = await cli(args, as('admin'));
+    assert.equal(r.code, 2, `spojit ${args.join(' ')}: ${out(r)}`);
+    assert.ok(r.stderr.length > 0, `spojit ${args.join(' ')} explains itself on stderr`);
+  }
+  const notFound = await cli(['run', 'show', 'run_doesnotexist'], as('admin'));
+  assert.equal(notFound.code, 1, `an unknown run: ${out(notFound)}`);
+  assert.match(notFound.stderr, /^spojit: /m);
+  const badToken = await cli(['run', 'ls'], { url: srv.url, token: 'spk_wrong' });
+  assert.equal(badToken.code, 1, `a wrong token: ${out(badToken)}`);
+  const forbidden = await cli(['admin', 'user', 'add', 'zed'], as('alice'));
+  assert.equal(forbidden.code, 1, `a member adding a user: ${out(forbidden)}`);
+  const down = await cli(['run', 'ls'], { url: 'http://127.0.0.1:9', token: 'x' });
+  assert.equal(down.code, 1, `an unreachable server: ${out(down)}`);
+  assert.ok(down.stderr.includes('127.0.0.1:9'), `the message names the URL: ${down.stderr}`);
+  const invalid = path.join(srv.dir, 'bad.yaml');
+  fs.writeFileSync(invalid, 'name: bad\nsteps:\n  - id: a\n    next: nowhere\n    transform: "."\n');
+  const ap = await cli(['workflow', 'apply', invalid], as('admin'));
+  assert.equal(ap.code, 1, out(ap));
+  assert.match(ap.stdout + ap.stderr, /bad\.yaml:4:\d+: .*nowhere/, 'problems printed like a compiler');
+});
+
+test('admin user add, team add and key create make a key that works', T, async () => {
+  const u = await cli(['admin', 'user', 'add', 'gina', '--team', 'finance'], as('admin'));
+  assert.equal(u.code, 0, out(u));
+  const t = await cli(['admin', 'team', 'add', 'auditors', '--member', 'gina'], as('admin'));
+  assert.equal(t.code, 0, out(t));
+  const k = await cli(['admin', 'key', 'create', 'gina'], as('admin'));
+  assert.equal(k.code, 0, out(k));
+  const key = k.stdout.trim();
+  assert.match(key, /^\S+$/, `the key alone on stdout: ${k.stdout}`);
+  const r = await srv.api('GET', '/v1/approvals', { token: key });
+  assert.equal(r.status, 200, describeResponse(r));
+});
