@@ -23,7 +23,7 @@
 static sp_code put_assignees(sqlite_conn *c, const char *id, const char *status,
                              const json_t *assignees, sp_error *err)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_APR_ASSIGNEES_DELETE,
                              "DELETE FROM approval_assignees WHERE approval_id = ?1", &st, err);
     if (rc)
@@ -52,7 +52,7 @@ static sp_code put_assignees(sqlite_conn *c, const char *id, const char *status,
 static sp_code put_gate(sqlite_conn *c, const json_t *gate, const char *id, const char *doc,
                         sp_error *err)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_APR_PUT,
                              "INSERT INTO approvals(id, run_id, status, created_at, due_at, doc) "
                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
@@ -119,7 +119,7 @@ static sp_code gate_stmt(sqlite_conn *c, sqlite3_stmt **st, sp_error *err)
 sp_code sqlite_approval_get(store_conn *base, const char *id, json_t **gate, sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = gate_stmt(c, &st, err);
     if (rc)
         return rc;
@@ -132,7 +132,7 @@ sp_code sqlite_approval_get(store_conn *base, const char *id, json_t **gate, sp_
 static sp_code list_all(sqlite_conn *c, const store_approval_filter *f, int limit,
                         json_t *list, char **next, sp_error *err)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = f->status
         ? sqlite_stmt(c, SQ_APR_LIST_STATUS,
                       "SELECT doc FROM approvals WHERE status = ?2 AND id < ?1 "
@@ -224,7 +224,7 @@ static sp_code principal_ids(sqlite_conn *c, const char *principal,
                              const store_approval_filter *f, int limit, id_set *ids,
                              sp_error *err)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = f->status
         ? sqlite_stmt(c, SQ_APR_INBOX_STATUS,
                       "SELECT approval_id FROM approval_assignees "
@@ -267,7 +267,7 @@ static sp_code list_inbox(sqlite_conn *c, const store_approval_filter *f, int li
     }
     sort_unique(&ids);
     size_t take = ids.n > (size_t)limit ? (size_t)limit : ids.n;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     if (take && (rc = gate_stmt(c, &st, err)))
         goto out;
     for (i = 0; i < take; i++) {

@@ -22,7 +22,7 @@ sp_code sqlite_audit_append(store_conn *base, const store_audit_row *row, sp_err
     if (!row->actor || !row->type || !row->data || !row->prev_hash || !row->hash)
         return sp_error_set(err, SP_EINVALID,
                             "store: an audit row needs actor, type, data and hashes");
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_AUDIT_APPEND,
                              "INSERT INTO audit(" AUDIT_COLUMNS ") "
                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", &st, err);
@@ -43,7 +43,7 @@ sp_code sqlite_audit_append(store_conn *base, const store_audit_row *row, sp_err
 sp_code sqlite_audit_head(store_conn *base, int64_t *seq, char hash[65], sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_AUDIT_HEAD,
                              "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &st, err);
     if (rc)
@@ -80,7 +80,7 @@ sp_code sqlite_audit_scan(store_conn *base, const store_audit_filter *f, store_a
              "ORDER BY seq LIMIT ?4",
              mask & AUDIT_BY_RUN ? " AND run_id = ?2" : "",
              mask & AUDIT_BY_APPROVAL ? " AND approval_id = ?3" : "");
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, (sqlite_sq)(SQ_AUDIT_SCAN + mask), sql, &st, err);
     if (rc)
         return rc;

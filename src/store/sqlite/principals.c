@@ -18,7 +18,7 @@ sp_code sqlite_user_put(store_conn *base, const json_t *user, sp_error *err)
     const char *name = json_str(user, "name"), *role = json_str(user, "role");
     if (!name || !role)
         return sp_error_set(err, SP_EINVALID, "store: a user needs a name and a role");
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_USER_PUT,
                              "INSERT INTO users(name, role, email, password_hash, disabled, "
                              "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
@@ -42,7 +42,7 @@ sp_code sqlite_user_put(store_conn *base, const json_t *user, sp_error *err)
 
 static sp_code user_teams(sqlite_conn *c, const char *name, json_t *user, sp_error *err)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_USER_TEAMS,
                              "SELECT team FROM team_members WHERE user = ?1 ORDER BY team", &st,
                              err);
@@ -62,7 +62,7 @@ static sp_code user_teams(sqlite_conn *c, const char *name, json_t *user, sp_err
 
 static sp_code user_row(sqlite_conn *c, const char *name, json_t **out, sp_error *err)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_USER_GET,
                              "SELECT name, role, email, password_hash, disabled, created_at "
                              "FROM users WHERE name = ?1", &st, err);
@@ -110,7 +110,7 @@ sp_code sqlite_team_put(store_conn *base, const char *name, sp_time at, sp_error
     sqlite_conn *c = sqlite_cast(base);
     if (!name)
         return sp_error_set(err, SP_EINVALID, "store: a team needs a name");
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_TEAM_PUT,
                              "INSERT INTO teams(name, created_at) VALUES (?1, ?2)", &st, err);
     if (rc)
@@ -126,7 +126,7 @@ sp_code sqlite_team_put(store_conn *base, const char *name, sp_time at, sp_error
 sp_code sqlite_team_exists(store_conn *base, const char *name, bool *exists, sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_TEAM_EXISTS, "SELECT 1 FROM teams WHERE name = ?1", &st, err);
     if (rc)
         return rc;
@@ -143,7 +143,7 @@ sp_code sqlite_team_add_member(store_conn *base, const char *team, const char *u
                                sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     /* Adding a member twice is not an error: membership is a set. */
     sp_code rc = sqlite_stmt(c, SQ_TEAM_ADD,
                              "INSERT OR IGNORE INTO team_members(team, user) VALUES (?1, ?2)",
@@ -162,7 +162,7 @@ sp_code sqlite_team_add_member(store_conn *base, const char *team, const char *u
 sp_code sqlite_team_members(store_conn *base, const char *team, json_t **users, sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_TEAM_MEMBERS,
                              "SELECT user FROM team_members WHERE team = ?1 ORDER BY user", &st,
                              err);
@@ -189,7 +189,7 @@ sp_code sqlite_key_put(store_conn *base, const json_t *key, sp_error *err)
     const char *scope = json_str(key, "scope"), *hash = json_str(key, "hash");
     if (!id || !user || !scope || !hash)
         return sp_error_set(err, SP_EINVALID, "store: a key needs id, user, scope and hash");
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_KEY_PUT,
                              "INSERT INTO api_keys(id, user, scope, name, hash, created_at, "
                              "revoked_at, expires_at, last_used_at) "
@@ -220,7 +220,7 @@ sp_code sqlite_key_put(store_conn *base, const json_t *key, sp_error *err)
 sp_code sqlite_key_lookup(store_conn *base, const char *hash, json_t **key, sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_KEY_LOOKUP,
                              "SELECT id, user, scope, name, hash, created_at, revoked_at, "
                              "expires_at, last_used_at FROM api_keys WHERE hash = ?1", &st, err);

@@ -18,7 +18,7 @@ sp_code sqlite_run_put(store_conn *base, const json_t *run, sp_error *err)
     const char *id = json_str(run, "id");
     if (!id)
         return sp_error_set(err, SP_EINVALID, "store: a run document needs an \"id\"");
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_RUN_PUT,
                              "INSERT INTO runs(id, workflow, version, status, started_by, "
                              "created_at, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
@@ -70,7 +70,7 @@ static sp_code get_doc(sqlite_conn *c, sqlite3_stmt *st, const char *kind, const
 sp_code sqlite_run_get(store_conn *base, const char *id, json_t **run, sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_RUN_GET, "SELECT doc FROM runs WHERE id = ?1", &st, err);
     if (rc)
         return rc;
@@ -101,7 +101,7 @@ sp_code sqlite_run_list(store_conn *base, const store_run_filter *f, json_t **it
                (f->started_by ? RUN_BY_STARTER : 0);
     char sql[256];
     run_list_sql(mask, sql, sizeof sql);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, (sqlite_sq)(SQ_RUN_LIST + mask), sql, &st, err);
     if (rc)
         return rc;
@@ -147,7 +147,7 @@ sp_code sqlite_run_list(store_conn *base, const store_run_filter *f, json_t **it
 sp_code sqlite_run_active(store_conn *base, json_t **ids, sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_RUN_ACTIVE,
                              "SELECT id FROM runs WHERE status = 'running' ORDER BY id", &st, err);
     if (rc)
@@ -168,7 +168,7 @@ sp_code sqlite_run_active(store_conn *base, json_t **ids, sp_error *err)
 sp_code sqlite_run_counts(store_conn *base, json_t **counts, sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_RUN_COUNTS,
                              "SELECT status, COUNT(*) FROM runs WHERE status IS NOT NULL "
                              "GROUP BY status", &st, err);
@@ -192,7 +192,7 @@ sp_code sqlite_idem_get(store_conn *base, const char *principal, const char *key
                         sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_IDEM_GET,
                              "SELECT run_id FROM idempotency WHERE principal = ?1 AND key = ?2",
                              &st, err);
@@ -222,7 +222,7 @@ sp_code sqlite_idem_put(store_conn *base, const char *principal, const char *key
     if (!principal || !key || !run_id)
         return sp_error_set(err, SP_EINVALID,
                             "store: an idempotency key needs a principal, a key and a run");
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_IDEM_PUT,
                              "INSERT INTO idempotency(principal, key, run_id, created_at) "
                              "VALUES (?1, ?2, ?3, ?4)", &st, err);

@@ -68,7 +68,7 @@ sp_code sqlite_run(sqlite_conn *c, sqlite3_stmt *st, sp_error *err, const char *
 sp_code sqlite_exec_id(sqlite_conn *c, sqlite_sq id, const char *sql, sp_error *err,
                        const char *what)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, id, sql, &st, err);
     return rc ? rc : sqlite_run(c, st, err, what);
 }

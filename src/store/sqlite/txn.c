@@ -76,7 +76,7 @@ void sqlite_savepoint_rollback(store_conn *base)
 sp_code sqlite_meta_get(store_conn *base, const char *key, char **value, sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code code = sqlite_stmt(c, SQ_META_GET, "SELECT value FROM meta WHERE key = ?1", &st, err);
     if (code)
         return code;
@@ -101,7 +101,7 @@ sp_code sqlite_meta_put(store_conn *base, const char *key, const char *value, sp
     sqlite_conn *c = sqlite_cast(base);
     if (!key || !value)
         return sp_error_set(err, SP_EINVALID, "store: a setting needs a key and a value");
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code code = sqlite_stmt(c, SQ_META_PUT,
                                "INSERT INTO meta(key, value) VALUES (?1, ?2) "
                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", &st, err);

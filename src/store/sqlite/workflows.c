@@ -19,7 +19,7 @@ sp_code sqlite_workflow_put(store_conn *base, const json_t *row, sp_error *err)
     if (!name || !hash || !format || !source || !json_is_integer(version))
         return sp_error_set(err, SP_EINVALID,
                             "store: a workflow row needs name, version, hash, format and source");
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_WF_PUT,
                              "INSERT INTO workflows(" WF_COLUMNS ") "
                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &st, err);
@@ -42,7 +42,7 @@ sp_code sqlite_workflow_get(store_conn *base, const char *name, int version, jso
                             sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = version > 0
         ? sqlite_stmt(c, SQ_WF_GET,
                       "SELECT " WF_COLUMNS " FROM workflows WHERE name = ?1 AND version = ?2",
@@ -81,7 +81,7 @@ sp_code sqlite_workflow_get(store_conn *base, const char *name, int version, jso
 static sp_code one_int(sqlite_conn *c, sqlite_sq id, const char *sql, const char *name,
                        const char *hash, int *out, sp_error *err)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, id, sql, &st, err);
     if (rc)
         return rc;
@@ -115,7 +115,7 @@ sp_code sqlite_workflow_latest(store_conn *base, const char *name, int *version,
 sp_code sqlite_workflow_list(store_conn *base, json_t **items, sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     /* SQLite documents that with MAX() the bare columns come from the row
      * holding the maximum: hash and created_at are the newest version's. */
     sp_code rc = sqlite_stmt(c, SQ_WF_LIST,
