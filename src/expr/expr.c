@@ -1,0 +1,320 @@
+/*
+ * expr.c - a workflow's expressions as one jq program.
+ *
+ * Each expression is checked on its own when it is added (so an error names
+ * it), then all of them become functions of one program:
+ *
+ *   . as [$__i, $__doc, $env, $secrets]
+ *   | def __e0: (SRC0
+ *   ); def __e1: (SRC1
+ *   ); ...
+ *   $__doc | if $__i < 2 then (if $__i < 1 then __e0 else __e1 end) else ... end
+ *
+ * The input array carries the expression's index, the document and the
+ * per-call bindings, so one compiled jq_state serves every evaluation of
+ * every run. The dispatch is a balanced tree of ifs: log2(n) comparisons.
+ * The newline before each ")" keeps a trailing "# comment" from swallowing
+ * it.
+ */
+#include "expr/expr.h"
+#include "expr/expr_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct expr_builder {
+    expr_jq checker;            /* compiles each expression on its own */
+    char **sources;
+    int count;
+    int cap;
+};
+
+struct expr_program {
+    expr_jq jq;
+    int count;
+};
+
+#define PRELUDE ". as [$__i, $__doc, $env, $secrets] | "
+
+/* ---- the jq state and its messages ---- */
+
+static void keep_first_error(void *data, jv msg)
+{
+    expr_jq *j = data;
+    if (!j->first_error[0]) {
+        jv text = jv_get_kind(msg) == JV_KIND_STRING ? jv_copy(msg) : jv_dump_string(jv_copy(msg), 0);
+        snprintf(j->first_error, sizeof j->first_error, "%s", jv_string_value(text));
+        jv_free(text);
+    }
+    jv_free(msg);
+}
+
+bool expr_jq_init(expr_jq *j)
+{
+    j->first_error[0] = '\0';
+    if (!(j->jq = jq_init()))
+        return false;
+    jq_set_error_cb(j->jq, keep_first_error, j);
+    return true;
+}
+
+/* jq's messages are written for its command line; keep what they say. */
+static void tidy_message(char *m)
+{
+    static const char *const noise[] = { "jq: error: ", " (Unix shell quoting issues?)",
+                                         " (Windows cmd shell quoting issues?)" };
+    for (size_t k = 0; k < sizeof noise / sizeof *noise; k++) {
+        char *at;
+        size_t n = strlen(noise[k]);
+        while ((at = strstr(m, noise[k])))
+            memmove(at, at + n, strlen(at + n) + 1);
+    }
+    size_t len = strlen(m);
+    while (len && (m[len - 1] == '\n' || m[len - 1] == ':' || m[len - 1] == ' '))
+        m[--len] = '\0';
+    for (char *p = m; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+}
+
+bool expr_jq_compile(expr_jq *j, const char *src, sp_error *err)
+{
+    j->first_error[0] = '\0';
+    if (jq_compile(j->jq, src))
+        return true;
+    tidy_message(j->first_error);
+    sp_error_set(err, SP_EINVALID, "%s", j->first_error[0] ? j->first_error : "the expression does not compile");
+    return false;
+}
+
+void expr_jq_teardown(expr_jq *j)
+{
+    if (j->jq)
+        jq_teardown(&j->jq);
+}
+
+/* ---- building ---- */
+
+expr_builder *expr_builder_new(void)
+{
+    expr_builder *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    if (!expr_jq_init(&b->checker)) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void expr_builder_free(expr_builder *b)
+{
+    if (!b)
+        return;
+    for (int i = 0; i < b->count; i++)
+        free(b->sources[i]);
+    free(b->sources);
+    expr_jq_teardown(&b->checker);
+    free(b);
+}
+
+static char *wrap(const char *prefix, const char *src, const char *suffix)
+{
+    size_t n = strlen(prefix) + strlen(src) + strlen(suffix) + 1;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s%s%s", prefix, src, suffix);
+    return s;
+}
+
+int expr_builder_add(expr_builder *b, const char *src, sp_error *err)
+{
+    if (!b)
+        return sp_error_set(err, SP_ENOMEM, "out of memory"), -1;
+    size_t len = strlen(src);
+    if (len > EXPR_MAX_LENGTH) {
+        sp_error_set(err, SP_EINVALID, "the expression is %zu bytes long; the limit is %d", len,
+                     EXPR_MAX_LENGTH);
+        return -1;
+    }
+    if (b->count >= EXPR_MAX_COUNT) {
+        sp_error_set(err, SP_EINVALID, "more than %d expressions in one workflow", EXPR_MAX_COUNT);
+        return -1;
+    }
+    if (expr_sandbox_check(src, err) != SP_OK)
+        return -1;
+    char *checked = wrap(PRELUDE "$__doc | (", src, "\n)");
+    if (!checked) {
+        sp_error_set(err, SP_ENOMEM, "out of memory");
+        return -1;
+    }
+    bool ok = expr_jq_compile(&b->checker, checked, err);
+    free(checked);
+    if (!ok)
+        return -1;
+    if (b->count == b->cap) {
+        int cap = b->cap ? b->cap * 2 : 16;
+        char **grown = realloc(b->sources, (size_t)cap * sizeof *grown);
+        if (!grown) {
+            sp_error_set(err, SP_ENOMEM, "out of memory");
+            return -1;
+        }
+        b->sources = grown;
+        b->cap = cap;
+    }
+    if (!(b->sources[b->count] = strdup(src))) {
+        sp_error_set(err, SP_ENOMEM, "out of memory");
+        return -1;
+    }
+    return b->count++;
+}
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+    bool oom;
+} text;
+
+static void text_add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void text_add(text *t, const char *fmt, ...)
+{
+    if (t->oom)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || t->len + (size_t)n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 1024;
+        while (n >= 0 && t->len + (size_t)n + 1 > cap)
+            cap *= 2;
+        char *grown = n < 0 ? NULL : realloc(t->data, cap);
+        if (!grown) {
+            t->oom = true;
+            va_end(again);
+            return;
+        }
+        t->data = grown;
+        t->cap = cap;
+    }
+    vsnprintf(t->data + t->len, t->cap - t->len, fmt, again);
+    va_end(again);
+    t->len += (size_t)n;
+}
+
+/* Expressions lo..hi-1 as a balanced tree of ifs on $__i. */
+static void dispatch(text *t, int lo, int hi)
+{
+    if (hi - lo == 1) {
+        text_add(t, "__e%d", lo);
+        return;
+    }
+    int mid = lo + (hi - lo) / 2;
+    text_add(t, "if $__i < %d then ", mid);
+    dispatch(t, lo, mid);
+    text_add(t, " else ");
+    dispatch(t, mid, hi);
+    text_add(t, " end");
+}
+
+expr_program *expr_builder_finish(expr_builder *b, sp_error *err)
+{
+    if (!b) {
+        sp_error_set(err, SP_ENOMEM, "out of memory");
+        return NULL;
+    }
+    expr_program *p = calloc(1, sizeof *p);
+    text t = { 0 };
+    text_add(&t, PRELUDE);
+    for (int i = 0; i < b->count; i++)
+        text_add(&t, "def __e%d: (%s\n); ", i, b->sources[i]);
+    text_add(&t, "$__doc | ");
+    if (b->count)
+        dispatch(&t, 0, b->count);
+    else
+        text_add(&t, "null");
+
+    bool ok = false;
+    if (!p || t.oom) {
+        sp_error_set(err, SP_ENOMEM, "out of memory");
+    } else if (!expr_jq_init(&p->jq)) {
+        sp_error_set(err, SP_ENOMEM, "out of memory");
+    } else {
+        ok = expr_jq_compile(&p->jq, t.data, err);
+        p->count = b->count;
+    }
+    free(t.data);
+    expr_builder_free(b);
+    if (!ok) {
+        expr_program_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void expr_program_free(expr_program *p)
+{
+    if (!p)
+        return;
+    expr_jq_teardown(&p->jq);
+    free(p);
+}
+
+/* ---- evaluating ---- */
+
+static void runtime_error(jv failure, sp_error *err)
+{
+    jv msg = jv_invalid_get_msg(failure);
+    if (jv_get_kind(msg) == JV_KIND_STRING) {
+        sp_error_set(err, SP_EINVALID, "%s", jv_string_value(msg));
+    } else {
+        jv dumped = jv_dump_string(msg, 0);
+        sp_error_set(err, SP_EINVALID, "error(%s)", jv_string_value(dumped));
+        jv_free(dumped);
+        return;
+    }
+    jv_free(msg);
+}
+
+json_t *expr_eval(expr_program *p, int idx, json_t *input, json_t *env, json_t *secrets,
+                  sp_error *err)
+{
+    if (!p || idx < 0 || idx >= p->count) {
+        sp_error_set(err, SP_EINTERNAL, "no expression %d in this program", idx);
+        return NULL;
+    }
+    jv args = jv_array();
+    args = jv_array_append(args, jv_number(idx));
+    args = jv_array_append(args, input ? expr_json_to_jv(input) : jv_null());
+    args = jv_array_append(args, env ? expr_json_to_jv(env) : jv_null());
+    args = jv_array_append(args, secrets ? expr_json_to_jv(secrets) : jv_null());
+
+    jq_start(p->jq.jq, args, 0);
+    expr_watchdog_arm(p->jq.jq);
+    jv result = jq_next(p->jq.jq);
+    bool timed_out = expr_watchdog_disarm();
+
+    if (jv_is_valid(result))
+        return expr_jv_to_json(result);
+    if (timed_out || jq_halted(p->jq.jq)) {
+        jv_free(result);
+        sp_error_set(err, SP_EINVALID, "the expression ran longer than %d ms and was stopped",
+                     EXPR_TIME_LIMIT_MS);
+        return NULL;
+    }
+    if (jv_invalid_has_msg(jv_copy(result))) {
+        runtime_error(result, err);
+        return NULL;
+    }
+    jv_free(result);
+    return json_null();         /* no output */
+}
+
+bool expr_truthy(const json_t *v)
+{
+    return v && !json_is_null(v) && !json_is_false(v);
+}

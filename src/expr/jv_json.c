@@ -1,0 +1,92 @@
+/*
+ * jv_json.c - converting between jansson values (everything outside src/expr)
+ * and jq values (inside). A direct walk: no text round trip per evaluation.
+ */
+#include "expr/expr_internal.h"
+
+#include <math.h>
+
+jv expr_json_to_jv(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        jv o = jv_object();
+        const char *key;
+        json_t *m;
+        json_object_foreach((json_t *)v, key, m)
+            o = jv_object_set(o, jv_string(key), expr_json_to_jv(m));
+        return o;
+    }
+    case JSON_ARRAY: {
+        jv a = jv_array_sized((int)json_array_size(v));
+        size_t i;
+        json_t *m;
+        json_array_foreach(v, i, m)
+            a = jv_array_append(a, expr_json_to_jv(m));
+        return a;
+    }
+    case JSON_STRING:
+        return jv_string_sized(json_string_value(v), (int)json_string_length(v));
+    case JSON_INTEGER:
+        return jv_number((double)json_integer_value(v));
+    case JSON_REAL:
+        return jv_number(json_real_value(v));
+    case JSON_TRUE:
+        return jv_true();
+    case JSON_FALSE:
+        return jv_false();
+    case JSON_NULL:
+    default:
+        return jv_null();
+    }
+}
+
+/* 2^53: the largest range in which every integer is an exact double. */
+#define EXACT_INT_LIMIT 9007199254740992.0
+
+static json_t *number_to_json(double d)
+{
+    if (!isfinite(d))
+        return json_null();
+    if (d == floor(d) && fabs(d) <= EXACT_INT_LIMIT)
+        return json_integer((json_int_t)d);
+    return json_real(d);
+}
+
+json_t *expr_jv_to_json(jv v)
+{
+    json_t *out = NULL;
+    switch (jv_get_kind(v)) {
+    case JV_KIND_OBJECT: {
+        out = json_object();
+        jv_object_foreach(v, key, m) {
+            json_object_set_new(out, jv_string_value(key), expr_jv_to_json(m));
+            jv_free(key);
+        }
+        break;
+    }
+    case JV_KIND_ARRAY: {
+        out = json_array();
+        jv_array_foreach(v, i, m)
+            json_array_append_new(out, expr_jv_to_json(m));
+        break;
+    }
+    case JV_KIND_STRING:
+        out = json_stringn_nocheck(jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v)));
+        break;
+    case JV_KIND_NUMBER:
+        out = number_to_json(jv_number_value(v));
+        break;
+    case JV_KIND_TRUE:
+        out = json_true();
+        break;
+    case JV_KIND_FALSE:
+        out = json_false();
+        break;
+    default:
+        out = json_null();
+        break;
+    }
+    jv_free(v);
+    return out;
+}

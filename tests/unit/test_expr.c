@@ -1,0 +1,272 @@
+/* test_expr.c - jq expressions and templates (expr/), against real libjq. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "expr/expr.h"
+
+static json_t *doc(void)
+{
+    return json_pack("{s:{s:i, s:s, s:b}, s:{s:{s:s, s:{s:f}}}}",
+                     "input", "amount", 612, "customer", "c_42", "vip", 1,
+                     "steps", "draft", "status", "completed", "output", "amount", 12.5);
+}
+
+/* Builds a program from sources; idx[i] receives each index. */
+static expr_program *program(const char *const *sources, int n, int *idx)
+{
+    sp_error err = SP_ERROR_INIT;
+    expr_builder *b = expr_builder_new();
+    assert_non_null(b);
+    for (int i = 0; i < n; i++) {
+        idx[i] = expr_builder_add(b, sources[i], &err);
+        assert_int_equal(idx[i], i);
+    }
+    expr_program *p = expr_builder_finish(b, &err);
+    assert_non_null(p);
+    return p;
+}
+
+static void evaluates_each_expression_by_index(void **state)
+{
+    const char *src[] = { ".input.amount > 500", ".input.customer", ".steps.draft.output.amount * 2",
+                          "[.input.amount, $env.region]", "empty", "{a: {b: 1}} | .a.b" };
+    int idx[6];
+    expr_program *p = program(src, 6, idx);
+    json_t *d = doc(), *env = json_pack("{s:s}", "region", "eu");
+    sp_error err = SP_ERROR_INIT;
+
+    json_t *v = expr_eval(p, idx[0], d, NULL, NULL, &err);
+    assert_true(json_is_true(v));
+    json_decref(v);
+    v = expr_eval(p, idx[1], d, NULL, NULL, &err);
+    assert_string_equal(json_string_value(v), "c_42");
+    json_decref(v);
+    v = expr_eval(p, idx[2], d, NULL, NULL, &err);
+    assert_true(json_is_integer(v));            /* 25.0 comes back whole */
+    assert_int_equal(json_integer_value(v), 25);
+    json_decref(v);
+    v = expr_eval(p, idx[3], d, env, NULL, &err);
+    assert_int_equal(json_integer_value(json_array_get(v, 0)), 612);
+    assert_string_equal(json_string_value(json_array_get(v, 1)), "eu");
+    json_decref(v);
+    v = expr_eval(p, idx[4], d, NULL, NULL, &err);   /* no output: null */
+    assert_true(json_is_null(v));
+    json_decref(v);
+    v = expr_eval(p, idx[5], d, NULL, NULL, &err);
+    assert_int_equal(json_integer_value(v), 1);
+    json_decref(v);
+    assert_null(expr_eval(p, 6, d, NULL, NULL, &err));   /* out of range */
+    sp_error_clear(&err);
+
+    json_decref(env);
+    json_decref(d);
+    expr_program_free(p);
+}
+
+static void many_expressions_dispatch_correctly(void **state)
+{
+    enum { N = 300 };
+    char src[N][32];
+    const char *ptrs[N];
+    int idx[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(src[i], sizeof src[i], ".input.amount + %d", i);
+        ptrs[i] = src[i];
+    }
+    expr_program *p = program(ptrs, N, idx);
+    json_t *d = doc();
+    sp_error err = SP_ERROR_INIT;
+    for (int i = 0; i < N; i += 37) {
+        json_t *v = expr_eval(p, idx[i], d, NULL, NULL, &err);
+        assert_int_equal(json_integer_value(v), 612 + i);
+        json_decref(v);
+    }
+    json_decref(d);
+    expr_program_free(p);
+}
+
+static void syntax_errors_are_reported(void **state)
+{
+    expr_builder *b = expr_builder_new();
+    sp_error err = SP_ERROR_INIT;
+    assert_int_equal(expr_builder_add(b, ".input.amount >", &err), -1);
+    assert_int_equal(err.code, SP_EINVALID);
+    assert_non_null(strstr(err.message, "syntax error"));
+    assert_null(strstr(err.message, "jq: error"));
+    sp_error_clear(&err);
+    assert_int_equal(expr_builder_add(b, "nosuchfunction(1)", &err), -1);
+    assert_non_null(strstr(err.message, "nosuchfunction"));
+    sp_error_clear(&err);
+    /* A trailing comment does not swallow the wrapper's parenthesis. */
+    assert_int_equal(expr_builder_add(b, ".input # the input", &err), 0);
+    expr_program *p = expr_builder_finish(b, &err);
+    assert_non_null(p);
+    expr_program_free(p);
+}
+
+static void outside_builtins_are_refused(void **state)
+{
+    const char *bad[] = { "env.HOME", "$ENV.PATH", "input", "[inputs]", "debug", ". | stderr",
+                          "halt", "halt_error", "input_filename", "\"\\(env)\"",
+                          "import \"x\" as x; .", "$__loc__" };
+    const char *good[] = { ".env", "{env: 1}", "\"env\"", "$env", ".input | .halt",
+                           "\"say \\(.input.customer)\"", "# env\n." };
+    sp_error err = SP_ERROR_INIT;
+    expr_builder *b = expr_builder_new();
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(expr_builder_add(b, bad[i], &err), -1);
+        assert_non_null(strstr(err.message, "not available"));
+        sp_error_clear(&err);
+    }
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        int k = expr_builder_add(b, good[i], &err);
+        if (k < 0)
+            fail_msg("%s refused: %s", good[i], err.message);
+    }
+    expr_builder_free(b);
+}
+
+static void runtime_errors_and_runaways_fail_cleanly(void **state)
+{
+    const char *src[] = { ".input.customer + 1", "error(\"nope\")", "def f: f; f", "error({a: 1})",
+                          ".input.amount" };
+    int idx[5];
+    expr_program *p = program(src, 5, idx);
+    json_t *d = doc();
+    sp_error err = SP_ERROR_INIT;
+
+    assert_null(expr_eval(p, idx[0], d, NULL, NULL, &err));
+    assert_int_equal(err.code, SP_EINVALID);
+    assert_non_null(strstr(err.message, "cannot be added"));
+    sp_error_clear(&err);
+    assert_null(expr_eval(p, idx[1], d, NULL, NULL, &err));
+    assert_string_equal(err.message, "nope");
+    sp_error_clear(&err);
+    assert_null(expr_eval(p, idx[2], d, NULL, NULL, &err));
+    assert_non_null(strstr(err.message, "longer than"));
+    sp_error_clear(&err);
+    assert_null(expr_eval(p, idx[2], d, NULL, NULL, &err));   /* and again */
+    assert_non_null(strstr(err.message, "longer than"));
+    sp_error_clear(&err);
+    assert_null(expr_eval(p, idx[3], d, NULL, NULL, &err));
+    assert_non_null(strstr(err.message, "\"a\""));
+    sp_error_clear(&err);
+    /* The program is still usable after all that. */
+    json_t *v = expr_eval(p, idx[4], d, NULL, NULL, &err);
+    assert_int_equal(json_integer_value(v), 612);
+    json_decref(v);
+    json_decref(d);
+    expr_program_free(p);
+}
+
+static void templates_keep_types_and_splice_text(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    expr_builder *b = expr_builder_new();
+    json_t *whole = json_string("{{ .input.amount }}");
+    json_t *mixed = json_string("Refund of ${{ .input.amount }} to {{.input.customer}} ({{ {vip: .input.vip} }})");
+    json_t *nested = json_pack("{s:[s, i], s:s}", "list", "{{ .input.vip }}", 7, "plain", "no parts");
+    json_t *constant = json_string("just text");
+    expr_template *t1 = expr_template_compile(b, whole, &err);
+    expr_template *t2 = expr_template_compile(b, mixed, &err);
+    expr_template *t3 = expr_template_compile(b, nested, &err);
+    expr_template *t4 = expr_template_compile(b, constant, &err);
+    assert_non_null(t1);
+    assert_non_null(t2);
+    assert_non_null(t3);
+    assert_non_null(t4);
+    assert_true(expr_template_is_dynamic(t1));
+    assert_false(expr_template_is_dynamic(t4));
+    expr_program *p = expr_builder_finish(b, &err);
+    assert_non_null(p);
+
+    json_t *d = doc();
+    json_t *v = expr_template_render(t1, p, d, NULL, NULL, &err);
+    assert_true(json_is_integer(v));
+    assert_int_equal(json_integer_value(v), 612);
+    json_decref(v);
+    v = expr_template_render(t2, p, d, NULL, NULL, &err);
+    assert_string_equal(json_string_value(v), "Refund of $612 to c_42 ({\"vip\":true})");
+    json_decref(v);
+    v = expr_template_render(t3, p, d, NULL, NULL, &err);
+    assert_true(json_is_true(json_array_get(json_object_get(v, "list"), 0)));
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(v, "list"), 1)), 7);
+    assert_string_equal(json_string_value(json_object_get(v, "plain")), "no parts");
+    json_decref(v);
+    v = expr_template_render(t4, p, d, NULL, NULL, &err);
+    assert_string_equal(json_string_value(v), "just text");
+    json_decref(v);
+
+    json_decref(d);
+    json_decref(whole);
+    json_decref(mixed);
+    json_decref(nested);
+    json_decref(constant);
+    expr_template_free(t1);
+    expr_template_free(t2);
+    expr_template_free(t3);
+    expr_template_free(t4);
+    expr_program_free(p);
+}
+
+static void bad_templates_name_the_part(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    expr_builder *b = expr_builder_new();
+    json_t *unclosed = json_string("Hello {{ .input.customer");
+    json_t *broken = json_string("Hello {{ .input. + }}");
+    json_t *empty = json_string("Hello {{ }}");
+    assert_null(expr_template_compile(b, unclosed, &err));
+    assert_non_null(strstr(err.message, "no closing }}"));
+    sp_error_clear(&err);
+    assert_null(expr_template_compile(b, broken, &err));
+    assert_non_null(strstr(err.message, ".input. +"));
+    sp_error_clear(&err);
+    assert_null(expr_template_compile(b, empty, &err));
+    assert_non_null(strstr(err.message, "empty"));
+    sp_error_clear(&err);
+    json_decref(unclosed);
+    json_decref(broken);
+    json_decref(empty);
+    expr_builder_free(b);
+}
+
+static void limits_are_enforced(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    expr_builder *b = expr_builder_new();
+    char *big = malloc(EXPR_MAX_LENGTH + 2);
+    memset(big, ' ', EXPR_MAX_LENGTH + 1);
+    big[0] = '.';
+    big[EXPR_MAX_LENGTH + 1] = '\0';
+    assert_int_equal(expr_builder_add(b, big, &err), -1);
+    assert_non_null(strstr(err.message, "limit"));
+    sp_error_clear(&err);
+    free(big);
+    expr_builder_free(b);
+    assert_false(expr_truthy(json_null()));
+    assert_false(expr_truthy(json_false()));
+    assert_false(expr_truthy(NULL));
+    json_t *zero = json_integer(0);
+    assert_true(expr_truthy(zero));             /* jq: 0 is true */
+    json_decref(zero);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(evaluates_each_expression_by_index),
+        cmocka_unit_test(many_expressions_dispatch_correctly),
+        cmocka_unit_test(syntax_errors_are_reported),
+        cmocka_unit_test(outside_builtins_are_refused),
+        cmocka_unit_test(runtime_errors_and_runaways_fail_cleanly),
+        cmocka_unit_test(templates_keep_types_and_splice_text),
+        cmocka_unit_test(bad_templates_name_the_part),
+        cmocka_unit_test(limits_are_enforced),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
