@@ -1,0 +1,58 @@
+/*
+ * api.c - the API's life: its state, the long-poll registry it owns, the
+ * engine observer, and the rule that private members never leave.
+ */
+#include "api/api_internal.h"
+
+#include <stdlib.h>
+
+api *api_new(store *s, engine *e, const api_config *cfg)
+{
+    api *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->store = s;
+    a->engine = e;
+    if (cfg)
+        a->cfg = *cfg;
+    if (a->cfg.max_wait_seconds <= 0)
+        a->cfg.max_wait_seconds = API_DEFAULT_MAX_WAIT_S;
+    atomic_init(&a->requests, 0);
+    if (!(a->lp = api_lp_new(s))) {
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* After http_stop: parked long-polls are answered (their replies are then
+ * dropped by the HTTP layer, which still frees the requests). */
+void api_free(api *a)
+{
+    if (!a)
+        return;
+    api_lp_free(a->lp);
+    free(a);
+}
+
+/* Engine thread, after each commit: only moves matching long-polls to the
+ * sweeper's queue, so the engine never waits on a store read here. */
+void api_on_change(void *ctx, const char *kind, const char *id)
+{
+    api *a = ctx;
+    if (a && kind && id)
+        api_lp_wake(a->lp, kind, id);
+}
+
+json_t *api_public_doc(const json_t *doc)
+{
+    if (!json_is_object(doc))
+        return json_incref((json_t *)doc);
+    json_t *out = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)doc, key, v)
+        if (key[0] != '_')
+            json_object_set(out, key, v);
+    return out;
+}

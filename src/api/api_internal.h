@@ -1,0 +1,218 @@
+/*
+ * api_internal.h - what the files of src/api share, and nothing else sees.
+ *
+ *   api.c        api_new / api_free / api_public_doc
+ *   routes.c     the one table: method, path, who may call it, handler
+ *   request.c    the common path of every handler: authenticate, check the
+ *                role, read the body, submit to the engine, reply
+ *   validate.c   pure checks (no HTTP, no store): fields, query values,
+ *                names; unit-tested in tests/unit/test_api_validate.c
+ *   buf.c        a growable byte buffer for text replies (CSV, JSONL, metrics)
+ *   longpoll.c   the ?wait= registry and its sweeper thread
+ *   workflows.c runs.c approvals.c audit.c principals.c health.c admin.c
+ *                one resource each
+ *
+ * A request's life: the route's wrapper calls api_dispatch, which counts it,
+ * authenticates it (unless public), applies the route's access rule and
+ * calls the handler with an api_call. The handler answers at once (reads)
+ * or defers and submits a command to the engine (changes); either way the
+ * principal is cleared when the handler returns, so nothing that outlives
+ * the handler may point into it (engine_submit copies it).
+ */
+#ifndef SP_API_INTERNAL_H
+#define SP_API_INTERNAL_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "auth/auth.h"
+#include "core/err.h"
+
+/* ---- limits: every one of them named here (and in docs/api) ---- */
+#define API_DEFAULT_MAX_WAIT_S   60         /* ?wait= cap when the config says 0 */
+#define API_LIST_DEFAULT_LIMIT   50         /* runs and approvals lists */
+#define API_LIST_MAX_LIMIT       1000
+#define API_AUDIT_PAGE_MAX       10000      /* audit rows in one response */
+#define API_IDEM_KEY_MAX         200        /* Idempotency-Key characters */
+#define API_NAME_MAX             64         /* workflow, user and team names */
+#define API_TITLE_MAX            500
+#define API_TEXT_MAX             10000      /* summary, comment */
+#define API_PASSWORD_MAX         1024
+#define API_EMAIL_MAX            254
+#define API_URL_MAX              2048
+#define API_ASSIGNEES_MAX        100        /* entries of "to" */
+#define API_LIST_FIELD_MAX       1000       /* teams, members */
+#define API_APPROVALS_MAX        100        /* policy.approvals */
+
+/* ---- who may call an endpoint ---- */
+typedef enum {
+    API_PUBLIC,         /* no authentication: /healthz, /readyz, /metrics */
+    API_ANYONE,         /* any authenticated principal */
+    API_ACTOR,          /* not a viewer: admin, member, agent keys */
+    API_PERSON,         /* not a viewer and not an agent key: decisions */
+    API_AUDITOR,        /* admins and viewers */
+    API_ADMIN,          /* principal_is_admin */
+    API_ADMIN_TEST,     /* admin, and only with --test-clock (else 404) */
+} api_access;
+
+typedef struct api_longpolls api_longpolls;
+
+struct api {
+    store *store;
+    engine *engine;
+    api_config cfg;
+    atomic_ullong requests;     /* spojit_http_requests_total */
+    api_longpolls *lp;
+};
+
+typedef enum {
+    API_T_STRING,       /* a string of 1..max characters (max 0: no limit) */
+    API_T_TEXT,         /* a string of 0..max characters */
+    API_T_POSINT,       /* an integer in 1..max (max 0: no limit) */
+    API_T_BOOL,
+    API_T_OBJECT,
+    API_T_NAMES,        /* an array of 0..max strings */
+    API_T_ANY,          /* any JSON value */
+} api_type;
+
+typedef struct {
+    const char *name;
+    api_type type;
+    bool required;
+    json_int_t max;     /* see api_type */
+} api_field;
+
+/* What a handler works with. who is valid only while the handler runs. */
+typedef struct {
+    api *a;
+    http_request *req;
+    principal who;              /* zeroed for API_PUBLIC routes */
+} api_call;
+
+typedef void (*api_handler)(api_call *c);
+
+/* ---- routes.c ---- */
+void api_dispatch(http_request *req, void *app, api_access rule, api_handler fn);
+
+/* ---- request.c: the shared path ---- */
+bool api_access_allows(api_access rule, const principal *p);
+/* Admins and viewers read every run and gate; others what concerns them. */
+bool api_sees_all(const principal *p);
+/* Replies {"error"} with code and a printf message. */
+void api_fail(http_request *req, sp_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Replies err and clears it. */
+void api_fail_err(http_request *req, sp_error *err);
+/* The request body as a JSON object, or replies 400 and returns NULL.
+ * New reference. An empty body is {} when empty_ok. */
+json_t *api_body_object(api_call *c, bool empty_ok);
+/* api_body_object, then api_check_fields against fields (replies 400). */
+json_t *api_body_checked(api_call *c, const api_field *fields, bool empty_ok);
+/* Replies status with a copy of doc without its "_" members (doc borrowed). */
+void api_reply_doc(http_request *req, int status, const json_t *doc);
+/*
+ * Defers the request and hands cmd to the engine; the engine's reply is sent
+ * as it is. args: stolen. wait_ms > 0 (ENGINE_START_RUN only): when the
+ * new run is still "running", the reply waits for it as a long-poll.
+ */
+void api_submit(api_call *c, engine_command cmd, json_t *args, int64_t wait_ms);
+/* ?wait= of this request in ms (0 when absent), or replies 400 and returns -1. */
+int64_t api_wait_ms(api_call *c);
+/* Replies 404 "no such <what>" unless id has the shape of a <prefix> id. */
+bool api_id_ok(api_call *c, const char *prefix, const char *id, const char *what);
+
+/* ---- validate.c: pure, unit-tested ---- */
+/*
+ * Checks obj against a list of fields ended by {NULL}: every member known,
+ * of its type and within its limit; every required member present. `where`
+ * names obj in messages ("request body", "policy"). SP_EBADINPUT.
+ */
+sp_code api_check_fields(const json_t *obj, const api_field *fields, const char *where,
+                         sp_error *err);
+/* s must be one of the NULL-ended words; SP_EINVALID naming field. */
+sp_code api_check_word(const char *s, const char *const *words, const char *field,
+                       sp_error *err);
+/* [A-Za-z0-9._-]{1,64} */
+bool api_name_valid(const char *s);
+/* "user:NAME" or "team:NAME" */
+bool api_assignee_valid(const char *s);
+/* A non-empty array of assignees, at most API_ASSIGNEES_MAX. SP_EINVALID. */
+sp_code api_check_assignees(const json_t *to, const char *field, sp_error *err);
+/* Text without NUL bytes that is valid UTF-8. */
+bool api_utf8_text(const char *s, size_t len);
+/* Idempotency-Key: 1..200 printable ASCII characters. */
+bool api_idem_key_valid(const char *s);
+/*
+ * ?wait=: absent -> 0; a non-negative decimal number of seconds (fractions
+ * allowed) -> ms, capped at max_s seconds. SP_EBADINPUT otherwise.
+ */
+sp_code api_parse_wait(const char *s, int max_s, int64_t *ms, sp_error *err);
+/* ?limit=: absent -> def; an integer >= 1, capped at max. */
+sp_code api_parse_limit(const char *s, int def, int max, int *out, sp_error *err);
+/* A non-negative integer query value (?after=, ?version=); absent -> def. */
+sp_code api_parse_count(const char *s, const char *name, int64_t def, int64_t *out,
+                        sp_error *err);
+/* Content-Type of a workflow -> "yaml" | "json", or NULL when unsupported. */
+const char *api_workflow_format(const char *content_type);
+
+/* ---- buf.c: a growable buffer; data is always NUL-terminated ---- */
+typedef struct {
+    char *data;         /* malloc'd, NULL until the first append */
+    size_t len;
+    size_t cap;
+    bool oom;           /* an append failed: the contents are incomplete */
+} api_buf;
+
+void api_buf_add(api_buf *b, const char *s, size_t n);
+void api_buf_puts(api_buf *b, const char *s);
+void api_buf_printf(api_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One CSV field (RFC 4180): quoted when it holds , " CR LF or edge spaces. */
+void api_buf_csv(api_buf *b, const char *s);
+/* Hands the bytes over (caller frees) and resets b. Never NULL unless oom. */
+char *api_buf_take(api_buf *b, size_t *len);
+void api_buf_free(api_buf *b);
+
+/* ---- longpoll.c ---- */
+api_longpolls *api_lp_new(store *s);
+/* Stops the sweeper and answers every parked request 503. */
+void api_lp_free(api_longpolls *lp);
+/*
+ * Parks req (already deferred) until the run ("run") or gate ("approval")
+ * id is no longer in its waiting status, or wait_ms pass; then replies
+ * status with the document as it is. Any thread.
+ */
+void api_lp_park(api_longpolls *lp, const char *kind, const char *id, http_request *req,
+                 int status, int64_t wait_ms);
+void api_lp_wake(api_longpolls *lp, const char *kind, const char *id);
+size_t api_lp_waiting(const api_longpolls *lp);
+/* The status a document waits in: "running" for runs, "pending" for gates. */
+bool api_lp_still_waiting(const char *kind, const json_t *doc);
+
+/* ---- handlers, one file per resource ---- */
+void api_workflow_apply(api_call *c);
+void api_workflow_list(api_call *c);
+void api_workflow_get(api_call *c);
+void api_run_start(api_call *c);
+void api_run_list(api_call *c);
+void api_run_get(api_call *c);
+void api_run_cancel(api_call *c);
+void api_approval_create(api_call *c);
+void api_approval_list(api_call *c);
+void api_approval_get(api_call *c);
+void api_approval_decide(api_call *c);
+void api_approval_reassign(api_call *c);
+void api_audit_list(api_call *c);
+void api_audit_verify(api_call *c);
+void api_user_create(api_call *c);
+void api_team_create(api_call *c);
+void api_key_create(api_call *c);
+void api_healthz(api_call *c);
+void api_readyz(api_call *c);
+void api_metrics(api_call *c);
+void api_admin_clock(api_call *c);
+
+#endif

@@ -1,0 +1,291 @@
+/*
+ * approvals.c - the gates: ask for one, the inbox, read one (long-poll),
+ * decide, reassign.
+ *
+ * Visibility of a gate: admins and viewers; its current assignees (by user
+ * or team); whoever started its run (the agent that asked); and anyone who
+ * already decided on it (so a reassignment does not hide one's own
+ * decision). Anyone else gets 404, as for a gate that does not exist.
+ * Who may *decide* is the engine's rule (gate/gate.c), checked against the
+ * stored gate inside the transaction.
+ */
+#include "api/api_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/jsonx.h"
+
+static const char *const gate_statuses[] = { "pending", "approved", "rejected", "expired",
+                                             "canceled", NULL };
+
+static bool array_has(const json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+        if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+            return true;
+    return false;
+}
+
+static bool gate_visible(const principal *p, const json_t *gate)
+{
+    if (api_sees_all(p))
+        return true;
+    const char *starter = json_str(gate, "_started_by");
+    if (starter && strcmp(starter, p->name) == 0)
+        return true;
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(gate, "decisions"), i, d) {
+        const char *by = json_str(d, "by");
+        if (by && strcmp(by, p->name) == 0)
+            return true;
+    }
+    json_t *mine = principal_assignee_names(p);
+    json_t *assignees = json_object_get(gate, "assignees");
+    bool seen = false;
+    json_t *name;
+    json_array_foreach(mine, i, name)
+        if (array_has(assignees, json_string_value(name)))
+            seen = true;
+    json_decref(mine);
+    return seen;
+}
+
+/* ---- POST /v1/approvals ---- */
+
+static sp_code check_policy(const json_t *policy, sp_error *err)
+{
+    static const api_field fields[] = {
+        { "approvals", API_T_POSINT, false, API_APPROVALS_MAX },
+        { "forbid_self_approval", API_T_BOOL, false, 0 },
+        { "require_comment", API_T_STRING, false, 16 },
+        { NULL },
+    };
+    static const char *const comment_rules[] = { "reject", "always", "never", NULL };
+    sp_code rc = api_check_fields(policy, fields, "policy", err);
+    const char *rule = json_str(policy, "require_comment");
+    if (!rc && rule)
+        rc = api_check_word(rule, comment_rules, "policy.require_comment", err);
+    return rc;
+}
+
+/* What api_check_fields cannot say: the words, the duration, the URL. */
+static sp_code check_request(const json_t *body, sp_error *err)
+{
+    static const char *const on_timeout[] = { "reject", "approve", "fail", NULL };
+    static const char *const urgencies[] = { "low", "normal", "high", NULL };
+    sp_code rc = api_check_assignees(json_object_get(body, "to"), "to", err);
+    const json_t *policy = json_object_get(body, "policy");
+    const char *timeout = json_str(body, "timeout");
+    const char *url = json_str(body, "callback_url");
+    int64_t ms;
+    if (!rc && policy)
+        rc = check_policy(policy, err);
+    if (!rc && timeout && duration_parse(timeout, &ms) != 0)
+        rc = sp_error_set(err, SP_EINVALID,
+                          "timeout: '%.64s' is not a duration (e.g. \"90s\", \"4h\", \"PT4H\")",
+                          timeout);
+    if (!rc && json_str(body, "on_timeout"))
+        rc = api_check_word(json_str(body, "on_timeout"), on_timeout, "on_timeout", err);
+    if (!rc && json_str(body, "urgency"))
+        rc = api_check_word(json_str(body, "urgency"), urgencies, "urgency", err);
+    if (!rc && url && strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+        rc = sp_error_set(err, SP_EINVALID, "callback_url: expected an http:// or https:// URL");
+    return rc;
+}
+
+void api_approval_create(api_call *c)
+{
+    static const api_field fields[] = {
+        { "title", API_T_STRING, true, API_TITLE_MAX },
+        { "summary", API_T_TEXT, false, API_TEXT_MAX },
+        { "urgency", API_T_STRING, false, 16 },
+        { "proposal", API_T_ANY, false, 0 },
+        { "reasoning", API_T_ANY, false, 0 },
+        { "context", API_T_ANY, false, 0 },
+        { "to", API_T_NAMES, true, API_ASSIGNEES_MAX },
+        { "policy", API_T_OBJECT, false, 0 },
+        { "timeout", API_T_STRING, false, 64 },
+        { "on_timeout", API_T_STRING, false, 16 },
+        { "callback_url", API_T_STRING, false, API_URL_MAX },
+        { NULL },
+    };
+    json_t *body = api_body_checked(c, fields, false);
+    if (!body)
+        return;
+    sp_error err = SP_ERROR_INIT;
+    if (check_request(body, &err)) {
+        json_decref(body);
+        api_fail_err(c->req, &err);
+        return;
+    }
+    api_submit(c, ENGINE_CREATE_APPROVAL, body, 0);
+}
+
+/* ---- GET /v1/approvals ---- */
+
+/* ?assignee=: "me" (default) -> the caller's names; "any" -> everyone's
+ * (NULL); "user:x" / "team:y" -> that one. Only those who see all gates may
+ * ask for anyone else's inbox. *names: new reference or NULL. */
+static sp_code inbox_names(const principal *p, const char *assignee, json_t **names,
+                           sp_error *err)
+{
+    *names = NULL;
+    if (!assignee || strcmp(assignee, "me") == 0) {
+        *names = principal_assignee_names(p);
+        return SP_OK;
+    }
+    if (strcmp(assignee, "any") != 0 && !api_assignee_valid(assignee))
+        return sp_error_set(err, SP_EBADINPUT,
+                            "assignee: expected me, any, user:NAME or team:NAME");
+    if (!api_sees_all(p))
+        return sp_error_set(err, SP_EFORBIDDEN,
+                            "assignee: only admins and viewers may list other inboxes");
+    if (strcmp(assignee, "any") != 0)
+        *names = json_pack("[s]", assignee);
+    return SP_OK;
+}
+
+void api_approval_list(api_call *c)
+{
+    sp_error err = SP_ERROR_INIT;
+    json_t *names = NULL;
+    const char *status = http_query(c->req, "status");
+    store_approval_filter f = { .cursor = http_query(c->req, "cursor") };
+    if (!status)
+        f.status = "pending";
+    else if (strcmp(status, "any") != 0)
+        f.status = status;
+    if (f.status && api_check_word(f.status, gate_statuses, "status", &err) != SP_OK)
+        err.code = SP_EBADINPUT;
+    else if (f.cursor && !id_valid("apr", f.cursor))
+        sp_error_set(&err, SP_EBADINPUT, "cursor: not a cursor from a previous page");
+    else if (!api_parse_limit(http_query(c->req, "limit"), API_LIST_DEFAULT_LIMIT,
+                              API_LIST_MAX_LIMIT, &f.limit, &err))
+        inbox_names(&c->who, http_query(c->req, "assignee"), &names, &err);
+    if (err.code) {
+        api_fail_err(c->req, &err);
+        return;
+    }
+    f.principals = names;
+    json_t *items = NULL;
+    char *next = NULL;
+    store_conn *r = store_reader(c->a->store);
+    sp_code rc = store_approval_list(r, &f, &items, &next, &err);
+    store_release(r);
+    json_decref(names);
+    if (rc) {
+        api_fail_err(c->req, &err);
+        return;
+    }
+    json_t *pub = json_array();
+    size_t i;
+    json_t *gate;
+    json_array_foreach(items, i, gate)
+        json_array_append_new(pub, api_public_doc(gate));
+    http_reply_json(c->req, 200, json_pack("{s:o, s:s?}", "items", pub, "next_cursor", next));
+    json_decref(items);
+    free(next);
+}
+
+/* ---- GET /v1/approvals/{id} ---- */
+
+void api_approval_get(api_call *c)
+{
+    const char *id = http_param(c->req, 0);
+    if (!api_id_ok(c, "apr", id, "approval"))
+        return;
+    int64_t wait_ms = api_wait_ms(c);
+    if (wait_ms < 0)
+        return;
+    sp_error err = SP_ERROR_INIT;
+    json_t *gate = NULL;
+    store_conn *r = store_reader(c->a->store);
+    sp_code rc = store_approval_get(r, id, &gate, &err);
+    store_release(r);
+    if (rc == SP_OK && !gate_visible(&c->who, gate))
+        rc = sp_error_set(&err, SP_ENOTFOUND, "no approval '%s'", id);
+    if (rc) {
+        json_decref(gate);
+        api_fail_err(c->req, &err);
+        return;
+    }
+    if (wait_ms > 0 && api_lp_still_waiting("approval", gate)) {
+        http_defer(c->req);
+        api_lp_park(c->a->lp, "approval", id, c->req, 200, wait_ms);
+    } else {
+        api_reply_doc(c->req, 200, gate);
+    }
+    json_decref(gate);
+}
+
+/* ---- POST /v1/approvals/{id}/decisions ---- */
+
+static sp_code check_decision(const json_t *body, sp_error *err)
+{
+    static const char *const decisions[] = { "approve", "reject", NULL };
+    sp_code rc = api_check_word(json_str(body, "decision"), decisions, "decision", err);
+    const char *ptr;
+    json_t *v;
+    if (rc)
+        return rc;
+    json_object_foreach(json_object_get(body, "edits"), ptr, v)
+        if (ptr[0] != '/')
+            return sp_error_set(err, SP_EINVALID,
+                                "edits: '%.64s' is not a JSON pointer (e.g. \"/amount\")", ptr);
+    return SP_OK;
+}
+
+void api_approval_decide(api_call *c)
+{
+    static const api_field fields[] = {
+        { "decision", API_T_STRING, true, 16 },
+        { "comment", API_T_TEXT, false, API_TEXT_MAX },
+        { "edits", API_T_OBJECT, false, 0 },
+        { NULL },
+    };
+    const char *id = http_param(c->req, 0);
+    if (!api_id_ok(c, "apr", id, "approval"))
+        return;
+    json_t *body = api_body_checked(c, fields, false);
+    if (!body)
+        return;
+    sp_error err = SP_ERROR_INIT;
+    if (check_decision(body, &err)) {
+        json_decref(body);
+        api_fail_err(c->req, &err);
+        return;
+    }
+    json_object_set_new(body, "approval_id", json_string(id));
+    json_object_set_new(body, "via", json_string("api"));
+    api_submit(c, ENGINE_DECIDE, body, 0);
+}
+
+/* ---- POST /v1/approvals/{id}/reassign ---- */
+
+void api_approval_reassign(api_call *c)
+{
+    static const api_field fields[] = {
+        { "to", API_T_NAMES, true, API_ASSIGNEES_MAX },
+        { NULL },
+    };
+    const char *id = http_param(c->req, 0);
+    if (!api_id_ok(c, "apr", id, "approval"))
+        return;
+    json_t *body = api_body_checked(c, fields, false);
+    if (!body)
+        return;
+    sp_error err = SP_ERROR_INIT;
+    if (api_check_assignees(json_object_get(body, "to"), "to", &err)) {
+        json_decref(body);
+        api_fail_err(c->req, &err);
+        return;
+    }
+    json_object_set_new(body, "approval_id", json_string(id));
+    api_submit(c, ENGINE_REASSIGN, body, 0);
+}

@@ -1,0 +1,85 @@
+/*
+ * routes.c - every /v1 endpoint, who may call it, and the one path all
+ * requests take before their handler.
+ *
+ * The table below is the single place where an endpoint's access rule is
+ * written (docs/api/README.md repeats it for readers). Each row becomes a
+ * small wrapper with the http_handler signature, so the HTTP layer needs no
+ * knowledge of principals or rules.
+ */
+#include "api/api_internal.h"
+
+#include <string.h>
+
+/*      method  path                               who may call          handler */
+#define API_ENDPOINTS(X)                                                                   \
+    X("GET",  "/healthz",                          API_PUBLIC,     api_healthz)            \
+    X("GET",  "/readyz",                           API_PUBLIC,     api_readyz)             \
+    X("GET",  "/metrics",                          API_PUBLIC,     api_metrics)            \
+    X("POST", "/v1/workflows",                     API_ADMIN,      api_workflow_apply)     \
+    X("GET",  "/v1/workflows",                     API_ANYONE,     api_workflow_list)      \
+    X("GET",  "/v1/workflows/{name}",              API_ANYONE,     api_workflow_get)       \
+    X("POST", "/v1/runs",                          API_ACTOR,      api_run_start)          \
+    X("GET",  "/v1/runs",                          API_ANYONE,     api_run_list)           \
+    X("GET",  "/v1/runs/{id}",                     API_ANYONE,     api_run_get)            \
+    X("POST", "/v1/runs/{id}/cancel",              API_ACTOR,      api_run_cancel)         \
+    X("POST", "/v1/approvals",                     API_ACTOR,      api_approval_create)    \
+    X("GET",  "/v1/approvals",                     API_ANYONE,     api_approval_list)      \
+    X("GET",  "/v1/approvals/{id}",                API_ANYONE,     api_approval_get)       \
+    X("POST", "/v1/approvals/{id}/decisions",      API_PERSON,     api_approval_decide)    \
+    X("POST", "/v1/approvals/{id}/reassign",       API_ADMIN,      api_approval_reassign)  \
+    X("GET",  "/v1/audit",                         API_AUDITOR,    api_audit_list)         \
+    X("GET",  "/v1/audit/verify",                  API_AUDITOR,    api_audit_verify)       \
+    X("POST", "/v1/users",                         API_ADMIN,      api_user_create)        \
+    X("POST", "/v1/teams",                         API_ADMIN,      api_team_create)        \
+    X("POST", "/v1/keys",                          API_ADMIN,      api_key_create)         \
+    X("POST", "/v1/admin/clock",                   API_ADMIN_TEST, api_admin_clock)
+
+#define API_WRAPPER(method, path, rule, fn)                        \
+    static void fn##_entry(http_request *req, void *app)           \
+    {                                                               \
+        api_dispatch(req, app, rule, fn);                           \
+    }
+API_ENDPOINTS(API_WRAPPER)
+#undef API_WRAPPER
+
+static const http_route routes[] = {
+#define API_ROUTE(method, path, rule, fn) { method, path, fn##_entry },
+    API_ENDPOINTS(API_ROUTE)
+#undef API_ROUTE
+};
+
+const http_route *api_routes(size_t *n)
+{
+    *n = sizeof routes / sizeof *routes;
+    return routes;
+}
+
+void api_dispatch(http_request *req, void *app, api_access rule, api_handler fn)
+{
+    api *a = app;
+    api_call c = { .a = a, .req = req };
+    atomic_fetch_add_explicit(&a->requests, 1, memory_order_relaxed);
+
+    /* A disabled test hook looks like no endpoint at all, to anyone. */
+    if (rule == API_ADMIN_TEST && !a->cfg.test_clock) {
+        api_fail(req, SP_ENOTFOUND, "no such endpoint: %s %s", http_method(req),
+                 http_path(req));
+        return;
+    }
+    if (rule == API_PUBLIC) {
+        fn(&c);
+        return;
+    }
+    sp_error err = SP_ERROR_INIT;
+    if (auth_bearer(a->store, http_header(req, "Authorization"), &c.who, &err) != SP_OK) {
+        api_fail_err(req, &err);
+        return;
+    }
+    if (!api_access_allows(rule, &c.who))
+        api_fail(req, SP_EFORBIDDEN, "%s %s: not allowed for %s (role %s, key scope %s)",
+                 http_method(req), http_path(req), c.who.name, c.who.role, c.who.scope);
+    else
+        fn(&c);
+    principal_clear(&c.who);
+}
