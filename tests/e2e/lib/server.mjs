@@ -146,6 +146,12 @@ export class Server {
     return this;
   }
 
+  // Starts the server once, however many callers ask at the same time.
+  ensureStarted() {
+    this.starting ??= this.start();
+    return this.starting;
+  }
+
   async waitReady(timeoutMs = START_TIMEOUT_MS) {
     const deadline = Date.now() + timeoutMs;
     let last = '';
@@ -215,6 +221,7 @@ export class Server {
   // token: undefined = the admin token, null = no Authorization header.
   // body: an object (sent as JSON) or a string/Buffer (sent as is).
   async api(method, p, opts = {}) {
+    if (this.autoStart && !this.url) await this.ensureStarted();
     return apiCall(this.url, method, p, { ...opts, token: opts.token === undefined ? this.token : opts.token }, this);
   }
 
@@ -460,7 +467,11 @@ export function describeResponse(r) {
 export function useServer(opts = {}) {
   const srv = new Server(opts);
   let started = false;
-  before(async () => { await srv.start(); started = true; }, { timeout: START_TIMEOUT_MS * 2 });
+  // node 20 runs a file's top-level before() hooks without waiting for one
+  // another, so a test's own set-up may call the server before this hook has
+  // started it: api() starts it on first use (ensureStarted), once.
+  srv.autoStart = true;
+  before(async () => { await srv.ensureStarted(); started = true; }, { timeout: START_TIMEOUT_MS * 2 });
   after(async () => {
     try {
       // a server that never started was already reported by before()
