@@ -20,7 +20,7 @@ steps:
       to: [user:approver]
       require_comment: never
   - id: book
-    transform: '{booked: .proposal.amount}'
+    transform: '{booked: .steps.gate.output.amount}'
   - id: finish
     succeed: {output: .steps.book.output}
 `;

@@ -379,9 +379,15 @@ export function rawRequest(url, { method = 'POST', path: p = '/', headers = {}, 
       const hdrs = { 'content-length': String(body.length), ...headers };
       for (const [k, v] of Object.entries(hdrs)) if (v !== null) lines.push(`${k}: ${v}`);
       sock.write(lines.join('\r\n') + '\r\n\r\n');
-      for (let off = 0; off < body.length && !done; off += chunk) {
+      // A server may answer from the headers alone (413 on Content-Length):
+      // give it a moment, as curl does, before pushing the body. Between
+      // chunks, yield so a response that arrives is read before a write
+      // fails on the connection the server closed after answering.
+      await Promise.race([sleep(300), new Promise((r) => sock.once('data', r))]);
+      for (let off = 0; off < body.length && !done && !parsed(); off += chunk) {
         const ok = sock.write(body.subarray(off, off + chunk));
         if (!ok) await new Promise((r) => { sock.once('drain', r); sock.once('close', r); });
+        await new Promise((r) => setImmediate(r));
       }
     });
   });
