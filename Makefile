@@ -29,7 +29,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BUILD)/spojit-bench
 
-.PHONY: all deps test-deps run test unit e2e check bench clean
+.PHONY: all deps test-deps run test unit e2e check bench clean leakcheck-expr
 all: $(BUILD)/spojit
 
 $(BUILD)/spojit: $(OBJ)
@@ -70,9 +70,15 @@ e2e: $(BUILD)/spojit
 check: unit e2e
 
 test: test-deps
-	$(MAKE) check
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  $(MAKE) SANITIZE=address check
+	$(MAKE) check leakcheck-expr
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
+	  UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) SANITIZE=address check
+
+# Our jq values under valgrind, which (unlike ASan's fast unwinder) sees
+# through libjq's frames; see tests/lsan.supp.
+leakcheck-expr: $(BUILD)/tests/test_expr
+	valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 $<
 
 bench: deps
 	$(MAKE) all $(BENCH_BIN)

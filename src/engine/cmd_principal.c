@@ -89,8 +89,8 @@ static sp_code user_insert(engine *e, const char *actor, const char *name, const
     if (rc)
         return rc;
     return engine_audit(e, actor, "user.created", NULL, NULL,
-                        json_pack("{s:s, s:s, s:O}", "name", name, "role", role, "teams",
-                                  teams ? teams : json_array()), err);
+                        json_pack("{s:s, s:s, s:o}", "name", name, "role", role, "teams",
+                                  teams ? json_incref(teams) : json_array()), err);
 }
 
 sp_code cmd_create_user(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err)
@@ -118,10 +118,9 @@ sp_code cmd_create_user(engine *e, engine_cmd *cmd, int *status, json_t **body, 
                           json_str(cmd->args, "email"), teams, err)))
         return rc;
     *status = 201;
-    *body = json_pack("{s:s, s:s, s:s?, s:O}", "name", name, "role", role, "email",
-                      json_str(cmd->args, "email"), "teams", teams ? teams : json_array());
-    if (!teams)
-        json_object_set_new(*body, "teams", json_array());
+    *body = json_pack("{s:s, s:s, s:s?, s:o}", "name", name, "role", role, "email",
+                      json_str(cmd->args, "email"), "teams",
+                      teams ? json_incref(teams) : json_array());
     return SP_OK;
 }
 
@@ -155,9 +154,8 @@ sp_code cmd_create_team(engine *e, engine_cmd *cmd, int *status, json_t **body, 
             return rc;
     }
     *status = 201;
-    *body = json_pack("{s:s, s:O}", "name", name, "members", members ? members : json_array());
-    if (!members)
-        json_object_set_new(*body, "members", json_array());
+    *body = json_pack("{s:s, s:o}", "name", name, "members",
+                      members ? json_incref(members) : json_array());
     return SP_OK;
 }
 

@@ -1,8 +1,9 @@
 /*
  * expr.c - a workflow's expressions as one jq program.
  *
- * Each expression is checked on its own when it is added (so an error names
- * it), then all of them become functions of one program:
+ * All expressions of a workflow become functions of one program, compiled
+ * once (expr_builder_check); only if that fails is each one compiled on its
+ * own, to name the culprits:
  *
  *   . as [$__i, $__doc, $env, $secrets]
  *   | def __e0: (SRC0
@@ -25,10 +26,11 @@
 #include <string.h>
 
 struct expr_builder {
-    expr_jq checker;            /* compiles each expression on its own */
     char **sources;
+    bool *in_template;          /* a {{ }} part: messages quote it */
     int count;
     int cap;
+    expr_program *compiled;     /* set by a successful expr_builder_check */
 };
 
 struct expr_program {
@@ -99,14 +101,7 @@ void expr_jq_teardown(expr_jq *j)
 
 expr_builder *expr_builder_new(void)
 {
-    expr_builder *b = calloc(1, sizeof *b);
-    if (!b)
-        return NULL;
-    if (!expr_jq_init(&b->checker)) {
-        free(b);
-        return NULL;
-    }
-    return b;
+    return calloc(1, sizeof(expr_builder));
 }
 
 void expr_builder_free(expr_builder *b)
@@ -116,20 +111,12 @@ void expr_builder_free(expr_builder *b)
     for (int i = 0; i < b->count; i++)
         free(b->sources[i]);
     free(b->sources);
-    expr_jq_teardown(&b->checker);
+    free(b->in_template);
+    expr_program_free(b->compiled);
     free(b);
 }
 
-static char *wrap(const char *prefix, const char *src, const char *suffix)
-{
-    size_t n = strlen(prefix) + strlen(src) + strlen(suffix) + 1;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s%s%s", prefix, src, suffix);
-    return s;
-}
-
-int expr_builder_add(expr_builder *b, const char *src, sp_error *err)
+int expr_builder_add_part(expr_builder *b, const char *src, bool in_template, sp_error *err)
 {
     if (!b)
         return sp_error_set(err, SP_ENOMEM, "out of memory"), -1;
@@ -145,30 +132,37 @@ int expr_builder_add(expr_builder *b, const char *src, sp_error *err)
     }
     if (expr_sandbox_check(src, err) != SP_OK)
         return -1;
-    char *checked = wrap(PRELUDE "$__doc | (", src, "\n)");
-    if (!checked) {
-        sp_error_set(err, SP_ENOMEM, "out of memory");
-        return -1;
-    }
-    bool ok = expr_jq_compile(&b->checker, checked, err);
-    free(checked);
-    if (!ok)
-        return -1;
     if (b->count == b->cap) {
         int cap = b->cap ? b->cap * 2 : 16;
         char **grown = realloc(b->sources, (size_t)cap * sizeof *grown);
-        if (!grown) {
+        if (grown)
+            b->sources = grown;
+        bool *flags = grown ? realloc(b->in_template, (size_t)cap * sizeof *flags) : NULL;
+        if (!flags) {
             sp_error_set(err, SP_ENOMEM, "out of memory");
             return -1;
         }
-        b->sources = grown;
+        b->in_template = flags;
         b->cap = cap;
     }
     if (!(b->sources[b->count] = strdup(src))) {
         sp_error_set(err, SP_ENOMEM, "out of memory");
         return -1;
     }
+    b->in_template[b->count] = in_template;
+    expr_program_free(b->compiled);     /* a new expression: check again */
+    b->compiled = NULL;
     return b->count++;
+}
+
+int expr_builder_add(expr_builder *b, const char *src, sp_error *err)
+{
+    return expr_builder_add_part(b, src, false, err);
+}
+
+int expr_builder_count(const expr_builder *b)
+{
+    return b ? b->count : 0;
 }
 
 typedef struct {
@@ -221,12 +215,9 @@ static void dispatch(text *t, int lo, int hi)
     text_add(t, " end");
 }
 
-expr_program *expr_builder_finish(expr_builder *b, sp_error *err)
+/* The joined program, or NULL with err set. */
+static expr_program *compile_all(expr_builder *b, sp_error *err)
 {
-    if (!b) {
-        sp_error_set(err, SP_ENOMEM, "out of memory");
-        return NULL;
-    }
     expr_program *p = calloc(1, sizeof *p);
     text t = { 0 };
     text_add(&t, PRELUDE);
@@ -239,20 +230,80 @@ expr_program *expr_builder_finish(expr_builder *b, sp_error *err)
         text_add(&t, "null");
 
     bool ok = false;
-    if (!p || t.oom) {
-        sp_error_set(err, SP_ENOMEM, "out of memory");
-    } else if (!expr_jq_init(&p->jq)) {
+    if (!p || t.oom || !expr_jq_init(&p->jq)) {
         sp_error_set(err, SP_ENOMEM, "out of memory");
     } else {
         ok = expr_jq_compile(&p->jq, t.data, err);
         p->count = b->count;
     }
     free(t.data);
-    expr_builder_free(b);
     if (!ok) {
         expr_program_free(p);
         return NULL;
     }
+    return p;
+}
+
+/* Compiles expression i alone (the slow path, only after a failure). */
+static bool compiles_alone(expr_jq *checker, const char *src, sp_error *err)
+{
+    size_t n = strlen(PRELUDE) + strlen(src) + 32;
+    char *wrapped = malloc(n);
+    if (!wrapped) {
+        sp_error_set(err, SP_ENOMEM, "out of memory");
+        return false;
+    }
+    snprintf(wrapped, n, "%s$__doc | (%s\n)", PRELUDE, src);
+    bool ok = expr_jq_compile(checker, wrapped, err);
+    free(wrapped);
+    return ok;
+}
+
+sp_code expr_builder_check(expr_builder *b, expr_problem_fn bad, void *ctx)
+{
+    if (!b)
+        return SP_ENOMEM;
+    if (b->compiled)
+        return SP_OK;
+    sp_error err = SP_ERROR_INIT;
+    if ((b->compiled = compile_all(b, &err)))
+        return SP_OK;
+    sp_code joined = err.code;
+    sp_error_clear(&err);
+    expr_jq checker;
+    if (!expr_jq_init(&checker))
+        return SP_ENOMEM;
+    int culprits = 0;
+    for (int i = 0; i < b->count; i++) {
+        if (compiles_alone(&checker, b->sources[i], &err))
+            continue;
+        char message[SP_ERROR_MESSAGE_MAX];
+        if (b->in_template[i])
+            snprintf(message, sizeof message, "in {{%s}}: %s", b->sources[i], err.message);
+        else
+            snprintf(message, sizeof message, "%s", err.message);
+        sp_error_clear(&err);
+        if (bad)
+            bad(ctx, i, message);
+        culprits++;
+    }
+    expr_jq_teardown(&checker);
+    if (!culprits && bad)   /* each compiles alone, yet not together */
+        bad(ctx, -1, "the expressions do not compile together");
+    return joined == SP_ENOMEM ? SP_ENOMEM : SP_EINVALID;
+}
+
+expr_program *expr_builder_finish(expr_builder *b, sp_error *err)
+{
+    if (!b) {
+        sp_error_set(err, SP_ENOMEM, "out of memory");
+        return NULL;
+    }
+    expr_program *p = b->compiled;
+    b->compiled = NULL;
+    if (!p)
+        p = compile_all(b, err);
+    expr_builder_free(b);
     return p;
 }
 

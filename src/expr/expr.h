@@ -6,10 +6,12 @@
  * thread only. HTTP threads never touch this module.
  *
  * A workflow's expressions are collected in an expr_builder while the
- * definition is validated (each one is compiled on its own there, so an
- * error names the expression), then joined into one expr_program: a single
- * jq program that selects the expression by index. One compile per workflow
- * version, however many expressions it has; nothing is parsed per run.
+ * definition is validated, then joined into one expr_program: a single jq
+ * program that selects the expression by index. One compile per workflow
+ * version, however many expressions it has (a libjq compile costs ~10 ms,
+ * most of it its builtins); nothing is parsed per run. Only when the joined
+ * program does not compile is each expression compiled on its own, to say
+ * which ones are wrong.
  *
  * Evaluation input is the document of SPEC §3: {input, steps, run, proposal}.
  * $env and $secrets are bound per call (null when not given). The jq
@@ -39,17 +41,28 @@ expr_builder *expr_builder_new(void);
 void expr_builder_free(expr_builder *b);
 
 /*
- * Compiles src on its own to check it, then adds it to the builder.
- * Returns its index (>= 0), or -1 with err set to SP_EINVALID and a message
- * such as "syntax error, unexpected INVALID_CHARACTER at line 1" (no path:
- * the caller prefixes where the expression sits).
+ * Adds src to the builder after the checks that need no compile (length,
+ * count, the builtins that are not available). Returns its index (>= 0), or
+ * -1 with err set to SP_EINVALID (no path: the caller prefixes where the
+ * expression sits). Whether it compiles is told by expr_builder_check.
  */
 int expr_builder_add(expr_builder *b, const char *src, sp_error *err);
+/* How many expressions were added so far (the next index). */
+int expr_builder_count(const expr_builder *b);
 
 /*
- * Joins everything added into one program and frees the builder (also on
- * failure). Returns NULL with err set when the joined program fails to
- * compile (which a caller that checked every expression should never see).
+ * Compiles everything added as one program. When that fails, calls bad once
+ * for every expression that does not compile, with its index and jq's
+ * message ("syntax error, unexpected INVALID_CHARACTER at line 1"), and
+ * returns SP_EINVALID. The compiled program is kept for expr_builder_finish.
+ */
+typedef void (*expr_problem_fn)(void *ctx, int idx, const char *message);
+sp_code expr_builder_check(expr_builder *b, expr_problem_fn bad, void *ctx);
+
+/*
+ * Hands over the program (compiling it if expr_builder_check did not) and
+ * frees the builder (also on failure). Returns NULL with err set when the
+ * program does not compile.
  */
 expr_program *expr_builder_finish(expr_builder *b, sp_error *err);
 void expr_program_free(expr_program *p);

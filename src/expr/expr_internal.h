@@ -32,6 +32,10 @@ bool expr_jq_init(expr_jq *j);
 bool expr_jq_compile(expr_jq *j, const char *src, sp_error *err);
 void expr_jq_teardown(expr_jq *j);
 
+/* expr_builder_add for a {{ }} part: its messages quote the part. */
+typedef struct expr_builder expr_builder;
+int expr_builder_add_part(expr_builder *b, const char *src, bool in_template, sp_error *err);
+
 /* ---- jv_json.c: both take ownership of nothing; results are new ---- */
 jv expr_json_to_jv(const json_t *v);
 /* Consumes v. Numbers that are whole and within +-2^53 become integers;

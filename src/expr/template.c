@@ -100,7 +100,7 @@ static int compile_string(expr_builder *b, const char *s, dyn_string *out, sp_er
             goto fail;
         }
         sp_error inner = SP_ERROR_INIT;
-        int idx = expr_src[strspn(expr_src, " \t\r\n")] ? expr_builder_add(b, expr_src, &inner) : -2;
+        int idx = expr_src[strspn(expr_src, " \t\r\n")] ? expr_builder_add_part(b, expr_src, true, &inner) : -2;
         if (idx < 0) {
             if (idx == -2)
                 sp_error_set(err, SP_EINVALID, "template part {{ }} is empty");

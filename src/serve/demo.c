@@ -8,6 +8,7 @@
 #include "serve/demo.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,7 +64,8 @@ static void apply_examples(engine *e, const principal *admin, const char *dir)
     struct dirent **names = NULL;
     int n = scandir(dir, &names, NULL, by_name);
     if (n < 0) {
-        log_warn("demo: cannot read %s: no example workflows loaded", dir);
+        log_warn("demo: cannot read %s (%s): no example workflows loaded; --examples DIR names them",
+                 dir, strerror(errno));
         return;
     }
     for (int i = 0; i < n; i++) {

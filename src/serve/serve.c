@@ -157,8 +157,9 @@ int serve_main(int argc, char **argv)
     }
     log_info("listening on http://%s:%d", host, http_port(srv));
     if (o.demo)
-        log_info("demo: open http://%s:%d/ - users alice, bob, carol (password demo)", host,
-                 http_port(srv));
+        log_info("demo: users alice, bob, carol (password demo); try "
+                 "SPOJIT_URL=http://%s:%d SPOJIT_TOKEN=<the key above> spojit workflow ls",
+                 host, http_port(srv));
 
     int sig = 0;
     sigwait(&stop_signals, &sig);

@@ -149,6 +149,12 @@ static bool secrets_free(wf_ctx *c, const char *path, const char *src)
     return false;
 }
 
+void wf_expr_paths(wf_ctx *c, const char *path, int from)
+{
+    for (int i = from; i < expr_builder_count(c->builder); i++)
+        json_array_append_new(c->expr_paths, json_string(path));
+}
+
 int wf_expr(wf_ctx *c, const char *path, const json_t *v)
 {
     if (!v)
@@ -171,7 +177,9 @@ int wf_expr(wf_ctx *c, const char *path, const json_t *v)
         wf_problem(c, path, "the expression is empty");
     } else if (secrets_free(c, path, src)) {
         sp_error e = SP_ERROR_INIT;
+        int from = expr_builder_count(c->builder);
         int i = expr_builder_add(c->builder, src, &e);
+        wf_expr_paths(c, path, from);
         if (i < 0)
             wf_problem(c, path, "%s", e.message[0] ? e.message : "the expression does not compile");
         else
@@ -187,7 +195,9 @@ expr_template *wf_template(wf_ctx *c, const char *path, const json_t *v)
     if (!v || !wf_want_string(c, path, v) || !secrets_free(c, path, json_string_value(v)))
         return NULL;
     sp_error e = SP_ERROR_INIT;
+    int from = expr_builder_count(c->builder);
     expr_template *t = expr_template_compile(c->builder, (json_t *)v, &e);
+    wf_expr_paths(c, path, from);
     if (!t)
         wf_problem(c, path, "%s", e.message[0] ? e.message : "the template does not compile");
     sp_error_clear(&e);

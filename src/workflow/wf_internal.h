@@ -56,9 +56,14 @@ typedef struct {
     const wf_doc *doc;
     json_t *problems;       /* owned; array of {path, line, column, message} */
     expr_builder *builder;  /* owned until workflow_load finishes it */
+    json_t *expr_paths;     /* owned; the path of each expression, by index */
     json_t *ids;            /* owned; step id -> index of its first step */
     size_t nsteps;
 } wf_ctx;
+
+/* Remembers path for every expression added since index `from`, so a
+ * compile error found later (expr_builder_check) is reported there. */
+void wf_expr_paths(wf_ctx *c, const char *path, int from);
 
 /* Records a problem at path's value (wf_problem) or its key (wf_problem_key). */
 void wf_problem(wf_ctx *c, const char *path, const char *fmt, ...)

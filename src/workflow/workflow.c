@@ -136,15 +136,22 @@ static sp_code finish(wf_ctx *c, workflow *wf, sp_error *err)
     return SP_OK;
 }
 
+static void expression_problem(void *ctx, int idx, const char *message)
+{
+    wf_ctx *c = ctx;
+    const char *path = json_string_value(json_array_get(c->expr_paths, (size_t)(idx < 0 ? 0 : idx)));
+    wf_problem(c, idx >= 0 && path ? path : "", "%s", message);
+}
+
 workflow *workflow_load(const char *text, size_t len, wf_format format, sp_error *err)
 {
     wf_doc doc;
     if (wf_parse(text, len, format, &doc, err))
         return NULL;
     wf_ctx c = { .doc = &doc, .problems = json_array(), .builder = expr_builder_new(),
-                 .ids = json_object() };
+                 .expr_paths = json_array(), .ids = json_object() };
     workflow *wf = calloc(1, sizeof *wf);
-    if (!wf || !c.problems || !c.builder || !c.ids) {
+    if (!wf || !c.problems || !c.builder || !c.expr_paths || !c.ids) {
         sp_error_set(err, SP_ENOMEM, "out of memory");
         goto fail;
     }
@@ -154,6 +161,8 @@ workflow *workflow_load(const char *text, size_t len, wf_format format, sp_error
     } else {
         check_header(&c, doc.root, wf);
         check_steps(&c, doc.root, wf);
+        /* One compile of every expression together; each bad one named. */
+        expr_builder_check(c.builder, expression_problem, &c);
     }
     if (json_array_size(c.problems) > 0) {
         wf_problems_to_error(c.problems, "workflow", err);
@@ -164,6 +173,7 @@ workflow *workflow_load(const char *text, size_t len, wf_format format, sp_error
         goto fail;
     json_decref(c.problems);
     json_decref(c.ids);
+    json_decref(c.expr_paths);
     wf_doc_free(&doc);
     return wf;
 fail:
@@ -171,6 +181,7 @@ fail:
     expr_builder_free(c.builder);
     json_decref(c.problems);
     json_decref(c.ids);
+    json_decref(c.expr_paths);
     wf_doc_free(&doc);
     return NULL;
 }
