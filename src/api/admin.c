@@ -5,6 +5,9 @@
  *
  *   {"advance": "90m"}                 moves the clock forward
  *   {"set": "2026-01-01T00:00:00Z"}    sets it (never backwards)
+ *
+ * Either way the clock stays within year 9999 (API_CLOCK_END_MS), so the
+ * offset cannot overflow and every time still has an RFC 3339 form.
  */
 #include "api/api_internal.h"
 
@@ -16,7 +19,7 @@ void api_admin_clock(api_call *c)
     static const api_field fields[] = {
         { "advance", API_T_STRING, false, 64 },
         { "set", API_T_STRING, false, 64 },
-        { NULL },
+        { .name = NULL },
     };
     json_t *body = api_body_checked(c, fields, false);
     if (!body)
@@ -32,6 +35,9 @@ void api_admin_clock(api_call *c)
         api_fail(c->req, SP_EINVALID, "set: not an RFC 3339 time such as \"2026-01-01T00:00:00Z\"");
     else if (set && t < clock_now())
         api_fail(c->req, SP_EINVALID, "set: the clock never goes backwards");
+    else if (advance ? ms > API_CLOCK_END_MS - clock_now() : t > API_CLOCK_END_MS)
+        api_fail(c->req, SP_EINVALID, "%s: the test clock ends at 9999-12-31T23:59:59.999Z",
+                 advance ? "advance" : "set");
     else {
         sp_time now = advance ? clock_advance(ms) : clock_set(t);
         char buf[SP_TIME_BUF];

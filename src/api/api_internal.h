@@ -47,6 +47,7 @@
 #define API_ASSIGNEES_MAX        100        /* entries of "to" */
 #define API_LIST_FIELD_MAX       1000       /* teams, members */
 #define API_APPROVALS_MAX        100        /* policy.approvals */
+#define API_CLOCK_END_MS         253402300799999LL  /* 9999-12-31T23:59:59.999Z: test clock end */
 
 /* ---- who may call an endpoint ---- */
 typedef enum {
@@ -138,6 +139,9 @@ sp_code api_check_word(const char *s, const char *const *words, const char *fiel
                        sp_error *err);
 /* [A-Za-z0-9._-]{1,64} */
 bool api_name_valid(const char *s);
+/* name@domain: one '@' with something on both sides, no spaces or control
+ * characters (deliverability is the mail server's business). */
+bool api_email_valid(const char *s);
 /* "user:NAME" or "team:NAME" */
 bool api_assignee_valid(const char *s);
 /* A non-empty array of assignees, at most API_ASSIGNEES_MAX. SP_EINVALID. */
@@ -189,7 +193,8 @@ void api_lp_park(api_longpolls *lp, const char *kind, const char *id, http_reque
                  int status, int64_t wait_ms);
 void api_lp_wake(api_longpolls *lp, const char *kind, const char *id);
 size_t api_lp_waiting(const api_longpolls *lp);
-/* The status a document waits in: "running" for runs, "pending" for gates. */
+/* The status a document waits in: "running" for runs, "pending" for gates.
+ * Pure, so it lives in validate.c with the other unit-tested checks. */
 bool api_lp_still_waiting(const char *kind, const json_t *doc);
 
 /* ---- handlers, one file per resource ---- */

@@ -64,7 +64,7 @@ static sp_code check_policy(const json_t *policy, sp_error *err)
         { "approvals", API_T_POSINT, false, API_APPROVALS_MAX },
         { "forbid_self_approval", API_T_BOOL, false, 0 },
         { "require_comment", API_T_STRING, false, 16 },
-        { NULL },
+        { .name = NULL },
     };
     static const char *const comment_rules[] = { "reject", "always", "never", NULL };
     sp_code rc = api_check_fields(policy, fields, "policy", err);
@@ -113,7 +113,7 @@ void api_approval_create(api_call *c)
         { "timeout", API_T_STRING, false, 64 },
         { "on_timeout", API_T_STRING, false, 16 },
         { "callback_url", API_T_STRING, false, API_URL_MAX },
-        { NULL },
+        { .name = NULL },
     };
     json_t *body = api_body_checked(c, fields, false);
     if (!body)
@@ -247,7 +247,7 @@ void api_approval_decide(api_call *c)
         { "decision", API_T_STRING, true, 16 },
         { "comment", API_T_TEXT, false, API_TEXT_MAX },
         { "edits", API_T_OBJECT, false, 0 },
-        { NULL },
+        { .name = NULL },
     };
     const char *id = http_param(c->req, 0);
     if (!api_id_ok(c, "apr", id, "approval"))
@@ -272,7 +272,7 @@ void api_approval_reassign(api_call *c)
 {
     static const api_field fields[] = {
         { "to", API_T_NAMES, true, API_ASSIGNEES_MAX },
-        { NULL },
+        { .name = NULL },
     };
     const char *id = http_param(c->req, 0);
     if (!api_id_ok(c, "apr", id, "approval"))

@@ -24,6 +24,7 @@ typedef struct {
     audit_format format;
     api_buf text;               /* jsonl and csv */
     json_t *items;              /* json */
+    int64_t limit;              /* rows asked for: a full page may have more after it */
     int64_t rows;
     int64_t last_seq;
 } audit_page;
@@ -72,7 +73,7 @@ static sp_code parse_filter(api_call *c, store_audit_filter *f, audit_format *fo
                             sp_error *err)
 {
     const char *fmt = http_query(c->req, "format");
-    int limit;
+    int limit = API_AUDIT_PAGE_MAX;
     *f = (store_audit_filter){ .run_id = http_query(c->req, "run_id"),
                                .approval_id = http_query(c->req, "approval_id") };
     if (!fmt || strcmp(fmt, "json") == 0)
@@ -100,7 +101,7 @@ static void reply_page(http_request *req, audit_page *p)
     if (p->format == AUDIT_JSON) {
         /* next_after: where the next page starts, null when this one was the end */
         http_reply_json(req, 200, json_pack("{s:O, s:o}", "items", p->items, "next_after",
-                                            p->rows >= API_AUDIT_PAGE_MAX
+                                            p->rows >= p->limit
                                                 ? json_integer(p->last_seq) : json_null()));
         return;
     }
@@ -124,6 +125,7 @@ void api_audit_list(api_call *c)
         api_fail_err(c->req, &err);
         return;
     }
+    page.limit = f.limit;
     if (page.format == AUDIT_JSON)
         page.items = json_array();
     if (page.format == AUDIT_CSV)

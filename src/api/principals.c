@@ -1,9 +1,12 @@
 /*
  * principals.c - POST /v1/users, /v1/teams, /v1/keys (admin only).
  *
- * The shape of each body is checked here; names, roles, scopes and whether
- * the user or team exists are the engine's to decide, inside the same
- * transaction that writes them.
+ * Checked here, so bad input is refused before anything is queued: the
+ * shape of each body (api_check_fields), names, roles, scopes and the form
+ * of an email address. The engine checks names, roles and scopes again and
+ * alone decides what needs the store - whether the user or team exists,
+ * whether a key's scope fits its user's role - inside the transaction that
+ * writes them.
  */
 #include "api/api_internal.h"
 
@@ -49,6 +52,16 @@ static bool name_ok(api_call *c, const json_t *body, const char *field)
     return true;
 }
 
+static bool email_ok(api_call *c, const json_t *body)
+{
+    const char *s = json_str(body, "email");
+    if (s && !api_email_valid(s)) {
+        api_fail(c->req, SP_EINVALID, "email: expected an address such as name@example.com");
+        return false;
+    }
+    return true;
+}
+
 void api_user_create(api_call *c)
 {
     static const api_field fields[] = {
@@ -57,12 +70,12 @@ void api_user_create(api_call *c)
         { "email", API_T_STRING, false, API_EMAIL_MAX },
         { "teams", API_T_NAMES, false, API_LIST_FIELD_MAX },
         { "role", API_T_STRING, false, 0 },
-        { NULL },
+        { .name = NULL },
     };
     json_t *body = api_body_checked(c, fields, false);
     if (!body)
         return;
-    if (!name_ok(c, body, "name") || !word_ok(c, body, "role", roles) ||
+    if (!name_ok(c, body, "name") || !word_ok(c, body, "role", roles) || !email_ok(c, body) ||
         !names_ok(c, json_object_get(body, "teams"), "teams")) {
         json_decref(body);
         return;
@@ -75,7 +88,7 @@ void api_team_create(api_call *c)
     static const api_field fields[] = {
         { "name", API_T_STRING, true, API_NAME_MAX },
         { "members", API_T_NAMES, false, API_LIST_FIELD_MAX },
-        { NULL },
+        { .name = NULL },
     };
     json_t *body = api_body_checked(c, fields, false);
     if (!body)
@@ -93,7 +106,7 @@ void api_key_create(api_call *c)
         { "user", API_T_STRING, true, API_NAME_MAX },
         { "scope", API_T_STRING, false, 0 },
         { "name", API_T_TEXT, false, API_TITLE_MAX },
-        { NULL },
+        { .name = NULL },
     };
     json_t *body = api_body_checked(c, fields, false);
     if (!body)

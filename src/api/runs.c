@@ -28,7 +28,7 @@ void api_run_start(api_call *c)
         { "workflow", API_T_STRING, true, API_NAME_MAX },
         { "version", API_T_POSINT, false, 0 },
         { "input", API_T_OBJECT, false, 0 },
-        { NULL },
+        { .name = NULL },
     };
     int64_t wait_ms = api_wait_ms(c);
     if (wait_ms < 0)
@@ -123,7 +123,7 @@ void api_run_get(api_call *c)
  * stored run, inside the transaction. */
 void api_run_cancel(api_call *c)
 {
-    static const api_field fields[] = { { NULL } };
+    static const api_field fields[] = { { .name = NULL } };
     const char *id = http_param(c->req, 0);
     if (!api_id_ok(c, "run", id, "run"))
         return;

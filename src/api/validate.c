@@ -171,6 +171,19 @@ bool api_assignee_valid(const char *s)
     return false;
 }
 
+bool api_email_valid(const char *s)
+{
+    if (!s)
+        return false;
+    const char *at = strchr(s, '@');
+    if (!at || at == s || !at[1] || strchr(at + 1, '@'))
+        return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7F)
+            return false;
+    return true;
+}
+
 sp_code api_check_assignees(const json_t *to, const char *field, sp_error *err)
 {
     if (!json_is_array(to) || json_array_size(to) == 0)
