@@ -145,7 +145,10 @@ int serve_main(int argc, char **argv)
         demo_load(eng, &system_admin, o.examples);
 
     api_config acfg = { .test_clock = o.test_clock, .max_wait_seconds = o.max_wait };
-    a = api_new(st, eng, &acfg);
+    if (!(a = api_new(st, eng, &acfg))) {
+        log_error("cannot set up the API: out of memory");
+        goto out;
+    }
     engine_set_observer(eng, api_on_change, a);
     size_t nroutes;
     const http_route *routes = api_routes(&nroutes);
