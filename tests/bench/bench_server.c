@@ -173,7 +173,7 @@ static char **server_env_new(const bench_server *s, char *token_var, size_t n)
         if (strncmp(environ[i], "SPOJIT_", 7) != 0)
             env[j++] = environ[i];
     env[j++] = token_var;
-    env[j++] = "SPOJIT_LOG_LEVEL=warn";
+    env[j++] = "SPOJIT_LOG_LEVEL=info";     /* for the "listening on" line */
     env[j] = NULL;
     return env;
 }
