@@ -46,7 +46,7 @@
 #define API_URL_MAX              2048
 #define API_ASSIGNEES_MAX        100        /* entries of "to" */
 #define API_LIST_FIELD_MAX       1000       /* teams, members */
-#define API_APPROVALS_MAX        100        /* policy.approvals */
+#define API_APPROVALS_MAX        1000       /* policy.approvals, as in workflows */
 #define API_CLOCK_END_MS         253402300799999LL  /* 9999-12-31T23:59:59.999Z: test clock end */
 
 /* ---- who may call an endpoint ---- */

@@ -61,13 +61,20 @@ static bool gate_visible(const principal *p, const json_t *gate)
 static sp_code check_policy(const json_t *policy, sp_error *err)
 {
     static const api_field fields[] = {
-        { "approvals", API_T_POSINT, false, API_APPROVALS_MAX },
+        { "approvals", API_T_ANY, false, 0 },         /* checked below */
         { "forbid_self_approval", API_T_BOOL, false, 0 },
         { "require_comment", API_T_STRING, false, 16 },
         { .name = NULL },
     };
     static const char *const comment_rules[] = { "reject", "always", "never", NULL };
     sp_code rc = api_check_fields(policy, fields, "policy", err);
+    const json_t *n = json_object_get(policy, "approvals");
+    if (!rc && n && !(json_is_string(n) && strcmp(json_string_value(n), "all") == 0) &&
+        !(json_is_integer(n) && json_integer_value(n) >= 1 &&
+          json_integer_value(n) <= API_APPROVALS_MAX))
+        rc = sp_error_set(err, SP_EBADINPUT,
+                          "policy.approvals: expected an integer from 1 to %d or \"all\"",
+                          API_APPROVALS_MAX);
     const char *rule = json_str(policy, "require_comment");
     if (!rc && rule)
         rc = api_check_word(rule, comment_rules, "policy.require_comment", err);

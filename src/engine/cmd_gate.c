@@ -158,6 +158,12 @@ out:
     return rc;
 }
 
+/* policy.approvals as readers see it: N, or "all" for 0. */
+static json_t *approvals_value(int approvals)
+{
+    return approvals > 0 ? json_integer(approvals) : json_string("all");
+}
+
 /*
  * An external agent asks for a decision without a workflow. The gate gets a
  * run of its own (workflow null) so it has the same life as any other: the
@@ -177,10 +183,17 @@ sp_code cmd_create_approval(engine *e, engine_cmd *cmd, int *status, json_t **bo
         return sp_error_set(err, SP_EBADINPUT, "title: required");
     if (!json_is_array(to) || json_array_size(to) == 0)
         return sp_error_set(err, SP_EBADINPUT, "to: a non-empty list of user:NAME or team:NAME");
-    json_int_t approvals = 1;
+    /* policy.approvals: N (the API bounds it) or "all" (0 here). */
+    int approvals = 1;
     json_t *pa = json_object_get(policy, "approvals");
     if (json_is_integer(pa) && json_integer_value(pa) >= 1)
-        approvals = json_integer_value(pa);
+        approvals = (int)json_integer_value(pa);
+    else if (json_is_string(pa) && strcmp(json_string_value(pa), "all") == 0)
+        approvals = 0;
+    json_int_t needed;
+    sp_code rc = gate_approvals_needed(e, approvals, to, &needed, err);
+    if (rc)
+        return rc;
     json_t *fsa = json_object_get(policy, "forbid_self_approval");
     const char *rcmt = json_str(policy, "require_comment");
 
@@ -191,7 +204,7 @@ sp_code cmd_create_approval(engine *e, engine_cmd *cmd, int *status, json_t **bo
     time_format(now, at);
     json_t *proposal = json_object_get(a, "proposal");
     json_t *gate = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:O, s:O, s:O, s:O, s:{s:I, s:b, s:s},"
+        "{s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:O, s:O, s:O, s:O, s:{s:o, s:b, s:s},"
         " s:[], s:n, s:s, s:n, s:b, s:s, s:[], s:O, s:I, s:i}",
         "id", id, "run_id", run_id, "step", "approval", "status", "pending", "title", title,
         "summary", json_object_get(a, "summary") ? json_object_get(a, "summary") : json_null(),
@@ -200,11 +213,11 @@ sp_code cmd_create_approval(engine *e, engine_cmd *cmd, int *status, json_t **bo
         "reasoning", json_object_get(a, "reasoning") ? json_object_get(a, "reasoning") : json_null(),
         "context", json_object_get(a, "context") ? json_object_get(a, "context") : json_null(),
         "assignees", to,
-        "policy", "approvals", approvals, "forbid_self_approval", fsa ? json_is_true(fsa) : 1,
+        "policy", "approvals", approvals_value(approvals), "forbid_self_approval", fsa ? json_is_true(fsa) : 1,
         "require_comment", rcmt ? rcmt : "reject",
         "decisions", "due_at", "created_at", at, "resolved_at", "auto", 0,
         "_started_by", cmd->who.name, "_editable", "_original", proposal ? proposal : json_null(),
-        "_needed", approvals, "_visit", 1);
+        "_needed", needed, "_visit", 1);
     json_t *run = json_pack(
         "{s:s, s:n, s:n, s:s, s:s, s:{}, s:n, s:n, s:[{s:s, s:i, s:s, s:i, s:n, s:n, s:{s:s, s:s},"
         " s:s, s:n}], s:{s:s, s:s}, s:s, s:s, s:i}",
@@ -214,7 +227,6 @@ sp_code cmd_create_approval(engine *e, engine_cmd *cmd, int *status, json_t **bo
         "error", "approval", "id", id, "status", "pending", "started_at", at, "ended_at",
         "waiting", "type", "approval", "approval_id", id, "created_at", at, "updated_at", at,
         "_cursor", 0);
-    sp_code rc;
     if (!gate || !run) {
         rc = sp_error_set(err, SP_ENOMEM, "out of memory creating an approval");
         goto out;

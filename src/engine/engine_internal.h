@@ -100,6 +100,11 @@ json_t *engine_public(const json_t *doc);
 sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *run,
                   json_t *entry, json_t *ctx, bool *waiting, json_t **proposal, sp_error *err);
 sp_code gate_save(engine *e, json_t *gate, sp_error *err);
+/* How many distinct approvals resolve a gate: approvals itself when >= 1;
+ * for 0 ("all") every distinct user behind the assignees, teams expanded
+ * now, so later team changes do not move the goal. */
+sp_code gate_approvals_needed(engine *e, int approvals, json_t *assignees,
+                              json_int_t *needed, sp_error *err);
 
 /* ---- shared helpers (engine.c) ---- */
 sp_code engine_audit(engine *e, const char *actor, const char *type, const char *run_id,

@@ -71,13 +71,11 @@ static sp_code route(engine *e, const workflow *wf, const gate_def *g, json_t *c
     return sp_error_set(err, SP_EINVALID, "approval route: no route matched this run");
 }
 
-/* How many distinct approvals resolve the gate: N, or every distinct user
- * behind the assignees for "all". */
-static sp_code approvals_needed(engine *e, const gate_def *g, json_t *assignees,
-                                json_int_t *needed, sp_error *err)
+sp_code gate_approvals_needed(engine *e, int approvals, json_t *assignees,
+                              json_int_t *needed, sp_error *err)
 {
-    if (g->approvals > 0) {
-        *needed = g->approvals;
+    if (approvals > 0) {
+        *needed = approvals;
         return SP_OK;
     }
     json_t *users = json_object();
@@ -164,7 +162,7 @@ sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *r
         goto out;
     if (human && (rc = route(e, wf, g, ctx, &assignees, &route_index, err)))
         goto out;
-    if (human && (rc = approvals_needed(e, g, assignees, &needed, err)))
+    if (human && (rc = gate_approvals_needed(e, g->approvals, assignees, &needed, err)))
         goto out;
 
     char id[SP_ID_MAX], at[SP_TIME_BUF];

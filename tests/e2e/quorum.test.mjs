@@ -154,3 +154,32 @@ test('under policy {approvals: 2} a single reject resolves the gate as rejected,
   assert.equal(run.status, 'failed');
   assert.ok(!run.steps.some((s) => s.id === 'after'), 'the step after a rejected gate did not run');
 });
+
+test('a standalone approval with policy {approvals: "all"} needs every member of its team, and says so', T, async () => {
+  const made = await srv.api('POST', '/v1/approvals', {
+    token: keys.starter,
+    body: { title: 'all racers', proposal: { x: 1 }, to: ['team:racers'], policy: { approvals: 'all' } },
+  });
+  assert.equal(made.status, 201, describeResponse(made));
+  assert.equal(made.json.policy.approvals, 'all');
+  const id = made.json.id;
+  for (const u of ['r1', 'r2']) {
+    const r = await decide(srv, id, keys[u], { decision: 'approve' });
+    assert.equal(r.status, 200, describeResponse(r));
+    assert.equal(r.json.status, 'pending', `after ${u} the gate still needs r3`);
+  }
+  const last = await decide(srv, id, keys.r3, { decision: 'approve' });
+  assert.equal(last.status, 200, describeResponse(last));
+  assert.equal(last.json.status, 'approved');
+  const run = await waitRun(srv, made.json.run_id);
+  assert.equal(run.status, 'completed');
+
+  for (const approvals of [0, 1001, 'most', 1.5]) {
+    const bad = await srv.api('POST', '/v1/approvals', {
+      token: keys.starter,
+      body: { title: 'bad', to: ['team:racers'], policy: { approvals } },
+    });
+    assert.equal(bad.status, 400, `approvals ${JSON.stringify(approvals)}: ${describeResponse(bad)}`);
+    assert.match(bad.json.error.message, /policy\.approvals/);
+  }
+});

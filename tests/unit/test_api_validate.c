@@ -59,7 +59,7 @@ static const api_field user_fields[] = {
     { "name", API_T_STRING, true, API_NAME_MAX },
     { "password", API_T_STRING, false, API_PASSWORD_MAX },
     { "comment", API_T_TEXT, false, 10 },
-    { "approvals", API_T_POSINT, false, API_APPROVALS_MAX },
+    { "approvals", API_T_POSINT, false, 100 },
     { "count", API_T_POSINT, false, 0 },
     { "flag", API_T_BOOL, false, 0 },
     { "input", API_T_OBJECT, false, 0 },
