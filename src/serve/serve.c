@@ -60,7 +60,8 @@ static json_t *allowed_env(const char *list)
 
 static const principal system_admin = { .name = "admin", .role = "admin", .scope = "admin" };
 
-static int bootstrap(engine *e)
+/* Creates the admin on first start; *printed says whether its key went to stderr. */
+static int bootstrap(engine *e, bool *printed)
 {
     const char *token = getenv("SPOJIT_BOOTSTRAP_TOKEN");
     json_t *args = json_object();
@@ -78,9 +79,11 @@ static int bootstrap(engine *e)
     if (json_is_true(json_object_get(reply, "created"))) {
         if (token && *token)
             log_info("created the admin user with the key from SPOJIT_BOOTSTRAP_TOKEN");
-        else
+        else {
             fprintf(stderr, "\n  admin API key (shown once, keep it): %s\n\n",
                     json_string_value(json_object_get(reply, "key")));
+            *printed = true;
+        }
     }
     json_decref(reply);
     return 0;
@@ -139,7 +142,8 @@ int serve_main(int argc, char **argv)
         log_error("cannot start the engine: %s", err.message);
         goto out;
     }
-    if (bootstrap(eng) != 0)
+    bool key_printed = false;
+    if (bootstrap(eng, &key_printed) != 0)
         goto out;
     if (o.demo)
         demo_load(eng, &system_admin, o.examples);
@@ -155,14 +159,16 @@ int serve_main(int argc, char **argv)
     http_config hcfg = { .host = host, .port = port, .threads = o.threads,
                          .max_body = o.max_body };
     if (!(srv = http_start(&hcfg, routes, nroutes, a, &err))) {
-        log_error("cannot listen on %s: %s", o.listen, err.message);
+        log_error("%s", err.message);   /* names the address already */
         goto out;
     }
     log_info("listening on http://%s:%d", host, http_port(srv));
     if (o.demo)
         log_info("demo: users alice, bob, carol (password demo); try "
-                 "SPOJIT_URL=http://%s:%d SPOJIT_TOKEN=<the key above> spojit workflow ls",
-                 host, http_port(srv));
+                 "SPOJIT_URL=http://%s:%d SPOJIT_TOKEN=<%s> spojit workflow ls",
+                 host, http_port(srv),
+                 key_printed ? "the key above"
+                             : "the admin key printed at first start; remove the database for a new one");
 
     int sig = 0;
     sigwait(&stop_signals, &sig);
