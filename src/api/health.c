@@ -42,9 +42,20 @@ void api_metrics(api_call *c)
                      "# TYPE spojit_longpolls_waiting gauge\n");
     api_buf_printf(&b, "spojit_longpolls_waiting %zu\n", api_lp_waiting(c->a->lp));
 
+    api_buf_puts(&b, "# HELP spojit_timers_fired_total Timers fired since start.\n"
+                     "# TYPE spojit_timers_fired_total counter\n");
+    api_buf_printf(&b, "spojit_timers_fired_total %llu\n",
+                   (unsigned long long)engine_timers_fired(c->a->engine));
+
     json_t *counts = NULL;
     sp_error err = SP_ERROR_INIT;
+    int64_t timers = 0;
     store_conn *r = store_reader(c->a->store);
+    if (r && store_timer_count(r, &timers, &err) == SP_OK)
+        api_buf_printf(&b, "# HELP spojit_timers_pending Timers waiting to fire.\n"
+                           "# TYPE spojit_timers_pending gauge\n"
+                           "spojit_timers_pending %lld\n", (long long)timers);
+    sp_error_clear(&err);
     if (r && store_run_counts(r, &counts, &err) == SP_OK) {
         static const char *const statuses[] = { "running", "waiting", "completed", "failed",
                                                 "canceled", NULL };

@@ -29,8 +29,28 @@ static json_t *entry_for_gate(json_t *run, const char *approval_id)
     return NULL;
 }
 
-/* Continues the run of a gate that just resolved. */
-static sp_code resume_run(engine *e, json_t *gate, sp_error *err)
+/* The run of a gate asked for by an agent is the gate: it ends with the
+ * gate, its output the outcome. An expired gate ends it as on_timeout says. */
+static sp_code finish_agent_run(engine *e, json_t *run, json_t *gate, sp_error *err)
+{
+    const char *gstatus = json_str(gate, "status");
+    const char *on_timeout = json_str(gate, "on_timeout");
+    json_object_set_new(run, "output",
+                        json_pack("{s:s, s:O, s:O}", "status", gstatus, "proposal",
+                                  json_object_get(gate, "proposal"), "decisions",
+                                  json_object_get(gate, "decisions")));
+    if (strcmp(gstatus, "expired") != 0)
+        return run_finish(e, run, "completed", NULL, err);
+    json_object_set_new(json_object_get(run, "output"), "on_timeout",
+                        json_string(on_timeout ? on_timeout : "fail"));
+    if (!on_timeout || strcmp(on_timeout, "fail") == 0)
+        return run_finish(e, run, "failed",
+                          json_pack("{s:s, s:O}", "message", "the approval expired",
+                                    "approval_id", json_object_get(gate, "id")), err);
+    return run_finish(e, run, "completed", NULL, err);
+}
+
+sp_code gate_resume_run(engine *e, json_t *gate, sp_error *err)
 {
     const char *run_id = json_str(gate, "run_id");
     const char *gstatus = json_str(gate, "status");
@@ -44,12 +64,7 @@ static sp_code resume_run(engine *e, json_t *gate, sp_error *err)
     json_object_set_new(run, "status", json_string("running"));
     json_object_set_new(run, "waiting", json_null());
     if (!json_str(run, "workflow")) {
-        /* A gate asked for by an external agent: its run is the gate. */
-        json_object_set_new(run, "output",
-                            json_pack("{s:s, s:O, s:O}", "status", gstatus, "proposal",
-                                      json_object_get(gate, "proposal"), "decisions",
-                                      json_object_get(gate, "decisions")));
-        rc = run_finish(e, run, "completed", NULL, err);
+        rc = finish_agent_run(e, run, gate, err);
     } else {
         json_t *entry = entry_for_gate(run, json_str(gate, "id"));
         if (!entry) {
@@ -59,7 +74,8 @@ static sp_code resume_run(engine *e, json_t *gate, sp_error *err)
         }
         json_t *approval = json_object_get(entry, "approval");
         json_object_set_new(approval, "status", json_string(gstatus));
-        if (strcmp(gstatus, "approved") == 0)
+        /* An expired gate may go on as approved (on_timeout: approve). */
+        if (strcmp(gstatus, "approved") == 0 || strcmp(gstatus, "expired") == 0)
             json_object_set(approval, "proposal", json_object_get(gate, "proposal"));
         workflow *wf = NULL;
         if ((rc = engine_audit(e, "system", "run.resumed", run_id, json_str(gate, "id"), NULL,
@@ -115,7 +131,8 @@ sp_code cmd_decide(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_er
     if (resolved &&
         ((rc = engine_audit(e, "system", "gate.resolved", run_id, id,
                             json_pack("{s:O}", "status", json_object_get(gate, "status")), err)) ||
-         (rc = resume_run(e, gate, err))))
+         (rc = store_timer_cancel(e->w, NULL, id, err)) ||
+         (rc = gate_resume_run(e, gate, err))))
         goto out;
     *status = 200;
     *body = engine_public(gate);
@@ -194,6 +211,12 @@ sp_code cmd_create_approval(engine *e, engine_cmd *cmd, int *status, json_t **bo
     sp_code rc = gate_approvals_needed(e, approvals, to, &needed, err);
     if (rc)
         return rc;
+    int64_t timeout_ms = 0;
+    const char *timeout = json_str(a, "timeout"), *on_timeout = json_str(a, "on_timeout");
+    if (timeout && (duration_parse(timeout, &timeout_ms) != 0 || timeout_ms <= 0))
+        return sp_error_set(err, SP_EINVALID, "timeout: not a duration such as \"4h\"");
+    if (on_timeout && !timeout)
+        return sp_error_set(err, SP_EINVALID, "on_timeout: needs a timeout");
     json_t *fsa = json_object_get(policy, "forbid_self_approval");
     const char *rcmt = json_str(policy, "require_comment");
 
@@ -231,9 +254,15 @@ sp_code cmd_create_approval(engine *e, engine_cmd *cmd, int *status, json_t **bo
         rc = sp_error_set(err, SP_ENOMEM, "out of memory creating an approval");
         goto out;
     }
+    gate_add_timer_fields(gate, timeout ? (on_timeout ? on_timeout : "fail") : NULL);
+    if (timeout_ms > 0) {
+        char due[SP_TIME_BUF];
+        json_object_set_new(gate, "due_at", json_string(time_format(now + timeout_ms, due)));
+    }
     if ((rc = engine_audit(e, cmd->who.name, "run.started", run_id, NULL,
                            json_pack("{s:n}", "workflow"), err)) ||
         (rc = gate_save(e, gate, err)) ||
+        (rc = gate_timers_schedule(e, NULL, gate, now, timeout_ms, err)) ||
         (rc = engine_audit(e, "system", "gate.opened", run_id, id,
                            json_pack("{s:s, s:O}", "step", "approval", "assignees", to), err)) ||
         (rc = run_save(e, run, err)))

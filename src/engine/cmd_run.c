@@ -124,7 +124,9 @@ sp_code cmd_cancel_run(engine *e, engine_cmd *cmd, int *status, json_t **body, s
                 goto out;
         }
     }
-    if ((rc = engine_audit(e, cmd->who.name, "run.canceled", id, approval_id, NULL, err)) ||
+    /* Its gate's timeout, escalations, reminders, or its wait or retry. */
+    if ((rc = store_timer_cancel(e->w, id, NULL, err)) ||
+        (rc = engine_audit(e, cmd->who.name, "run.canceled", id, approval_id, NULL, err)) ||
         (rc = run_finish(e, run, "canceled", NULL, err)) || (rc = run_save(e, run, err)))
         goto out;
     *status = 200;

@@ -25,6 +25,7 @@
 #define SP_ENGINE_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "auth/auth.h"
 #include "core/err.h"
@@ -55,6 +56,9 @@ typedef struct {
  *   ENGINE_CREATE_KEY      {user, scope?, name?} -> 201 {id, key, user, scope}
  *   ENGINE_BOOTSTRAP       {token?} -> 200 {created: bool, key?}: creates the
  *                          admin user and its key on an empty store
+ *   ENGINE_AWAIT_TIMERS    {} -> 200 {now, timers_pending}: records the test
+ *                          clock's time (meta "test_clock_now") and is answered
+ *                          once no timer is due any more
  */
 typedef enum {
     ENGINE_APPLY_WORKFLOW,
@@ -67,6 +71,7 @@ typedef enum {
     ENGINE_CREATE_TEAM,
     ENGINE_CREATE_KEY,
     ENGINE_BOOTSTRAP,
+    ENGINE_AWAIT_TIMERS,
 } engine_command;
 
 /*
@@ -90,6 +95,9 @@ void engine_stop(engine *e);
 void engine_free(engine *e);
 
 void engine_set_observer(engine *e, engine_change_fn fn, void *ctx);
+
+/* Timers fired since start (any thread; for /metrics). */
+uint64_t engine_timers_fired(const engine *e);
 
 /* Queues a command. who and args are copied; the caller keeps its own. */
 void engine_submit(engine *e, engine_command cmd, const principal *who, json_t *args,

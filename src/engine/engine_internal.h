@@ -5,6 +5,7 @@
 #define SP_ENGINE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "audit/audit.h"
@@ -48,6 +49,13 @@ struct engine {
     void *observer_ctx;
 
     audit_chain chain;          /* head of the audit trail, as committed + this batch */
+
+    /* Timers (timers.c): only the next due instant is kept in memory. */
+    sp_time next_due;           /* earliest timer in the store, or STORE_TIMER_NONE */
+    sp_time batch_next_due;     /* earliest timer added by the current batch */
+    engine_cmd *timer_waiters;  /* ENGINE_AWAIT_TIMERS commands, answered when none is due */
+    int64_t timer_pause_until;  /* mono ms: after a failed timer batch, wait before retrying */
+    _Atomic uint64_t timers_fired;
     wf_entry *wf_cache[WF_CACHE_BUCKETS];
 
     /* Per command: what it changed, for the observer after commit.
@@ -73,6 +81,7 @@ sp_code cmd_create_user(engine *e, engine_cmd *cmd, int *status, json_t **body, 
 sp_code cmd_create_team(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
 sp_code cmd_create_key(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
 sp_code cmd_bootstrap(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_await_timers(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
 
 /* ---- workflows (wfcache.c) ---- */
 /* The workflow name@version (version 0: the newest), loading it from the
@@ -100,13 +109,46 @@ json_t *engine_public(const json_t *doc);
 sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *run,
                   json_t *entry, json_t *ctx, bool *waiting, json_t **proposal, sp_error *err);
 sp_code gate_save(engine *e, json_t *gate, sp_error *err);
+/* The time-related fields of a new pending gate (gate_timers.c keeps them). */
+void gate_add_timer_fields(json_t *gate, const char *on_timeout /* NULL: no timeout */);
 /* How many distinct approvals resolve a gate: approvals itself when >= 1;
  * for 0 ("all") every distinct user behind the assignees, teams expanded
  * now, so later team changes do not move the goal. */
 sp_code gate_approvals_needed(engine *e, int approvals, json_t *assignees,
                               json_int_t *needed, sp_error *err);
 
+/* Continues the run of a gate that just resolved or expired. */
+sp_code gate_resume_run(engine *e, json_t *gate, sp_error *err);
+
+/* ---- timers (timers.c, gate_timers.c, run.c) ---- */
+#define TIMER_BATCH 256         /* timers fired per transaction */
+/* Stores a timer (data stolen) and keeps next_due up to date. */
+sp_code timer_schedule(engine *e, sp_time due_at, const char *kind, const char *run_id,
+                       const char *approval_id, json_t *data, sp_error *err);
+/* Re-reads the earliest due time from the store. */
+void timers_refresh(engine *e);
+/* True when a timer is due now (and firing is not paused after a failure). */
+bool timers_due(const engine *e);
+/* Fires up to TIMER_BATCH due timers in one transaction. */
+void timers_fire(engine *e);
+/* Answers the ENGINE_AWAIT_TIMERS commands once nothing is due;
+ * with stopping, answers them all. */
+void timers_answer_waiters(engine *e, bool stopping);
+/* Schedules a gate's timeout, escalations and first reminder (g may be
+ * NULL for a gate asked for by an agent: then only the timeout). */
+sp_code gate_timers_schedule(engine *e, const gate_def *g, const json_t *gate, sp_time opened,
+                             int64_t timeout_ms, sp_error *err);
+sp_code gate_timer_timeout(engine *e, const json_t *timer, sp_error *err);
+sp_code gate_timer_escalate(engine *e, const json_t *timer, sp_error *err);
+sp_code gate_timer_remind(engine *e, const json_t *timer, sp_error *err);
+/* run.wait and run.retry: the run waiting at that step visit continues. */
+sp_code run_timer_wake(engine *e, const json_t *timer, sp_error *err);
+
 /* ---- shared helpers (engine.c) ---- */
+/* Tells the observer what the batch changed, then forgets it. */
+void engine_notify_changes(engine *e);
+/* Replies to one command and frees it. */
+void engine_cmd_reply(engine_cmd *cmd, int status, json_t *body);
 sp_code engine_audit(engine *e, const char *actor, const char *type, const char *run_id,
                      const char *approval_id, json_t *data /* stolen, may be NULL */,
                      sp_error *err);

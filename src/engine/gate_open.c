@@ -125,6 +125,15 @@ static json_t *when_source(const workflow *wf, const step_def *step)
     return when ? json_incref(when) : json_null();
 }
 
+void gate_add_timer_fields(json_t *gate, const char *on_timeout)
+{
+    json_object_set_new(gate, "on_timeout", on_timeout ? json_string(on_timeout) : json_null());
+    json_object_set_new(gate, "escalation_level", json_integer(0));
+    json_object_set_new(gate, "escalations", json_array());
+    json_object_set_new(gate, "reminders_sent", json_integer(0));
+    json_object_set_new(gate, "last_reminded_at", json_null());
+}
+
 sp_code gate_save(engine *e, json_t *gate, sp_error *err)
 {
     engine_mark_changed(e, "approval", json_str(gate, "id"));
@@ -200,9 +209,13 @@ sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *r
         rc = sp_error_set(err, SP_ENOMEM, "out of memory opening approval");
         goto out;
     }
-    if (human)
+    if (human) {
         json_object_set_new(gate, "route", json_pack("{s:i}", "index", route_index));
-    if ((rc = gate_save(e, gate, err)))
+        gate_add_timer_fields(gate, g->timeout_ms > 0 ? (g->on_timeout ? g->on_timeout : "fail")
+                                                     : NULL);
+    }
+    if ((rc = gate_save(e, gate, err)) ||
+        (human && (rc = gate_timers_schedule(e, g, gate, now, g->timeout_ms, err))))
         goto out;
 
     if (!human) {

@@ -4,7 +4,9 @@
  * A run document (docs/internals/architecture.md) records every visit of
  * every step in `steps`, in the order they ran, and the index of the step it
  * is at in `_cursor` (FLOW_END when done). run_advance executes steps until
- * the run waits (a gate) or ends. The steps of this issue have no side
+ * the run waits (a gate, a wait step, a retry back-off) or ends. Waits and
+ * retries are durable timers (timers.c); run_timer_wake continues the run
+ * when one fires. The steps of this issue have no side
  * effects, so a whole advance happens inside the caller's transaction: if
  * the process dies before the commit, the run is found where it was.
  *
@@ -21,6 +23,8 @@
 #include <string.h>
 
 #include "expr/expr.h"
+
+#include <sodium.h>
 
 /* A run that goes this many steps without pausing is failed: validation
  * refuses cycles without a gate, but auto-approved gates can still loop. */
@@ -136,9 +140,51 @@ static sp_code go_to(engine *e, json_t *run, int target, const char *from_step, 
                                 "the workflow chose to fail here"), err);
 }
 
+/* The back-off before attempt `attempt + 1`: backoff * 2^(attempt-1), at
+ * most max_backoff; with jitter drawn from the upper half of that. */
+static int64_t retry_delay(const step_retry *r, int attempt)
+{
+    int64_t d = r->backoff_ms;
+    for (int i = 1; i < attempt && d < r->max_backoff_ms; i++)
+        d *= 2;
+    if (d > r->max_backoff_ms)
+        d = r->max_backoff_ms;
+    if (r->jitter && d >= 2) {
+        int64_t half = d / 2;
+        uint32_t span = half > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)half;
+        d = d - half + (int64_t)randombytes_uniform(span + 1);
+    }
+    return d;
+}
+
+/* A failed attempt of a step with retry left: the run waits for the next. */
+static sp_code step_retry_later(engine *e, const step_def *step, json_t *run, json_t *entry,
+                                const char *message, int attempt, sp_error *err)
+{
+    sp_time until = clock_now() + retry_delay(&step->retry, attempt);
+    char at[SP_TIME_BUF];
+    time_format(until, at);
+    json_object_set_new(entry, "status", json_string("waiting"));
+    json_object_set_new(entry, "error", json_pack("{s:s}", "message", message));
+    json_object_set_new(run, "status", json_string("waiting"));
+    json_object_set_new(run, "waiting", json_pack("{s:s, s:s, s:s}", "type", "retry", "until", at,
+                                                  "step", step->id));
+    json_t *data = step_event(entry);
+    json_object_set_new(data, "attempt", json_integer(attempt));
+    json_object_set_new(data, "error", json_string(message));
+    json_object_set_new(data, "retry_at", json_string(at));
+    sp_code rc = engine_audit(e, "system", "step.attempt_failed", json_str(run, "id"), NULL,
+                              data, err);
+    return rc ? rc : timer_schedule(e, until, "run.retry", json_str(run, "id"), NULL,
+                                    step_event(entry), err);
+}
+
 static sp_code step_failed(engine *e, const step_def *step, json_t *run, json_t *entry,
                            json_t *ctx, const char *message, sp_error *err)
 {
+    int attempt = (int)json_integer_value(json_object_get(entry, "attempts"));
+    if (step->kind != STEP_FAIL && attempt < step->retry.max_attempts)
+        return step_retry_later(e, step, run, entry, message, attempt, err);
     json_object_set_new(entry, "status", json_string("failed"));
     json_object_set_new(entry, "error", json_pack("{s:s}", "message", message));
     json_object_set_new(entry, "ended_at", engine_now_json());
@@ -188,6 +234,74 @@ static sp_code step_rejected(engine *e, const step_def *step, json_t *run, json_
                                 json_object_get(approval, "id")), err);
 }
 
+/*
+ * The gate expired: on_timeout decides. approve goes on with the frozen
+ * proposal (*go_on true, *proposal set); reject takes the on_reject path;
+ * fail (the default) fails the run; a step id continues there.
+ */
+static sp_code step_expired(engine *e, const workflow *wf, const step_def *step, json_t *run,
+                            json_t *entry, json_t *ctx, bool *go_on, json_t **proposal,
+                            sp_error *err)
+{
+    const char *on_timeout = step->gate->on_timeout ? step->gate->on_timeout : "fail";
+    json_t *approval = json_object_get(entry, "approval");
+    *go_on = false;
+    if (strcmp(on_timeout, "approve") == 0) {
+        *proposal = json_incref(json_object_get(approval, "proposal"));
+        json_object_set_new(entry, "status", json_string("running"));
+        *go_on = true;
+        return SP_OK;
+    }
+    if (strcmp(on_timeout, "reject") == 0)
+        return step_rejected(e, step, run, entry, ctx, err);
+    json_object_set_new(entry, "status", json_string("expired"));
+    json_object_set_new(entry, "ended_at", engine_now_json());
+    ctx_update(ctx, entry);
+    int target = workflow_step_index(wf, on_timeout);
+    if (target >= 0) {
+        set_cursor(run, target);
+        return SP_OK;
+    }
+    return run_finish(e, run, "failed",
+                      json_pack("{s:s, s:s, s:O}", "step", step->id, "message",
+                                "the approval expired", "approval_id",
+                                json_object_get(approval, "id")), err);
+}
+
+/*
+ * A wait step, first time through: works out when it ends. If that is in
+ * the future the run waits (*paused) with a run.wait timer; otherwise the
+ * step completes at once. SP_EINVALID: `until` did not give a time.
+ */
+static sp_code wait_begin(engine *e, const workflow *wf, const step_def *step, json_t *run,
+                          json_t *entry, json_t *ctx, bool *paused, sp_error *err)
+{
+    sp_time now = clock_now(), until = now + step->u.wait.for_ms;
+    *paused = false;
+    if (step->u.wait.until != EXPR_NONE) {
+        json_t *v = expr_eval(wf->program, step->u.wait.until, ctx, e->env, NULL, err);
+        if (!v)
+            return SP_EINVALID;
+        bool ok = json_is_string(v) && time_parse(json_string_value(v), &until) == 0;
+        json_decref(v);
+        if (!ok)
+            return sp_error_set(err, SP_EINVALID,
+                                "wait until: expected an RFC 3339 time such as "
+                                "\"2026-01-01T09:00:00Z\"");
+    }
+    char at[SP_TIME_BUF];
+    json_object_set_new(entry, "until", json_string(time_format(until, at)));
+    if (until <= now)
+        return SP_OK;
+    json_object_set_new(entry, "status", json_string("waiting"));
+    json_object_set_new(run, "status", json_string("waiting"));
+    json_object_set_new(run, "waiting", json_pack("{s:s, s:s, s:s}", "type", "wait", "until", at,
+                                                  "step", step->id));
+    *paused = true;
+    return timer_schedule(e, until, "run.wait", json_str(run, "id"), NULL, step_event(entry),
+                          err);
+}
+
 /* Runs the step's own work with the gate (if any) passed. */
 static sp_code execute(engine *e, const workflow *wf, const step_def *step, json_t *run,
                        json_t *entry, json_t *ctx, json_t *proposal, sp_error *err)
@@ -227,6 +341,10 @@ static sp_code execute(engine *e, const workflow *wf, const step_def *step, json
         break;
     case STEP_APPROVAL:
         out = proposal ? json_incref(proposal) : json_null();
+        break;
+    case STEP_WAIT:     /* the time has come: the data passes through */
+        out = json_incref(json_object_get(run, "output") ? json_object_get(run, "output")
+                                                         : json_null());
         break;
     case STEP_SUCCEED:
         if (step->u.succeed.output != EXPR_NONE)
@@ -314,17 +432,85 @@ sp_code run_advance(engine *e, const workflow *wf, json_t *run, sp_error *err)
             } else if (gstatus && strcmp(gstatus, "approved") == 0) {
                 proposal = json_incref(json_object_get(approval, "proposal"));
                 json_object_set_new(entry, "status", json_string("running"));
-            } else if (gstatus && (strcmp(gstatus, "rejected") == 0 ||
-                                   strcmp(gstatus, "expired") == 0)) {
+            } else if (gstatus && strcmp(gstatus, "rejected") == 0) {
                 rc = step_rejected(e, step, run, entry, ctx, err);
                 continue;
+            } else if (gstatus && strcmp(gstatus, "expired") == 0) {
+                bool go_on = false;
+                rc = step_expired(e, wf, step, run, entry, ctx, &go_on, &proposal, err);
+                if (!go_on)
+                    continue;
             } else {
                 break;                          /* still pending: nothing to do */
+            }
+        }
+        if (step->kind == STEP_WAIT && !json_object_get(entry, "until")) {
+            bool paused = false;
+            rc = wait_begin(e, wf, step, run, entry, ctx, &paused, err);
+            if (rc == SP_EINVALID) {
+                char message[SP_ERROR_MESSAGE_MAX];
+                snprintf(message, sizeof message, "%s", err->message);
+                sp_error_clear(err);
+                rc = step_failed(e, step, run, entry, ctx, message, err);
+            }
+            if (rc || paused || strcmp(json_str(run, "status"), "running") != 0) {
+                json_decref(proposal);
+                continue;
             }
         }
         rc = execute(e, wf, step, run, entry, ctx, proposal, err);
         json_decref(proposal);
     }
     json_decref(ctx);
+    return rc;
+}
+
+/*
+ * A run.wait or run.retry timer fired. The run goes on only if it still
+ * waits at that very step visit (it may have been canceled meanwhile);
+ * a retry counts one more attempt.
+ */
+sp_code run_timer_wake(engine *e, const json_t *timer, sp_error *err)
+{
+    const char *run_id = json_str(timer, "run_id");
+    const json_t *data = json_object_get(timer, "data");
+    bool retry = strcmp(json_str(timer, "kind"), "run.retry") == 0;
+    json_t *run = NULL;
+    sp_code rc = store_run_get(e->w, run_id, &run, err);
+    if (rc == SP_ENOTFOUND) {
+        sp_error_clear(err);
+        return SP_OK;
+    }
+    if (rc)
+        return rc;
+    json_t *steps = json_object_get(run, "steps");
+    json_t *entry = json_array_get(steps, json_array_size(steps) - 1);
+    const char *wtype = json_str(json_object_get(run, "waiting"), "type");
+    if (strcmp(json_str(run, "status"), "waiting") != 0 || !wtype ||
+        strcmp(wtype, retry ? "retry" : "wait") != 0 || !entry ||
+        !json_equal(json_object_get(entry, "id"), json_object_get(data, "step")) ||
+        !json_equal(json_object_get(entry, "visit"), json_object_get(data, "visit")))
+        goto out;                       /* no longer applies */
+
+    json_t *event = step_event(entry);
+    if (retry) {
+        json_int_t attempt = json_integer_value(json_object_get(entry, "attempts")) + 1;
+        json_object_set_new(entry, "attempts", json_integer(attempt));
+        json_object_set_new(event, "attempt", json_integer(attempt));
+    }
+    json_object_set_new(entry, "status", json_string("running"));
+    json_object_set_new(entry, "error", json_null());   /* the history is in the audit trail */
+    json_object_set_new(run, "status", json_string("running"));
+    json_object_set_new(run, "waiting", json_null());
+    workflow *wf = NULL;
+    if ((rc = engine_audit(e, "system", retry ? "step.retried" : "step.wait_ended", run_id,
+                           NULL, event, err)) ||
+        (rc = wfcache_get(e, json_str(run, "workflow"),
+                          (int)json_integer_value(json_object_get(run, "version")), &wf, err)) ||
+        (rc = run_advance(e, wf, run, err)))
+        goto out;
+    rc = run_save(e, run, err);
+out:
+    json_decref(run);
     return rc;
 }

@@ -60,6 +60,25 @@ static json_t *allowed_env(const char *list)
 
 static const principal system_admin = { .name = "admin", .role = "admin", .scope = "admin" };
 
+/* A test clock continues from where the last run of the server left it,
+ * so moving it, restarting and moving it again adds up. */
+static void resume_test_clock(store *st)
+{
+    store_conn *r = store_reader(st);
+    char *saved = NULL;
+    sp_error err = SP_ERROR_INIT;
+    sp_time t;
+    if (r && store_meta_get(r, "test_clock_now", &saved, &err) == SP_OK &&
+        time_parse(saved, &t) == 0 && t > clock_now()) {
+        clock_set(t);
+        log_warn("test clock resumed at %s", saved);
+    }
+    if (r)
+        store_release(r);
+    free(saved);
+    sp_error_clear(&err);
+}
+
 /* Creates the admin on first start; *printed says whether its key went to stderr. */
 static int bootstrap(engine *e, bool *printed)
 {
@@ -137,6 +156,8 @@ int serve_main(int argc, char **argv)
         log_error("cannot open the store %s: %s", o.db, err.message);
         goto out;
     }
+    if (o.test_clock)
+        resume_test_clock(st);
     engine_config ecfg = { .max_batch = 256, .env = env };
     if (!(eng = engine_start(st, &ecfg, &err))) {
         log_error("cannot start the engine: %s", err.message);

@@ -159,6 +159,38 @@ sp_code store_run_list(store_conn *c, const store_run_filter *f, json_t **items,
     STORE_CALL(run_list, f, items, next_cursor, err);
 }
 
+sp_code store_timer_add(store_conn *c, sp_time due_at, const char *kind, const char *run_id,
+                        const char *approval_id, const json_t *data, sp_error *err)
+{
+    STORE_CALL(timer_add, due_at, kind, run_id, approval_id, data, err);
+}
+
+sp_code store_timer_due(store_conn *c, sp_time now, int limit, json_t **timers, sp_error *err)
+{
+    STORE_CALL(timer_due, now, limit, timers, err);
+}
+
+sp_code store_timer_next(store_conn *c, sp_time *due_at, sp_error *err)
+{
+    STORE_CALL(timer_next, due_at, err);
+}
+
+sp_code store_timer_delete(store_conn *c, int64_t id, sp_error *err)
+{
+    STORE_CALL(timer_delete, id, err);
+}
+
+sp_code store_timer_cancel(store_conn *c, const char *run_id, const char *approval_id,
+                           sp_error *err)
+{
+    STORE_CALL(timer_cancel, run_id, approval_id, err);
+}
+
+sp_code store_timer_count(store_conn *c, int64_t *count, sp_error *err)
+{
+    STORE_CALL(timer_count, count, err);
+}
+
 sp_code store_run_active(store_conn *c, json_t **ids, sp_error *err)
 {
     STORE_CALL(run_active, ids, err);

@@ -106,6 +106,26 @@ typedef struct {
 sp_code store_approval_list(store_conn *c, const store_approval_filter *f, json_t **items,
                             char **next_cursor, sp_error *err);
 
+/* ---- timers: durable wake-ups the engine fires ----
+ * A timer is a row (due time, kind, run, gate, data). The engine deletes it
+ * in the same transaction that carries out its effect, so each fires once:
+ * a crash before that commit leaves it due, a crash after leaves it gone.
+ * kind: "gate.timeout" | "gate.escalate" | "gate.remind" | "run.wait" | "run.retry". */
+#define STORE_TIMER_NONE INT64_MAX      /* store_timer_next when there are none */
+sp_code store_timer_add(store_conn *c, sp_time due_at, const char *kind, const char *run_id,
+                        const char *approval_id /* may be NULL */, const json_t *data,
+                        sp_error *err);
+/* Up to limit timers due at or before now, earliest first:
+ * [{id, due_at (ms), kind, run_id, approval_id (or null), data}] */
+sp_code store_timer_due(store_conn *c, sp_time now, int limit, json_t **timers, sp_error *err);
+/* The earliest due time, or STORE_TIMER_NONE. */
+sp_code store_timer_next(store_conn *c, sp_time *due_at, sp_error *err);
+sp_code store_timer_delete(store_conn *c, int64_t id, sp_error *err);
+/* Deletes every timer of a gate (approval_id) or, when it is NULL, of a run. */
+sp_code store_timer_cancel(store_conn *c, const char *run_id, const char *approval_id,
+                           sp_error *err);
+sp_code store_timer_count(store_conn *c, int64_t *count, sp_error *err);
+
 /* ---- audit: append-only rows; the hash chain is computed by audit/ ---- */
 typedef struct {
     int64_t seq;

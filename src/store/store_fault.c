@@ -167,6 +167,16 @@ FAULT_OP(approval_get, (store_conn *c, const char *id, json_t **gate, sp_error *
          err)
 FAULT_OP(approval_list, (store_conn *c, const store_approval_filter *f, json_t **items,
                          char **next, sp_error *err), f, items, next, err)
+FAULT_OP(timer_add, (store_conn *c, sp_time due_at, const char *kind, const char *run_id,
+                     const char *approval_id, const json_t *data, sp_error *err),
+         due_at, kind, run_id, approval_id, data, err)
+FAULT_OP(timer_due, (store_conn *c, sp_time now, int limit, json_t **timers, sp_error *err),
+         now, limit, timers, err)
+FAULT_OP(timer_next, (store_conn *c, sp_time *due_at, sp_error *err), due_at, err)
+FAULT_OP(timer_delete, (store_conn *c, int64_t id, sp_error *err), id, err)
+FAULT_OP(timer_cancel, (store_conn *c, const char *run_id, const char *approval_id,
+                        sp_error *err), run_id, approval_id, err)
+FAULT_OP(timer_count, (store_conn *c, int64_t *count, sp_error *err), count, err)
 FAULT_OP(audit_append, (store_conn *c, const store_audit_row *row, sp_error *err), row, err)
 FAULT_OP(audit_head, (store_conn *c, int64_t *seq, char hash[65], sp_error *err), seq, hash,
          err)
@@ -225,6 +235,12 @@ static const store_ops fault_ops = {
     .approval_put = f_approval_put,
     .approval_get = f_approval_get,
     .approval_list = f_approval_list,
+    .timer_add = f_timer_add,
+    .timer_due = f_timer_due,
+    .timer_next = f_timer_next,
+    .timer_delete = f_timer_delete,
+    .timer_cancel = f_timer_cancel,
+    .timer_count = f_timer_count,
     .audit_append = f_audit_append,
     .audit_head = f_audit_head,
     .audit_scan = f_audit_scan,

@@ -72,6 +72,15 @@ struct store_ops {
     sp_code (*approval_list)(store_conn *c, const store_approval_filter *f, json_t **items,
                              char **next_cursor, sp_error *err);
 
+    sp_code (*timer_add)(store_conn *c, sp_time due_at, const char *kind, const char *run_id,
+                         const char *approval_id, const json_t *data, sp_error *err);
+    sp_code (*timer_due)(store_conn *c, sp_time now, int limit, json_t **timers, sp_error *err);
+    sp_code (*timer_next)(store_conn *c, sp_time *due_at, sp_error *err);
+    sp_code (*timer_delete)(store_conn *c, int64_t id, sp_error *err);
+    sp_code (*timer_cancel)(store_conn *c, const char *run_id, const char *approval_id,
+                            sp_error *err);
+    sp_code (*timer_count)(store_conn *c, int64_t *count, sp_error *err);
+
     sp_code (*audit_append)(store_conn *c, const store_audit_row *row, sp_error *err);
     sp_code (*audit_head)(store_conn *c, int64_t *seq, char hash[65], sp_error *err);
     sp_code (*audit_scan)(store_conn *c, const store_audit_filter *f, store_audit_fn fn,

@@ -2,8 +2,8 @@
  * flow.c - cycles that would spin a run forever.
  *
  * A run may loop (rework after a rejection is normal) as long as every loop
- * passes a place where it waits for the world: a gate today, a wait step
- * later. So gated steps are taken out of the graph of next / switch /
+ * passes a place where it waits for the world: a gate or a wait step. So
+ * those steps are taken out of the graph of next / switch /
  * on_error edges, and every strongly connected component left that still
  * holds a cycle is reported once, with one concrete cycle through it:
  *     steps a -> b -> a form a cycle with no wait or gate
@@ -14,6 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Where a run stops for people or for time. */
+static bool pauses(const step_def *s)
+{
+    return s->gate || s->kind == STEP_WAIT;
+}
 
 typedef struct {
     const workflow *wf;
@@ -27,7 +33,7 @@ static size_t edges(const workflow *wf, size_t i, int *out, size_t cap)
 {
     const step_def *s = &wf->steps[i];
     size_t n = 0;
-    if (s->gate)
+    if (pauses(s))
         return 0;
     if (s->kind == STEP_SWITCH) {
         for (size_t k = 0; k < s->u.sw.ncases && n < cap; k++)
@@ -39,7 +45,7 @@ static size_t edges(const workflow *wf, size_t i, int *out, size_t cap)
         out[n++] = s->on_error;
     size_t kept = 0;
     for (size_t k = 0; k < n; k++)
-        if (out[k] >= 0 && (size_t)out[k] < wf->nsteps && !wf->steps[out[k]].gate)
+        if (out[k] >= 0 && (size_t)out[k] < wf->nsteps && !pauses(&wf->steps[out[k]]))
             out[kept++] = out[k];
     return kept;
 }
@@ -151,17 +157,17 @@ void wf_flow_check_cycles(wf_ctx *c, const workflow *wf)
     for (size_t i = 0; i < n; i++)
         t.index[i] = -1;
     for (size_t i = 0; i < n; i++)
-        if (t.index[i] < 0 && !wf->steps[i].gate)
+        if (t.index[i] < 0 && !pauses(&wf->steps[i]))
             strongconnect(&t, (int)i);
 
     /* A component holds a cycle when it has two steps or a self-loop; the
      * lowest-numbered step of each names it. */
     for (size_t i = 0; i < n; i++) {
-        if (wf->steps[i].gate || reported[t.comp[i]])
+        if (pauses(&wf->steps[i]) || reported[t.comp[i]])
             continue;
         int cycle = 0;
         for (size_t j = i + 1; j < n && !cycle; j++)
-            if (!wf->steps[j].gate && t.comp[j] == t.comp[i])
+            if (!pauses(&wf->steps[j]) && t.comp[j] == t.comp[i])
                 cycle = 1;
         if (!cycle) {
             int out[2];

@@ -4,7 +4,8 @@
  * Defaults live here and nowhere else: when absent -> always ask; urgency
  * normal; proposal -> the previous step's output; policy {approvals: 1,
  * forbid_self_approval: true, require_comment: reject}; no timeout (and
- * on_timeout fail when one is set); no escalation, no reminders.
+ * on_timeout fail when one is set); no escalation, no reminders (and at
+ * most 10 of them when `remind: {every}` gives no `max`).
  *
  * `to: [...]` in the gate is shorthand for one route without `when`, and
  * `require_comment` may sit in the gate as well as in `policy` (never both).
@@ -26,7 +27,7 @@ static const char *const policy_keys[] = {
     "approvals", "forbid_self_approval", "require_comment", NULL
 };
 static const char *const escalate_keys[] = { "after", "to", "mode", "notify", NULL };
-static const char *const remind_keys[] = { "every", NULL };
+static const char *const remind_keys[] = { "every", "max", NULL };
 static const char *const urgencies[] = { "low", "normal", "high", NULL };
 static const char *const comment_modes[] = { "reject", "always", "never", NULL };
 static const char *const escalate_modes[] = { "add", "replace", NULL };
@@ -208,6 +209,13 @@ static void build_timers(wf_ctx *c, const char *path, const json_t *g, gate_def 
                 int64_t ms = wf_duration(c, MEMBER(kp, p, "every"), json_object_get(v, "every"));
                 gd->remind_every_ms = ms > 0 ? ms : 0;
             }
+            const json_t *max = json_object_get(v, "max");
+            if (max && wf_want_int(c, MEMBER(kp, p, "max"), max, 1)) {
+                if (json_integer_value(max) > WF_REMIND_MAX)
+                    wf_problem(c, kp, "at most %d reminders", WF_REMIND_MAX);
+                else
+                    gd->remind_max = (int)json_integer_value(max);
+            }
         }
     }
     if ((v = json_object_get(g, "on_timeout"))) {
@@ -219,6 +227,8 @@ static void build_timers(wf_ctx *c, const char *path, const json_t *g, gate_def 
                 wf_problem(c, p, "'%s' is not reject, approve, fail or a step id", s);
             else
                 gd->on_timeout = strdup(s);
+            if (!json_object_get(g, "timeout"))
+                wf_problem_key(c, p, "on_timeout has no effect without a timeout");
         }
     }
     build_escalations(c, MEMBER(p, path, "escalate"), json_object_get(g, "escalate"), gd);

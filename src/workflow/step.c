@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kinds[] = { "transform", "switch", "succeed", "fail", NULL };
+static const char *const kinds[] = { "transform", "switch", "succeed", "fail", "wait", NULL };
 static const char *const kinds_later[] = {
-    "agent", "http", "parallel", "foreach", "call", "wait", "notify", "respond", NULL
+    "agent", "http", "parallel", "foreach", "call", "notify", "respond", NULL
 };
 static const char *const step_keys[] = {
     "id", "description", "transform", "switch", "succeed", "fail", "approval",
@@ -25,7 +25,12 @@ static const char *const step_keys[] = {
 static const char *const case_keys[] = { "when", "next", NULL };
 static const char *const succeed_keys[] = { "output", NULL };
 static const char *const fail_keys[] = { "error", NULL };
-static const char *const retry_keys[] = { "max_attempts", "backoff", "max_backoff", NULL };
+static const char *const retry_keys[] = { "max_attempts", "backoff", "max_backoff", "jitter",
+                                          NULL };
+static const char *const wait_keys[] = { "for", "until", NULL };
+
+#define RETRY_DEFAULT_BACKOFF_MS      1000
+#define RETRY_DEFAULT_MAX_BACKOFF_MS  (3600 * 1000)
 
 #define MEMBER(buf, path, key) (wf_path_key(buf, path, key), buf)
 
@@ -37,6 +42,7 @@ static const char *kind_name(step_kind k)
     case STEP_APPROVAL:  return "approval";
     case STEP_SUCCEED:   return "succeed";
     case STEP_FAIL:      return "fail";
+    case STEP_WAIT:      return "wait";
     }
     return "?";
 }
@@ -69,14 +75,15 @@ static bool find_kind(wf_ctx *c, const char *path, const json_t *s, step_kind *k
     if (!ok)
         return false;
     if (found >= 0) {
-        *kind = (step_kind[]){ STEP_TRANSFORM, STEP_SWITCH, STEP_SUCCEED, STEP_FAIL }[found];
+        *kind = (step_kind[]){ STEP_TRANSFORM, STEP_SWITCH, STEP_SUCCEED, STEP_FAIL,
+                               STEP_WAIT }[found];
         return true;
     }
     if (json_object_get(s, "approval")) {
         *kind = STEP_APPROVAL;
         return true;
     }
-    wf_problem(c, path, "a step needs a kind: transform, switch, approval, succeed or fail");
+    wf_problem(c, path, "a step needs a kind: transform, switch, wait, approval, succeed or fail");
     return false;
 }
 
@@ -153,24 +160,65 @@ static void build_fail(wf_ctx *c, const char *path, const json_t *v, step_def *s
     st->u.fail.error = wf_template(c, MEMBER(kp, path, "error"), json_object_get(v, "error"));
 }
 
-/* retry is checked for shape only: the kinds that can be retried (agent,
- * http) are not built yet, so nothing is stored. */
-static void check_retry(wf_ctx *c, const char *path, const json_t *v)
+/* wait: {for: <duration>} or {until: <expr>} */
+static void build_wait(wf_ctx *c, const char *path, const json_t *v, step_def *st)
 {
     char kp[WF_PATH_MAX];
+    st->u.wait.until = EXPR_NONE;
+    if (!wf_want_object(c, path, v))
+        return;
+    wf_check_keys(c, path, v, wait_keys);
+    const json_t *f = json_object_get(v, "for"), *u = json_object_get(v, "until");
+    if ((f != NULL) == (u != NULL)) {
+        wf_problem(c, path, "a wait needs exactly one of 'for' (a duration) and 'until' "
+                   "(an expression giving an RFC 3339 time)");
+        return;
+    }
+    if (f) {
+        int64_t ms = wf_duration(c, MEMBER(kp, path, "for"), f);
+        st->u.wait.for_ms = ms > 0 ? ms : 0;
+    } else {
+        st->u.wait.until = wf_expr(c, MEMBER(kp, path, "until"), u);
+    }
+}
+
+static void build_retry(wf_ctx *c, const char *path, const json_t *v, step_def *st)
+{
+    char kp[WF_PATH_MAX];
+    step_retry *r = &st->retry;
+    r->backoff_ms = RETRY_DEFAULT_BACKOFF_MS;
+    r->max_backoff_ms = RETRY_DEFAULT_MAX_BACKOFF_MS;
+    r->jitter = true;
     if (!wf_want_object(c, path, v))
         return;
     wf_check_keys(c, path, v, retry_keys);
+    if (st->kind == STEP_FAIL || st->kind == STEP_SUCCEED || st->kind == STEP_WAIT)
+        wf_problem_key(c, path, "retry has no effect on a %s step", kind_name(st->kind));
     const json_t *m = json_object_get(v, "max_attempts");
-    if (m)
-        wf_want_int(c, MEMBER(kp, path, "max_attempts"), m, 1);
+    if (!m)
+        wf_problem(c, path, "retry needs 'max_attempts'");
+    else if (wf_want_int(c, MEMBER(kp, path, "max_attempts"), m, 1)) {
+        if (json_integer_value(m) > WF_RETRY_MAX)
+            wf_problem(c, kp, "at most %d attempts", WF_RETRY_MAX);
+        else
+            r->max_attempts = (int)json_integer_value(m);
+    }
     int64_t b = -1, mb = -1;
     if (json_object_get(v, "backoff"))
         b = wf_duration(c, MEMBER(kp, path, "backoff"), json_object_get(v, "backoff"));
     if (json_object_get(v, "max_backoff"))
         mb = wf_duration(c, MEMBER(kp, path, "max_backoff"), json_object_get(v, "max_backoff"));
+    if (b > 0)
+        r->backoff_ms = b;
+    if (mb > 0)
+        r->max_backoff_ms = mb;
     if (b > 0 && mb > 0 && mb < b)
         wf_problem(c, kp, "max_backoff is shorter than backoff");
+    else if (mb <= 0 && r->max_backoff_ms < r->backoff_ms)
+        r->max_backoff_ms = r->backoff_ms;
+    const json_t *j = json_object_get(v, "jitter");
+    if (j && wf_want_bool(c, MEMBER(kp, path, "jitter"), j))
+        r->jitter = json_is_true(j);
 }
 
 static void build_flow(wf_ctx *c, const char *path, const json_t *s, step_def *st)
@@ -194,7 +242,7 @@ static void build_flow(wf_ctx *c, const char *path, const json_t *s, step_def *s
     if ((v = json_object_get(s, "on_error")))
         st->on_error = wf_target(c, MEMBER(kp, path, "on_error"), v, false, true, FLOW_FAIL);
     if ((v = json_object_get(s, "retry")))
-        check_retry(c, MEMBER(kp, path, "retry"), v);
+        build_retry(c, MEMBER(kp, path, "retry"), v, st);
 }
 
 void wf_step_build(wf_ctx *c, size_t i, const json_t *s, step_def *st)
@@ -233,6 +281,9 @@ void wf_step_build(wf_ctx *c, size_t i, const json_t *s, step_def *st)
         case STEP_FAIL:
             build_fail(c, kp, v, st);
             st->next = FLOW_FAIL;
+            break;
+        case STEP_WAIT:
+            build_wait(c, kp, v, st);
             break;
         case STEP_APPROVAL:
             break;

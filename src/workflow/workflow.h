@@ -27,6 +27,8 @@
 #define WF_MAX_SOURCE   (1024 * 1024)   /* bytes of definition text */
 #define WF_MAX_STEPS    1000
 #define WF_NAME_MAX     64
+#define WF_REMIND_MAX   100     /* remind: {max} */
+#define WF_RETRY_MAX    100     /* retry: {max_attempts} */
 
 typedef enum { WF_FORMAT_YAML, WF_FORMAT_JSON } wf_format;
 
@@ -36,6 +38,7 @@ typedef enum {
     STEP_APPROVAL,      /* approval alone: a gate with no action; output = the final proposal */
     STEP_SUCCEED,       /* succeed: {output?: <expr>} ends the run completed */
     STEP_FAIL,          /* fail: {error?: <template>} ends the run failed */
+    STEP_WAIT,          /* wait: {for: <duration>} | {until: <expr -> RFC 3339>}; output passes through */
 } step_kind;
 
 /* Special flow targets; real targets are step indexes (>= 0). */
@@ -79,12 +82,23 @@ typedef struct {
     gate_escalation *escalations;
     size_t nescalations;
     int64_t remind_every_ms;        /* 0: none */
+    int remind_max;                 /* reminders at most; 0: the default (10) */
 } gate_def;
 
 typedef struct {
     int when;               /* expr index, EXPR_NONE for the default case */
     int next;               /* step index or FLOW_END / FLOW_FAIL */
 } switch_case;
+
+/* retry: {max_attempts, backoff, max_backoff, jitter}: a failed step runs
+ * again after backoff * 2^(attempt-1), at most max_backoff; with jitter the
+ * delay is drawn from its upper half. */
+typedef struct {
+    int max_attempts;       /* 0 or 1: no retry */
+    int64_t backoff_ms;     /* default 1s */
+    int64_t max_backoff_ms; /* default 1h */
+    bool jitter;            /* default true */
+} step_retry;
 
 typedef struct step_def {
     char *id;
@@ -94,11 +108,13 @@ typedef struct step_def {
     int on_reject;          /* step index, FLOW_FAIL (default) or FLOW_END */
     int on_error;           /* step index, or FLOW_FAIL (default) */
     gate_def *gate;         /* NULL: no gate (STEP_APPROVAL always has one) */
+    step_retry retry;
     union {
         struct { int expr; } transform;
         struct { switch_case *cases; size_t ncases; } sw;
         struct { int output; } succeed;          /* expr or EXPR_NONE */
         struct { expr_template *error; } fail;   /* may be NULL */
+        struct { int64_t for_ms; int until; } wait;  /* exactly one: for_ms > 0 or until */
     } u;
 } step_def;
 

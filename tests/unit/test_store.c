@@ -167,7 +167,7 @@ static void durability_pragmas_are_set_on_the_writer(void **state)
     assert_int_equal(pragma_int(db, "PRAGMA synchronous"), 2);     /* FULL */
     assert_int_equal(pragma_int(db, "PRAGMA foreign_keys"), 1);
     assert_int_equal(pragma_int(db, "PRAGMA busy_timeout"), SQLITE_BUSY_MS);
-    assert_int_equal(pragma_int(db, "PRAGMA user_version"), 1);
+    assert_int_equal(pragma_int(db, "PRAGMA user_version"), 2)     /* migrations applied */;
 }
 
 static void readers_are_query_only(void **state)
@@ -975,6 +975,59 @@ static void a_failure_at_any_call_leaves_all_or_nothing(void **state)
     }
 }
 
+/* Timers come back earliest first, only when due, and go away by id, by
+ * gate or by run; next reports the earliest or STORE_TIMER_NONE. */
+static void timers_are_due_in_order_and_cancelled_by_gate_or_run(void **state)
+{
+    fixture *f = *state;
+    store_conn *w = store_writer(f->st);
+    sp_error err = SP_ERROR_INIT;
+    sp_time next = 0;
+    int64_t count = -1;
+    assert_int_equal(store_timer_next(w, &next, &err), SP_OK);
+    assert_true(next == STORE_TIMER_NONE);
+
+    json_t *data = json_pack("{s:i}", "level", 1);
+    assert_int_equal(store_begin(w, &err), SP_OK);
+    assert_int_equal(store_timer_add(w, 3000, "gate.escalate", "run_a", "apr_a", data, &err), SP_OK);
+    assert_int_equal(store_timer_add(w, 1000, "gate.timeout", "run_a", "apr_a", NULL, &err), SP_OK);
+    assert_int_equal(store_timer_add(w, 2000, "run.wait", "run_b", NULL, data, &err), SP_OK);
+    assert_int_equal(store_timer_add(w, 9000, "run.retry", "run_c", NULL, NULL, &err), SP_OK);
+    assert_int_equal(store_commit(w, &err), SP_OK);
+    json_decref(data);
+
+    assert_int_equal(store_timer_next(w, &next, &err), SP_OK);
+    assert_true(next == 1000);
+    json_t *due = NULL;
+    assert_int_equal(store_timer_due(w, 2500, 10, &due, &err), SP_OK);
+    assert_int_equal(json_array_size(due), 2);
+    json_t *first = json_array_get(due, 0), *second = json_array_get(due, 1);
+    assert_string_equal(json_str(first, "kind"), "gate.timeout");
+    assert_string_equal(json_str(first, "approval_id"), "apr_a");
+    assert_string_equal(json_str(second, "kind"), "run.wait");
+    assert_null(json_str(second, "approval_id"));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(second, "data"), "level")), 1);
+    json_t *limited = NULL;
+    assert_int_equal(store_timer_due(w, 2500, 1, &limited, &err), SP_OK);
+    assert_int_equal(json_array_size(limited), 1);
+    json_decref(limited);
+
+    assert_int_equal(store_begin(w, &err), SP_OK);
+    assert_int_equal(store_timer_delete(w, json_integer_value(json_object_get(first, "id")), &err), SP_OK);
+    assert_int_equal(store_timer_cancel(w, NULL, "apr_a", &err), SP_OK);   /* the escalation */
+    assert_int_equal(store_timer_cancel(w, "run_b", NULL, &err), SP_OK);   /* the wait */
+    assert_int_equal(store_commit(w, &err), SP_OK);
+    json_decref(due);
+
+    assert_int_equal(store_timer_count(w, &count, &err), SP_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(store_timer_next(w, &next, &err), SP_OK);
+    assert_true(next == 9000);
+    assert_int_equal(store_timer_due(w, 8999, 10, &due, &err), SP_OK);
+    assert_int_equal(json_array_size(due), 0);
+    json_decref(due);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1007,6 +1060,7 @@ int main(void)
         T(keys_are_found_by_hash_only),
         T(fault_store_fails_exactly_the_nth_call),
         T(a_failure_at_any_call_leaves_all_or_nothing),
+        T(timers_are_due_in_order_and_cancelled_by_gate_or_run),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

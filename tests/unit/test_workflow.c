@@ -420,7 +420,7 @@ static void unknown_step_references_are_all_listed(void **state)
                            "      - {when: .x, next: bar}\n"     /* 8 */
                            "      - {next: a}\n"
                            "  - id: c\n"
-                           "    approval: {to: user:x, on_timeout: nowhere}\n"  /* 11 */
+                           "    approval: {to: user:x, timeout: 1h, on_timeout: nowhere}\n"  /* 11 */
                            "    on_reject: baz\n"                 /* 12 */
                            "    on_error: qux\n",                 /* 13 */
                            SP_EINVALID, &err);

@@ -123,6 +123,21 @@ static const char *const migrations[] = {
     "  last_used_at INTEGER"
     ");"
     "CREATE INDEX api_keys_user ON api_keys(user);",
+
+    /* 2: durable timers (gate timeouts, escalations, reminders, waits,
+     * retries). The engine reads only the earliest due ones (timers_due);
+     * cancelling by gate or run uses the other two indexes. */
+    "CREATE TABLE timers ("
+    "  id INTEGER PRIMARY KEY,"
+    "  due_at INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  run_id TEXT NOT NULL,"
+    "  approval_id TEXT,"
+    "  data TEXT NOT NULL"
+    ");"
+    "CREATE INDEX timers_due ON timers(due_at, id);"
+    "CREATE INDEX timers_run ON timers(run_id);"
+    "CREATE INDEX timers_approval ON timers(approval_id) WHERE approval_id IS NOT NULL;",
 };
 
 #define MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))

@@ -74,6 +74,9 @@ typedef enum {
     /* principals.c */
     SQ_USER_PUT, SQ_USER_GET, SQ_USER_TEAMS, SQ_TEAM_PUT, SQ_TEAM_EXISTS, SQ_TEAM_ADD,
     SQ_TEAM_MEMBERS, SQ_KEY_PUT, SQ_KEY_LOOKUP,
+    /* timers.c */
+    SQ_TIMER_ADD, SQ_TIMER_DUE, SQ_TIMER_NEXT, SQ_TIMER_DELETE, SQ_TIMER_CANCEL_GATE,
+    SQ_TIMER_CANCEL_RUN, SQ_TIMER_COUNT,
     SQ_COUNT
 } sqlite_sq;
 
@@ -175,6 +178,14 @@ sp_code sqlite_workflow_find_hash(store_conn *c, const char *name, const char *h
 sp_code sqlite_workflow_latest(store_conn *c, const char *name, int *version, sp_error *err);
 sp_code sqlite_workflow_list(store_conn *c, json_t **items, sp_error *err);
 
+sp_code sqlite_timer_add(store_conn *c, sp_time due_at, const char *kind, const char *run_id,
+                         const char *approval_id, const json_t *data, sp_error *err);
+sp_code sqlite_timer_due(store_conn *c, sp_time now, int limit, json_t **timers, sp_error *err);
+sp_code sqlite_timer_next(store_conn *c, sp_time *due_at, sp_error *err);
+sp_code sqlite_timer_delete(store_conn *c, int64_t id, sp_error *err);
+sp_code sqlite_timer_cancel(store_conn *c, const char *run_id, const char *approval_id,
+                            sp_error *err);
+sp_code sqlite_timer_count(store_conn *c, int64_t *count, sp_error *err);
 sp_code sqlite_run_put(store_conn *c, const json_t *run, sp_error *err);
 sp_code sqlite_run_get(store_conn *c, const char *id, json_t **run, sp_error *err);
 sp_code sqlite_run_list(store_conn *c, const store_run_filter *f, json_t **items,
