@@ -840,6 +840,80 @@ static void mangled_definitions_never_crash(void **state)
     sp_error_clear(&err);
 }
 
+/* wait, retry and a gate's time keys: the good forms load into the step,
+ * every bad one is reported at its path. */
+static void time_keys_load_and_their_mistakes_are_named(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    workflow *wf = load("name: timed\n"
+                        "steps:\n"
+                        "  - id: a\n"
+                        "    transform: .\n"
+                        "    retry: {max_attempts: 4, backoff: 2s, jitter: false}\n"
+                        "  - id: b\n"
+                        "    wait: {for: 90m}\n"
+                        "  - id: c\n"
+                        "    wait: {until: .input.at}\n"
+                        "  - id: d\n"
+                        "    approval: {to: user:x, timeout: 4h, on_timeout: a,\n"
+                        "               remind: {every: 1h, max: 3}}\n", &err);
+    assert_non_null(wf);
+    assert_int_equal(wf->steps[0].retry.max_attempts, 4);
+    assert_int_equal(wf->steps[0].retry.backoff_ms, 2000);
+    assert_int_equal(wf->steps[0].retry.max_backoff_ms, 3600 * 1000);
+    assert_false(wf->steps[0].retry.jitter);
+    assert_int_equal(wf->steps[1].kind, STEP_WAIT);
+    assert_int_equal(wf->steps[1].u.wait.for_ms, 90 * 60 * 1000);
+    assert_int_equal(wf->steps[2].u.wait.until != EXPR_NONE, 1);
+    assert_string_equal(wf->steps[3].gate->on_timeout, "a");
+    assert_int_equal(wf->steps[3].gate->remind_max, 3);
+    workflow_free(wf);
+
+    json_t *d = load_fails("name: bad\n"
+                           "steps:\n"
+                           "  - id: a\n"
+                           "    wait: {for: 1h, until: .x}\n"                 /* 4 */
+                           "  - id: b\n"
+                           "    wait: {for: soon}\n"                          /* 6 */
+                           "  - id: c\n"
+                           "    fail: boom\n"
+                           "    retry: {max_attempts: 2}\n"                   /* 9 */
+                           "  - id: d\n"
+                           "    transform: .\n"
+                           "    retry: {backoff: 1s}\n"                       /* 12 */
+                           "  - id: e\n"
+                           "    transform: .\n"
+                           "    retry: {max_attempts: 101}\n"                 /* 15 */
+                           "  - id: f\n"
+                           "    approval: {to: user:x, on_timeout: reject,\n" /* 17 */
+                           "               remind: {every: 1h, max: 0}}\n",  /* 18 */
+                           SP_EINVALID, &err);
+    assert_problem(d, "steps[0].wait", "exactly one of 'for'", 4);
+    assert_problem(d, "steps[1].wait.for", "not a duration", 6);
+    assert_problem(d, "steps[2].retry", "no effect on a fail step", 9);
+    assert_problem(d, "steps[3].retry", "needs 'max_attempts'", 12);
+    assert_problem(d, "steps[4].retry.max_attempts", "at most 100", 15);
+    assert_problem(d, "steps[5].approval.on_timeout", "without a timeout", 17);
+    assert_problem(d, "steps[5].approval.remind.max", "", 18);
+    sp_error_clear(&err);
+}
+
+/* A loop through a wait step pauses, so it is allowed; without it, not. */
+static void a_wait_step_breaks_a_cycle(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    workflow *wf = load("name: poll\n"
+                        "steps:\n"
+                        "  - id: check\n"
+                        "    switch: [{when: .input.done, next: end}, {next: later}]\n"
+                        "  - id: later\n"
+                        "    wait: {for: 10m}\n"
+                        "    next: check\n", &err);
+    if (!wf)
+        fail_msg("%s", err.message);
+    workflow_free(wf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -872,6 +946,8 @@ int main(void)
         cmocka_unit_test(check_input_accepts_what_the_schema_allows),
         cmocka_unit_test(check_input_lists_every_problem_with_its_path),
         cmocka_unit_test(mangled_definitions_never_crash),
+        cmocka_unit_test(time_keys_load_and_their_mistakes_are_named),
+        cmocka_unit_test(a_wait_step_breaks_a_cycle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
