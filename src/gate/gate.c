@@ -139,6 +139,12 @@ sp_code gate_decide(json_t *gate, const gate_decision *d, bool *resolved, sp_err
         return sp_error_set(err, SP_ECONFLICT, "approval %s is already %s", id,
                             status ? status : "resolved");
     }
+    /* Past due_at the gate has expired even if its timer has not fired yet
+     * (a burst is being worked through, or the server just started). */
+    const char *due_at = json_str(gate, "due_at");
+    sp_time due;
+    if (due_at && time_parse(due_at, &due) == 0 && due <= d->at)
+        return sp_error_set(err, SP_EEXPIRED, "approval %s expired at %s", id, due_at);
     if (already_decided(gate, d->by))
         return sp_error_set(err, SP_ECONFLICT, "%s has already decided approval %s", d->by, id);
     if (!d->decision || (strcmp(d->decision, "approve") != 0 && strcmp(d->decision, "reject") != 0))

@@ -5,7 +5,7 @@
  * STATES
  *     pending --(policy met by approvals)----> approved
  *     pending --(any reject)-----------------> rejected
- *     pending --(timeout)--------------------> expired  (issue 4)
+ *     pending --(timeout timer)--------------> expired
  *     pending --(run canceled)---------------> canceled
  * Only pending gates accept decisions; every other state is final.
  *
@@ -43,7 +43,7 @@ bool gate_is_assignee(const json_t *gate, const char *user, const json_t *teams)
  * resolved the gate (status and resolved_at set). Errors, leaving the gate
  * unchanged:
  *   SP_ECONFLICT   not pending, or this approver already decided
- *   SP_EEXPIRED    the gate expired
+ *   SP_EEXPIRED    the gate expired, or its due_at is not after d->at
  *   SP_EFORBIDDEN  not an assignee, or the run's starter under forbid_self_approval
  *   SP_EINVALID    bad decision word, missing required comment, an edit of a
  *                  field not editable, or edits on a reject

@@ -219,6 +219,25 @@ static void expired_gate_answers_expired(void **state)
     json_decref(gate);
 }
 
+/* A pending gate past its due_at refuses decisions before its timer fires;
+ * one moment earlier it still takes them. */
+static void a_gate_past_due_is_expired_before_its_timer_fires(void **state)
+{
+    json_t *gate = pending_gate(1, "reject");
+    json_object_set_new(gate, "due_at", json_string("2026-01-01T00:00:00.000Z"));
+    json_t *none = json_array();
+    gate_decision d = decision("dora", none, "approve");
+    bool resolved;
+    assert_int_equal(time_parse("2026-01-01T00:00:00.000Z", &d.at), 0);
+    assert_int_equal(gate_decide(gate, &d, &resolved, NULL), SP_EEXPIRED);
+    assert_string_equal(json_string_value(json_object_get(gate, "status")), "pending");
+    d.at -= 1;
+    assert_int_equal(gate_decide(gate, &d, &resolved, NULL), SP_OK);
+    assert_true(resolved);
+    json_decref(none);
+    json_decref(gate);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +254,7 @@ int main(void)
         cmocka_unit_test(edit_of_a_field_not_editable_is_refused),
         cmocka_unit_test(unknown_decision_word_is_invalid),
         cmocka_unit_test(expired_gate_answers_expired),
+        cmocka_unit_test(a_gate_past_due_is_expired_before_its_timer_fires),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
