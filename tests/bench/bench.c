@@ -13,9 +13,11 @@
  * Phases, in order: the disk's fsync rate (the ceiling for any durable
  * store on it), HITL cycles with 1 client and with BENCH_CLIENTS clients,
  * memory with 10,000 and with BENCH_PAUSED runs paused at the gate, a
- * restart with those runs paused, the approver's inbox query, and a last
- * decision on a run paused before the restart. See
- * docs/operations/benchmark.md.
+ * restart with those runs paused, the approver's inbox query, a last
+ * decision on a run paused before the restart, and the timer burst:
+ * BENCH_TIMERS gate timeouts fired at once while HITL cycles run. The
+ * burst comes last so that none of the figures before it sees its gates.
+ * See docs/operations/benchmark.md.
  */
 #include "bench.h"
 
@@ -36,8 +38,10 @@
 #define DEFAULT_SECONDS      10L
 #define DEFAULT_CLIENTS      32L
 #define DEFAULT_PAUSED       1000000L
+#define DEFAULT_TIMERS       100000L
 #define MAX_CLIENTS          1024L
 #define MAX_PAUSED           100000000L
+#define MAX_TIMERS           100000000L
 #define SMALL_PAUSED         10000L       /* the rss_10k_paused point */
 #define INBOX_PENDING        100000L      /* the inbox figure's name */
 #define INBOX_REQUESTS       200
@@ -83,8 +87,10 @@ static void usage(FILE *out)
             "  BENCH_CLIENTS  client threads of the busy phases (default %ld)\n"
             "  BENCH_PAUSED   runs left paused at the gate (default %ld; 0 skips\n"
             "                 the memory, restart and inbox phases)\n"
+            "  BENCH_TIMERS   gates whose timeouts fire in one burst (default\n"
+            "                 %ld; 0 skips the timer burst)\n"
             "  TMPDIR         where the store and the fsync probe live (/tmp)\n",
-            DEFAULT_SECONDS, DEFAULT_CLIENTS, DEFAULT_PAUSED);
+            DEFAULT_SECONDS, DEFAULT_CLIENTS, DEFAULT_PAUSED, DEFAULT_TIMERS);
 }
 
 /* A whole number from the environment, or def when unset. 0, or -1. */
@@ -131,7 +137,8 @@ static int parse_knobs(bench *b, int argc, char **argv)
     }
     if (env_long("BENCH_SECONDS", DEFAULT_SECONDS, 1, 86400, &b->seconds) != 0 ||
         env_long("BENCH_CLIENTS", DEFAULT_CLIENTS, 1, MAX_CLIENTS, &b->clients) != 0 ||
-        env_long("BENCH_PAUSED", DEFAULT_PAUSED, 0, MAX_PAUSED, &b->paused) != 0)
+        env_long("BENCH_PAUSED", DEFAULT_PAUSED, 0, MAX_PAUSED, &b->paused) != 0 ||
+        env_long("BENCH_TIMERS", DEFAULT_TIMERS, 0, MAX_TIMERS, &b->timers) != 0)
         return 2;
     return 0;
 }
@@ -438,14 +445,15 @@ static int phase_paused(bench *b)
     bench_fill f;
     double t0 = bench_now_ms();
 
-    bench_fill_init(&f, b->paused);
+    bench_fill_init(&f, b->paused, "paused runs", bench_make_paused_run);
     fprintf(stderr, "bench: pausing %ld runs at the gate with %ld clients\n",
             b->paused, b->clients);
-    if (bench_fill_to(b, &f, b->paused < SMALL_PAUSED ? b->paused : SMALL_PAUSED) != 0)
+    if (bench_fill_to(b, &f, b->paused < SMALL_PAUSED ? b->paused : SMALL_PAUSED,
+                      NULL) != 0)
         return -1;
     if (b->paused >= SMALL_PAUSED && figure_rss(b, SMALL_PAUSED) != 0)
         return -1;
-    if (b->paused > SMALL_PAUSED && bench_fill_to(b, &f, b->paused) != 0)
+    if (b->paused > SMALL_PAUSED && bench_fill_to(b, &f, b->paused, NULL) != 0)
         return -1;
     fprintf(stderr, "bench: %ld runs paused in %.1f s (%.0f/s)\n", f.done,
             (bench_now_ms() - t0) / 1000.0,
@@ -564,10 +572,59 @@ out:
     return rc;
 }
 
+/*
+ * BENCH_TIMERS gates' timeouts fired by one clock advance, with HITL
+ * cycles running on the side. The decisions compared are from the same
+ * phase, on the same store: those answered before the advance against
+ * those in flight during it.
+ */
+static int phase_timer_burst(bench *b)
+{
+    bench_timer_result r;
+    bench_hitl_result *h = &r.hitl;
+    int rc = bench_timer_burst(b, &r);
+
+    if (rc == 0 && r.advance_seconds > 0) {
+        figure("timers_fired_per_s", (double)b->timers / r.advance_seconds, 0,
+               "per_s");
+        fprintf(stderr, "bench: timer burst: %ld timers fired in %.2f s",
+                b->timers, r.advance_seconds);
+        if (r.server_cpu_seconds >= 0)
+            fprintf(stderr, "; server CPU %.2f cores",
+                    r.server_cpu_seconds / r.advance_seconds);
+        fputc('\n', stderr);
+    }
+    if (rc == 0 && h->decide_during.n == 0) {
+        fprintf(stderr, "bench: timer burst: no decision was in flight "
+                "during the advance\n");
+        rc = -1;
+    } else if (rc == 0) {
+        fprintf(stderr, "bench: decisions during the timer burst: %zu, p50 "
+                "%.2f ms; before it: %zu, p50 %.2f ms, p99 %.2f ms\n",
+                h->decide_during.n, bench_lat_percentile(&h->decide_during, 50),
+                h->decide_before.n, bench_lat_percentile(&h->decide_before, 50),
+                bench_lat_percentile(&h->decide_before, 99));
+        figure("decision_p99_during_timer_burst",
+               bench_lat_percentile(&h->decide_during, 99), 2, "ms");
+    }
+    bench_timer_result_free(&r);
+    return rc;
+}
+
 /* True once an interrupt or a failing server stopped the benchmark. */
 static bool stopped(void)
 {
     return atomic_load(&bench_abort);
+}
+
+/* BENCH_PAUSED runs paused, then what a backlog costs: memory, a restart,
+ * the inbox, and a run resumed across the restart. */
+static int phase_backlog(bench *b)
+{
+    if (phase_paused(b) != 0 || stopped() || phase_restart(b) != 0 ||
+        stopped() || phase_inbox(b) != 0 || stopped())
+        return -1;
+    return phase_resume_after_restart(b);
 }
 
 static int run_phases(bench *b)
@@ -581,12 +638,11 @@ static int run_phases(bench *b)
         return -1;
     if (phase_hitl(b, 1) != 0 || phase_hitl(b, b->clients) != 0)
         return -1;
-    if (b->paused == 0)
-        return 0;
-    if (phase_paused(b) != 0 || stopped() || phase_restart(b) != 0 ||
-        stopped() || phase_inbox(b) != 0 || stopped())
+    if (b->paused > 0 && (phase_backlog(b) != 0 || stopped()))
         return -1;
-    return phase_resume_after_restart(b);
+    if (b->timers > 0 && phase_timer_burst(b) != 0)
+        return -1;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -606,8 +662,8 @@ int main(int argc, char **argv)
     rc = 1;
     if (tmpdir_make(&b) == 0 && signals_install() == 0) {
         fprintf(stderr, "bench: BENCH_SECONDS=%ld BENCH_CLIENTS=%ld "
-                "BENCH_PAUSED=%ld in %s\n", b.seconds, b.clients, b.paused,
-                b.tmpdir);
+                "BENCH_PAUSED=%ld BENCH_TIMERS=%ld in %s\n", b.seconds,
+                b.clients, b.paused, b.timers, b.tmpdir);
         rc = run_phases(&b) == 0 ? 0 : 1;
         if (rc != 0)
             fprintf(stderr, "bench: stopped early; the figures above are "

@@ -23,6 +23,7 @@ typedef struct bench {
     long seconds;               /* BENCH_SECONDS: length of each HITL phase */
     long clients;               /* BENCH_CLIENTS: threads of the busy phases */
     long paused;                /* BENCH_PAUSED: runs left waiting at the gate */
+    long timers;                /* BENCH_TIMERS: gates whose timeouts fire at once */
 
     char tmpdir[PATH_MAX];      /* ours; removed at the end */
     bool tmpdir_made;
@@ -49,6 +50,13 @@ extern atomic_bool bench_abort;
 void bench_request_failed(const char *what, long status, const bench_client *c,
                           const char *reason);
 
+/* Copies a run or gate id into dst if it has the URL-safe shape the API
+ * promises (ids go into URL paths). false when it has not, or is NULL. */
+bool bench_id_copy(char dst[BENCH_ID_MAX], const char *id);
+
+/* The string member `key` of obj, or "" (never NULL). */
+const char *bench_str_member(const json_t *obj, const char *key);
+
 /* The two ids a HITL cycle carries from the start to the decision. */
 typedef struct bench_cycle {
     char run[BENCH_ID_MAX];
@@ -72,11 +80,20 @@ int bench_setup(bench *b);
 
 /* --- bench_load.c: the multi-threaded phases --- */
 
+/* A span of time on the bench_now_ms clock. */
+typedef struct bench_window {
+    double from, to;
+} bench_window;
+
 typedef struct bench_hitl_result {
     long cycles;                /* completed cycles */
     double seconds;             /* from the start to the last thread's end */
     bench_lat start_lat;        /* POST /v1/runs, ms */
     bench_lat decide_lat;       /* POST .../decisions, ms */
+    /* Only from bench_hitl_around: the decisions split by the task's
+     * window. */
+    bench_lat decide_during;    /* in flight at some moment of the window */
+    bench_lat decide_before;    /* answered before the window opened */
 } bench_hitl_result;
 
 /* Runs HITL cycles on `threads` threads for b->seconds. 0, or -1 when the
@@ -85,10 +102,29 @@ typedef struct bench_hitl_result {
 int bench_hitl_phase(const bench *b, long threads, bench_hitl_result *out);
 void bench_hitl_result_free(bench_hitl_result *r);
 
-/* Runs left paused at the gate, created in steps (so that memory can be
- * read between them). */
+/* Something done on the calling thread while HITL cycles run. It sets
+ * *window to the span whose effect on decisions is measured. 0, or -1. */
+typedef int (*bench_hitl_task)(void *arg, bench_window *window);
+
+/* Runs HITL cycles on `threads` threads; warmup_ms after they start, calls
+ * task(arg, &window), and stops the cycles once it returns. Fills out like
+ * bench_hitl_phase, and also its decide_during and decide_before. 0, or -1
+ * when the phase could not run, was aborted or the task failed. */
+int bench_hitl_around(const bench *b, long threads, double warmup_ms,
+                      bench_hitl_task task, void *arg, bench_hitl_result *out);
+
+/* Makes one item of a fill on client c: 0, or -1 (counted in
+ * bench_errors). `slot` is the thread's own: the id of the last item it
+ * made, for checks after the fill (may stay empty). */
+typedef int (*bench_make_one)(bench_client *c, const bench *b,
+                              char slot[BENCH_ID_MAX]);
+
+/* Runs paused at the gate, or gates with a timer, created in steps (so
+ * that memory can be read between them). */
 typedef struct bench_fill {
-    long done;                  /* paused runs created so far */
+    const char *what;           /* "paused runs": for the progress lines */
+    bench_make_one make_one;
+    long done;                  /* items made so far */
     long final_target;          /* for the progress estimate */
     double t0;                  /* when the first step began */
     double mark_ms;             /* time of the last progress line */
@@ -96,9 +132,33 @@ typedef struct bench_fill {
     bool estimated;
 } bench_fill;
 
-void bench_fill_init(bench_fill *f, long final_target);
-/* Starts paused runs on b->clients threads until f->done == target.
- * 0, or -1 when aborted. */
-int bench_fill_to(const bench *b, bench_fill *f, long target);
+void bench_fill_init(bench_fill *f, long final_target, const char *what,
+                     bench_make_one make_one);
+/* Makes items on b->clients threads until f->done == target. When last_ids
+ * is not NULL it receives b->clients slots (each "" or the id of the last
+ * item one thread made). 0, or -1 when aborted. */
+int bench_fill_to(const bench *b, bench_fill *f, long target,
+                  char (*last_ids)[BENCH_ID_MAX]);
+
+/* bench_make_one for paused runs (the slot gets the run's id). */
+int bench_make_paused_run(bench_client *c, const bench *b,
+                          char slot[BENCH_ID_MAX]);
+
+/* --- bench_timers.c: the timer burst --- */
+
+typedef struct bench_timer_result {
+    double advance_seconds;     /* the clock advance that fired them all */
+    double server_cpu_seconds;  /* the server's CPU time during it; -1 when
+                                 * unreadable */
+    bench_hitl_result hitl;     /* the cycles around it */
+} bench_timer_result;
+
+/* Opens b->timers gates, each with a timeout, then lets their timers fire
+ * at once by moving the server's clock while HITL cycles run, and checks
+ * that all fired (GET /metrics) and that the gates expired. 0, or -1 (the
+ * reason on stderr, failed requests counted). Free out with
+ * bench_timer_result_free. */
+int bench_timer_burst(const bench *b, bench_timer_result *out);
+void bench_timer_result_free(bench_timer_result *r);
 
 #endif

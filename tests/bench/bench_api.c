@@ -55,8 +55,7 @@ void bench_request_failed(const char *what, long status, const bench_client *c,
         fprintf(stderr, "bench: further failures are only counted\n");
 }
 
-/* Ids go into URL paths: accept only the URL-safe shape the API promises. */
-static bool id_copy(char dst[BENCH_ID_MAX], const char *id)
+bool bench_id_copy(char dst[BENCH_ID_MAX], const char *id)
 {
     size_t n;
 
@@ -68,8 +67,7 @@ static bool id_copy(char dst[BENCH_ID_MAX], const char *id)
     return true;
 }
 
-/* The string member `key` of obj, or "" (never NULL). */
-static const char *str_member(const json_t *obj, const char *key)
+const char *bench_str_member(const json_t *obj, const char *key)
 {
     const char *s = json_string_value(json_object_get(obj, key));
 
@@ -91,10 +89,10 @@ int bench_start_paused_run(bench_client *c, const bench *b, bench_cycle *cy)
         return -1;
     }
     /* The run reaches the gate inside the start request (SPEC §11). */
-    if (strcmp(str_member(run, "status"), "waiting") != 0)
+    if (strcmp(bench_str_member(run, "status"), "waiting") != 0)
         bench_request_failed("POST /v1/runs", status, c, "run not waiting");
-    else if (!id_copy(cy->run, json_string_value(json_object_get(run, "id"))) ||
-             !id_copy(cy->approval, json_string_value(json_object_get(
+    else if (!bench_id_copy(cy->run, json_string_value(json_object_get(run, "id"))) ||
+             !bench_id_copy(cy->approval, json_string_value(json_object_get(
                  json_object_get(run, "waiting"), "approval_id"))))
         bench_request_failed("POST /v1/runs", status, c,
                              "no usable id or waiting.approval_id");
@@ -120,7 +118,7 @@ int bench_approve(bench_client *c, const bench *b, const char *approval_id)
     if (!(gate = bench_client_json(c)))
         bench_request_failed("POST /v1/approvals/{id}/decisions", status, c,
                              "not JSON");
-    else if (strcmp(str_member(gate, "status"), "approved") != 0)
+    else if (strcmp(bench_str_member(gate, "status"), "approved") != 0)
         bench_request_failed("POST /v1/approvals/{id}/decisions", status, c,
                              "gate not approved");
     else
@@ -145,7 +143,7 @@ int bench_check_completed(bench_client *c, const bench *b, const char *run_id)
     /* The decision's commit also runs the final step: no wait needed. */
     if (!(run = bench_client_json(c)))
         bench_request_failed("GET /v1/runs/{id}", status, c, "not JSON");
-    else if (strcmp(str_member(run, "status"), "completed") != 0)
+    else if (strcmp(bench_str_member(run, "status"), "completed") != 0)
         bench_request_failed("GET /v1/runs/{id}", status, c,
                              "run not completed after its decision");
     else

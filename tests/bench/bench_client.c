@@ -8,8 +8,9 @@
 #include <string.h>
 
 #define CLIENT_BUF_INITIAL  (64 * 1024)
-/* Long enough for the slowest request we make (an inbox page over a large
- * store); a request that takes longer is counted as failed. */
+/* Long enough for the slowest request of the busy phases (an inbox page
+ * over a large store); a request that takes longer is counted as failed.
+ * The timer burst's clock advance sets its own (bench_client_set_timeout). */
 #define CLIENT_TIMEOUT_S    120L
 #define CLIENT_CONNECT_S    10L
 
@@ -105,6 +106,11 @@ void bench_client_free(bench_client *c)
     c->easy = NULL;
     c->buf = NULL;
     c->len = c->cap = 0;
+}
+
+int bench_client_set_timeout(bench_client *c, long seconds)
+{
+    return curl_easy_setopt(c->easy, CURLOPT_TIMEOUT, seconds) == CURLE_OK ? 0 : -1;
 }
 
 static long client_send(bench_client *c, const struct curl_slist *headers,

@@ -35,6 +35,10 @@ struct curl_slist *bench_headers_new(const char *token, const char *content_type
 int bench_client_init(bench_client *c, const char *base_url);
 void bench_client_free(bench_client *c);
 
+/* Replaces the default limit of a whole request (120 s), for a request
+ * whose duration is what we measure. 0, or -1. */
+int bench_client_set_timeout(bench_client *c, long seconds);
+
 /*
  * GET or POST (body not NULL) base_url + path. Returns the HTTP status,
  * or -1 when no response came (c->errbuf says why). The body is in c->buf.

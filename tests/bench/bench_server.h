@@ -1,8 +1,10 @@
 /*
  * bench_server.h - runs the real spojit server as a child process.
  *
- * The server is started as `<bin> serve --listen 127.0.0.1:0 --db <url>`
- * with SPOJIT_BOOTSTRAP_TOKEN and SPOJIT_LOG_LEVEL=warn set and every other
+ * The server is started as
+ * `<bin> serve --listen 127.0.0.1:0 --db <url> --test-clock` (so the
+ * benchmark, as admin, may move its clock: POST /v1/admin/clock) with
+ * SPOJIT_BOOTSTRAP_TOKEN and SPOJIT_LOG_LEVEL=info set and every other
  * SPOJIT_* variable of our environment removed (so a developer's shell
  * cannot change what is measured). Its stdout and stderr go to one pipe
  * that a thread drains for the whole life of the process: it picks the
