@@ -72,6 +72,9 @@ struct http_server {
     pthread_mutex_t mu;
     bool stopping;
     http_request *deferred;             /* doubly linked through req->prev/next */
+    int handling;                       /* handlers running now: http_stop waits for them
+                                         * too, or a request whose handler defers just as
+                                         * the server stops would get no answer at all */
 };
 
 struct http_request {

@@ -162,14 +162,13 @@ static enum MHD_Result after_handler(http_server *srv, http_request *req)
     bool waiting = req->deferred && !req->has_reply;
     pthread_mutex_unlock(&req->mu);
 
-    bool stopping = false;
-    if (waiting) {
-        pthread_mutex_lock(&srv->mu);
-        stopping = srv->stopping;
-        if (!stopping)
-            list_insert(srv, req);
-        pthread_mutex_unlock(&srv->mu);
-    }
+    /* Listed even when stopping: http_stop then waits for its 503 to go out. */
+    pthread_mutex_lock(&srv->mu);
+    bool stopping = srv->stopping;
+    if (waiting)
+        list_insert(srv, req);
+    srv->handling--;
+    pthread_mutex_unlock(&srv->mu);
 
     pthread_mutex_lock(&req->mu);
     if (!req->has_reply) {
@@ -326,6 +325,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (req->too_large)
             return answer_now(req, SP_ETOOLARGE, NULL,
                               "request body too large: the limit is %zu bytes", srv->max_body);
+        pthread_mutex_lock(&srv->mu);
+        srv->handling++;                /* after_handler counts it down */
+        pthread_mutex_unlock(&srv->mu);
         req->route->handler(req, srv->app);
         return after_handler(srv, req);
     case HTTP_ST_RESUMING:
@@ -470,10 +472,11 @@ void http_stop(http_server *srv)
     pthread_mutex_unlock(&srv->mu);
 
     /* Let the 503s reach their clients before MHD closes every socket: a
-     * request leaves the list when MHD has sent its reply. Bounded. */
+     * request leaves the list when MHD has sent its reply, and a handler
+     * still running may yet defer (and be answered 503). Bounded. */
     for (int waited = 0; waited < HTTP_STOP_GRACE_MS; waited += 5) {
         pthread_mutex_lock(&srv->mu);
-        bool idle = srv->deferred == NULL;
+        bool idle = srv->deferred == NULL && srv->handling == 0;
         pthread_mutex_unlock(&srv->mu);
         if (idle)
             break;
