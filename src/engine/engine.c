@@ -17,7 +17,7 @@
  * Timers (timers.c) share the thread. The engine remembers only the next
  * due instant and sleeps until then or until a command arrives; each turn
  * of the loop runs at most one batch of commands and one batch of due
- * timers, so a burst of 100,000 timers is fired a few hundred at a time
+ * timers, so a burst of 100,000 timers is fired a few dozen at a time
  * with decisions served in between.
  *
  * INVARIANTS

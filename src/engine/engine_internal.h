@@ -121,7 +121,7 @@ sp_code gate_approvals_needed(engine *e, int approvals, json_t *assignees,
 sp_code gate_resume_run(engine *e, json_t *gate, sp_error *err);
 
 /* ---- timers (timers.c, gate_timers.c, run.c) ---- */
-#define TIMER_BATCH 256         /* timers fired per transaction */
+#define TIMER_BATCH 64          /* timers fired per transaction: small, so a decision waits little */
 /* Stores a timer (data stolen) and keeps next_due up to date. */
 sp_code timer_schedule(engine *e, sp_time due_at, const char *kind, const char *run_id,
                        const char *approval_id, json_t *data, sp_error *err);

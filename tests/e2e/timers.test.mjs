@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 
-import { describeResponse, useServer } from './lib/server.mjs';
+import { Server, describeResponse, sleep, useServer } from './lib/server.mjs';
 import { decide, inbox, startRun, startWaiting, waitRun } from './lib/world.mjs';
 
 const T = { timeout: 120_000 };
@@ -255,4 +255,25 @@ test('retry back-off: each attempt waits its turn, survives a restart, then on_e
   assert.equal(r.steps[0].attempts, 3);
   assert.equal(r.steps[0].status, 'failed');
   assert.deepEqual(r.output, { rescued: true });
+});
+
+test('a timer that fell due while the server was down fires right after start-up (real clock)', T, async () => {
+  const real = new Server();
+  try {
+    await real.start();
+    const made = await real.api('POST', '/v1/approvals', {
+      body: { title: 'soon', to: ['user:admin'], timeout: '1s', on_timeout: 'reject' },
+    });
+    assert.equal(made.status, 201, describeResponse(made));
+    await real.stop();
+    await sleep(1500);                              // due while nobody runs
+    await real.start();
+    const r = await real.api('GET', `/v1/approvals/${made.json.id}?wait=10`);
+    assert.equal(r.status, 200, describeResponse(r));
+    assert.equal(r.json.status, 'expired');
+    const rows = await real.audit({ approval_id: made.json.id });
+    assert.equal(rows.filter((row) => row.type === 'gate.expired').length, 1);
+  } finally {
+    await real.dispose();
+  }
 });
