@@ -131,7 +131,8 @@ sp_code cmd_decide(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_er
     if (resolved &&
         ((rc = engine_audit(e, "system", "gate.resolved", run_id, id,
                             json_pack("{s:O}", "status", json_object_get(gate, "status")), err)) ||
-         (rc = store_timer_cancel(e->w, NULL, id, err)) ||
+         (json_is_true(json_object_get(gate, "_timers")) &&
+          (rc = store_timer_cancel(e->w, NULL, id, err))) ||
          (rc = gate_resume_run(e, gate, err))))
         goto out;
     *status = 200;
@@ -261,8 +262,8 @@ sp_code cmd_create_approval(engine *e, engine_cmd *cmd, int *status, json_t **bo
     }
     if ((rc = engine_audit(e, cmd->who.name, "run.started", run_id, NULL,
                            json_pack("{s:n}", "workflow"), err)) ||
-        (rc = gate_save(e, gate, err)) ||
         (rc = gate_timers_schedule(e, NULL, gate, now, timeout_ms, err)) ||
+        (rc = gate_save(e, gate, err)) ||
         (rc = engine_audit(e, "system", "gate.opened", run_id, id,
                            json_pack("{s:s, s:O}", "step", "approval", "assignees", to), err)) ||
         (rc = run_save(e, run, err)))

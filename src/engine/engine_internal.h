@@ -135,8 +135,9 @@ void timers_fire(engine *e);
  * with stopping, answers them all. */
 void timers_answer_waiters(engine *e, bool stopping);
 /* Schedules a gate's timeout, escalations and first reminder (g may be
- * NULL for a gate asked for by an agent: then only the timeout). */
-sp_code gate_timers_schedule(engine *e, const gate_def *g, const json_t *gate, sp_time opened,
+ * NULL for a gate asked for by an agent: then only the timeout), and marks
+ * the gate "_timers" when it has any. Call before the gate is saved. */
+sp_code gate_timers_schedule(engine *e, const gate_def *g, json_t *gate, sp_time opened,
                              int64_t timeout_ms, sp_error *err);
 sp_code gate_timer_timeout(engine *e, const json_t *timer, sp_error *err);
 sp_code gate_timer_escalate(engine *e, const json_t *timer, sp_error *err);

@@ -214,8 +214,8 @@ sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *r
         gate_add_timer_fields(gate, g->timeout_ms > 0 ? (g->on_timeout ? g->on_timeout : "fail")
                                                      : NULL);
     }
-    if ((rc = gate_save(e, gate, err)) ||
-        (human && (rc = gate_timers_schedule(e, g, gate, now, g->timeout_ms, err))))
+    if ((human && (rc = gate_timers_schedule(e, g, gate, now, g->timeout_ms, err))) ||
+        (rc = gate_save(e, gate, err)))
         goto out;
 
     if (!human) {

@@ -26,11 +26,15 @@ static json_t *names(char **v, size_t n)
     return arr;
 }
 
-sp_code gate_timers_schedule(engine *e, const gate_def *g, const json_t *gate, sp_time opened,
+sp_code gate_timers_schedule(engine *e, const gate_def *g, json_t *gate, sp_time opened,
                              int64_t timeout_ms, sp_error *err)
 {
     const char *run_id = json_str(gate, "run_id"), *id = json_str(gate, "id");
     sp_code rc = SP_OK;
+    bool any = timeout_ms > 0 ||
+               (g && (g->nescalations > 0 || g->remind_every_ms > 0));
+    /* A decision cancels timers only of gates that have some: most have none. */
+    json_object_set_new(gate, "_timers", json_boolean(any));
     if (timeout_ms > 0)
         rc = timer_schedule(e, opened + timeout_ms, "gate.timeout", run_id, id, json_object(),
                             err);
