@@ -584,6 +584,13 @@ static int phase_timer_burst(bench *b)
     bench_hitl_result *h = &r.hitl;
     int rc = bench_timer_burst(b, &r);
 
+    if (rc == 0 && r.rss_kib_pending >= 0) {
+        /* Next to rss_*_paused: timers live in the store, not in memory. */
+        char label[32], name[64];
+        count_label(b->timers, label, sizeof label);
+        snprintf(name, sizeof name, "rss_%s_timers_pending", label);
+        figure(name, (double)r.rss_kib_pending / 1024.0, 1, "MiB");
+    }
     if (rc == 0 && r.advance_seconds > 0) {
         figure("timers_fired_per_s", (double)b->timers / r.advance_seconds, 0,
                "per_s");

@@ -150,6 +150,8 @@ typedef struct bench_timer_result {
     double advance_seconds;     /* the clock advance that fired them all */
     double server_cpu_seconds;  /* the server's CPU time during it; -1 when
                                  * unreadable */
+    long rss_kib_pending;       /* the server's VmRSS with every timer still
+                                 * pending; -1 when unreadable */
     bench_hitl_result hitl;     /* the cycles around it */
 } bench_timer_result;
 

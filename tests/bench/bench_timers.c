@@ -262,10 +262,13 @@ int bench_timer_burst(const bench *b, bench_timer_result *out)
         fprintf(stderr, "bench: cannot set up a client\n");
         goto out_free;
     }
-    if (open_gates(b, ids) == 0 && !atomic_load(&bench_abort) &&
-        fire_with_cycles_around(&bu, out) == 0) {
-        check_expired(&bu, ids, b->clients);
-        rc = 0;
+    out->rss_kib_pending = -1;
+    if (open_gates(b, ids) == 0 && !atomic_load(&bench_abort)) {
+        out->rss_kib_pending = bench_server_rss_kib(&b->server);
+        if (fire_with_cycles_around(&bu, out) == 0) {
+            check_expired(&bu, ids, b->clients);
+            rc = 0;
+        }
     }
 out_free:
     bench_client_free(&bu.client);      /* safe after a failed init too */
