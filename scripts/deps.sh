@@ -2,7 +2,8 @@
 # Installs the Debian packages spojit needs to build and test, if missing.
 # Usage: scripts/deps.sh [build|test]
 #   build: compilers' libraries (-dev packages) only
-#   test:  also what the test suites need (cmocka, node, sqlite3 CLI, valgrind)
+#   test:  also what the test suites need (cmocka, node, sqlite3 CLI, valgrind,
+#          openssl for the TLS test's certificates)
 # Not root: prints the exact apt-get line instead and fails.
 set -euo pipefail
 
@@ -10,7 +11,7 @@ want=(pkg-config make gcc
       libmicrohttpd-dev libjansson-dev libjq-dev libonig-dev libfyaml-dev
       libcurl4-openssl-dev libsqlite3-dev libpq-dev libsodium-dev)
 if [ "${1:-build}" = test ]; then
-  want+=(libcmocka-dev nodejs sqlite3 curl valgrind)
+  want+=(libcmocka-dev nodejs sqlite3 curl valgrind openssl)
 fi
 
 missing=()

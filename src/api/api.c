@@ -18,8 +18,13 @@ api *api_new(store *s, engine *e, const api_config *cfg)
     if (a->cfg.max_wait_seconds <= 0)
         a->cfg.max_wait_seconds = API_DEFAULT_MAX_WAIT_S;
     atomic_init(&a->requests, 0);
-    if (!(a->lp = api_lp_new(s))) {
+    if (!(a->lp = api_lp_new(s)) || !(a->key_uses = api_key_uses_new())) {
+        api_lp_free(a->lp);
         free(a);
+        return NULL;
+    }
+    if (!(a->login_rl = api_rl_new(API_LOGIN_RL_ENTRIES, API_LOGIN_WINDOW_MS))) {
+        api_free(a);
         return NULL;
     }
     return a;
@@ -32,6 +37,8 @@ void api_free(api *a)
     if (!a)
         return;
     api_lp_free(a->lp);
+    api_rl_free(a->login_rl);
+    api_key_uses_free(a->key_uses);
     free(a);
 }
 

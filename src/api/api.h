@@ -24,6 +24,7 @@ typedef struct api api;
 typedef struct {
     bool test_clock;            /* enables POST /v1/admin/clock */
     int max_wait_seconds;       /* cap on ?wait= (default 60) */
+    bool tls;                   /* served over TLS: the session cookie gets Secure */
 } api_config;
 
 api *api_new(store *s, engine *e, const api_config *cfg);

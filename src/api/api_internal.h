@@ -29,7 +29,9 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "api/ratelimit.h"
 #include "auth/auth.h"
+#include "auth/session.h"
 #include "core/err.h"
 
 /* ---- limits: every one of them named here (and in docs/api) ---- */
@@ -47,7 +49,15 @@
 #define API_ASSIGNEES_MAX        100        /* entries of "to" */
 #define API_LIST_FIELD_MAX       1000       /* teams, members */
 #define API_APPROVALS_MAX        1000       /* policy.approvals, as in workflows */
+#define API_SECRET_VALUE_MAX     65536      /* bytes of a secret's value (SECRETS_VALUE_MAX) */
+#define API_KEY_USE_EVERY_MS     60000      /* last_used_at is noted at most this often */
 #define API_CLOCK_END_MS         253402300799999LL  /* 9999-12-31T23:59:59.999Z: test clock end */
+/* Failed logins (session.c, ratelimit.c), counted per node in memory: after
+ * this many failures within the window, POST /v1/session answers 429. */
+#define API_LOGIN_WINDOW_MS      (15LL * 60 * 1000)   /* 15 minutes from the first failure */
+#define API_LOGIN_MAX_PER_NAME   10         /* failures for one user name */
+#define API_LOGIN_MAX_PER_ADDR   30         /* failures from one client address */
+#define API_LOGIN_RL_ENTRIES     4096       /* names and addresses remembered at once */
 
 /* ---- who may call an endpoint ---- */
 typedef enum {
@@ -61,6 +71,7 @@ typedef enum {
 } api_access;
 
 typedef struct api_longpolls api_longpolls;
+typedef struct api_key_uses api_key_uses;
 
 struct api {
     store *store;
@@ -68,6 +79,8 @@ struct api {
     api_config cfg;
     atomic_ullong requests;     /* spojit_http_requests_total */
     api_longpolls *lp;
+    api_rl *login_rl;           /* session.c: failed logins per name and address */
+    api_key_uses *key_uses;     /* keyuse.c: when each key was last noted */
 };
 
 typedef enum {
@@ -92,12 +105,27 @@ typedef struct {
     api *a;
     http_request *req;
     principal who;              /* zeroed for API_PUBLIC routes */
+    const auth_session_info *session;  /* set when authenticated by the session cookie */
 } api_call;
 
 typedef void (*api_handler)(api_call *c);
 
 /* ---- routes.c ---- */
 void api_dispatch(http_request *req, void *app, api_access rule, api_handler fn);
+
+/* ---- session.c: the web session cookie ---- */
+/* The request has no Authorization header and carries the session cookie. */
+bool api_session_wanted(http_request *req);
+/* Authenticates c by its cookie into c->who and c->session (info is the
+ * caller's storage), and checks X-CSRF-Token on POST, PUT, PATCH and
+ * DELETE. Otherwise replies 401 or 403 and returns false. */
+bool api_session_authenticate(api_call *c, auth_session_info *info);
+
+/* ---- keyuse.c ---- */
+api_key_uses *api_key_uses_new(void);
+void api_key_uses_free(api_key_uses *u);
+/* Notes (at most once a minute per key) that p's API key was used. */
+void api_note_key_use(api *a, const principal *p);
 
 /* ---- request.c: the shared path ---- */
 bool api_access_allows(api_access rule, const principal *p);
@@ -215,9 +243,30 @@ void api_audit_verify(api_call *c);
 void api_user_create(api_call *c);
 void api_team_create(api_call *c);
 void api_key_create(api_call *c);
+/* people.c */
+void api_user_list(api_call *c);
+void api_user_get(api_call *c);
+void api_user_update(api_call *c);
+void api_user_delete(api_call *c);
+void api_key_list(api_call *c);
+void api_key_revoke(api_call *c);
+/* links.c: signed decision links */
+void api_link_issue(api_call *c);
+void api_link_keys_rotate(api_call *c);
+void api_link_page(api_call *c);
+void api_link_decide(api_call *c);
+/* POST /v1/keys: replies 422 and returns false unless expires_at is absent
+ * or a future RFC 3339 time. */
+bool api_key_expiry_ok(api_call *c, const json_t *body);
 void api_healthz(api_call *c);
 void api_readyz(api_call *c);
 void api_metrics(api_call *c);
 void api_admin_clock(api_call *c);
+/* secrets.c */
+void api_secret_list(api_call *c);
+void api_secret_put(api_call *c);
+void api_secret_delete(api_call *c);
+void api_session_login(api_call *c);
+void api_session_logout(api_call *c);
 
 #endif

@@ -106,12 +106,14 @@ void api_key_create(api_call *c)
         { "user", API_T_STRING, true, API_NAME_MAX },
         { "scope", API_T_STRING, false, 0 },
         { "name", API_T_TEXT, false, API_TITLE_MAX },
+        { "expires_at", API_T_STRING, false, 64 },
         { .name = NULL },
     };
     json_t *body = api_body_checked(c, fields, false);
     if (!body)
         return;
-    if (!name_ok(c, body, "user") || !word_ok(c, body, "scope", scopes)) {
+    if (!name_ok(c, body, "user") || !word_ok(c, body, "scope", scopes) ||
+        !api_key_expiry_ok(c, body)) {
         json_decref(body);
         return;
     }

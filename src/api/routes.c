@@ -33,6 +33,21 @@
     X("POST", "/v1/users",                         API_ADMIN,      api_user_create)        \
     X("POST", "/v1/teams",                         API_ADMIN,      api_team_create)        \
     X("POST", "/v1/keys",                          API_ADMIN,      api_key_create)         \
+    X("POST", "/v1/session",                       API_PUBLIC,     api_session_login)      \
+    X("DELETE", "/v1/session",                     API_ANYONE,     api_session_logout)     \
+    X("GET",  "/v1/users",                         API_ADMIN,      api_user_list)          \
+    X("GET",  "/v1/users/{name}",                  API_ANYONE,     api_user_get)           \
+    X("PATCH", "/v1/users/{name}",                 API_ADMIN,      api_user_update)        \
+    X("DELETE", "/v1/users/{name}",                API_ADMIN,      api_user_delete)        \
+    X("GET",  "/v1/keys",                          API_ADMIN,      api_key_list)           \
+    X("DELETE", "/v1/keys/{id}",                   API_ADMIN,      api_key_revoke)         \
+    X("POST", "/v1/approvals/{id}/links",          API_ADMIN,      api_link_issue)         \
+    X("POST", "/v1/admin/link-keys/rotate",        API_ADMIN,      api_link_keys_rotate)   \
+    X("GET",  "/l/{token}",                        API_PUBLIC,     api_link_page)          \
+    X("POST", "/l/{token}",                        API_PUBLIC,     api_link_decide)        \
+    X("GET",  "/v1/secrets",                       API_ADMIN,      api_secret_list)        \
+    X("PUT",  "/v1/secrets/{name}",                API_ADMIN,      api_secret_put)         \
+    X("DELETE", "/v1/secrets/{name}",              API_ADMIN,      api_secret_delete)      \
     X("POST", "/v1/admin/clock",                   API_ADMIN_TEST, api_admin_clock)
 
 #define API_WRAPPER(method, path, rule, fn)                        \
@@ -72,10 +87,16 @@ void api_dispatch(http_request *req, void *app, api_access rule, api_handler fn)
         return;
     }
     sp_error err = SP_ERROR_INIT;
-    if (auth_bearer(a->store, http_header(req, "Authorization"), &c.who, &err) != SP_OK) {
+    auth_session_info session;
+    if (api_session_wanted(req)) {
+        /* The web app's cookie (session.c): 401, or 403 without X-CSRF-Token. */
+        if (!api_session_authenticate(&c, &session))
+            return;
+    } else if (auth_bearer(a->store, http_header(req, "Authorization"), &c.who, &err) != SP_OK) {
         api_fail_err(req, &err);
         return;
     }
+    api_note_key_use(a, &c.who);
     if (!api_access_allows(rule, &c.who))
         api_fail(req, SP_EFORBIDDEN, "%s %s: not allowed for %s (role %s, key scope %s)",
                  http_method(req), http_path(req), c.who.name, c.who.role, c.who.scope);

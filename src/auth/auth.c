@@ -133,7 +133,8 @@ static sp_code resolve(store_conn *c, const char *hash, principal *p, sp_error *
     }
     if (!copy_field(p->name, sizeof p->name, user_name) ||
         !copy_field(p->role, sizeof p->role, json_str(user, "role")) ||
-        !copy_field(p->scope, sizeof p->scope, json_str(key, "scope"))) {
+        !copy_field(p->scope, sizeof p->scope, json_str(key, "scope")) ||
+        !copy_field(p->key_id, sizeof p->key_id, json_str(key, "id"))) {
         log_warn("auth: key %s or its user has no valid name, role or scope",
                  json_str(key, "id"));
         rc = sp_error_set(err, SP_EUNAUTH, "%s", msg_invalid);

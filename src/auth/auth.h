@@ -21,6 +21,7 @@ typedef struct principal {
     char role[16];                  /* "admin" | "member" | "viewer" */
     char scope[16];                 /* key scope: "admin" | "member" | "agent" */
     json_t *teams;                  /* owned: ["finance", ...] */
+    char key_id[48];                /* the API key used ("" for other ways in) */
 } principal;
 
 /* Resolves "Bearer KEY" to a principal (reads the store with a reader).

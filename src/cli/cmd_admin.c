@@ -117,6 +117,7 @@ static int key_create(const cli_ctx *ctx, const cli_args *a)
     json_t *body = json_pack("{s:s}", "user", a->pos[0]);
     set_opt(body, "scope", cli_arg_str(a, "--scope"));
     set_opt(body, "name", cli_arg_str(a, "--name"));
+    set_opt(body, "expires_at", cli_arg_str(a, "--expires"));
     return post(ctx, "/v1/keys", body, print_key);
 }
 
@@ -139,6 +140,7 @@ static const cli_flag key_flags[] = {
       "what the key may do (default member; agent: start runs, request approvals)",
       "member|admin|agent", false },
     { "--name", CLI_STR, "N", "a label to recognise the key by", NULL, false },
+    { "--expires", CLI_STR, "TIME", "refuse the key from this RFC 3339 time on", NULL, false },
     { NULL },
 };
 

@@ -121,7 +121,12 @@ sp_code cmd_decide(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_er
         .via = json_str(cmd->args, "via"),
         .at = clock_now(),
     };
-    if ((rc = gate_decide(gate, &d, &resolved, err)) || (rc = gate_save(e, gate, err)))
+    /* A signed link works once: its use is recorded with the decision, so a
+     * decision that fails leaves the link usable. */
+    const char *link_nonce = json_str(cmd->args, "link_nonce");
+    if ((rc = gate_decide(gate, &d, &resolved, err)) ||
+        (link_nonce && (rc = store_link_use(e->w, link_nonce, id, d.at, err))) ||
+        (rc = gate_save(e, gate, err)))
         goto out;
     json_t *decisions = json_object_get(gate, "decisions");
     json_t *last = json_array_get(decisions, json_array_size(decisions) - 1);

@@ -17,7 +17,7 @@
 
 #define NAME_MAX_LEN 64
 
-static bool name_valid(const char *s)
+bool cmd_name_valid(const char *s)
 {
     if (!s || !*s || strlen(s) > NAME_MAX_LEN)
         return false;
@@ -27,7 +27,7 @@ static bool name_valid(const char *s)
     return true;
 }
 
-static bool one_of(const char *s, const char *const *words)
+bool cmd_one_of(const char *s, const char *const *words)
 {
     for (; *words; words++)
         if (strcmp(s, *words) == 0)
@@ -35,7 +35,7 @@ static bool one_of(const char *s, const char *const *words)
     return false;
 }
 
-static sp_code require_admin(const engine_cmd *cmd, sp_error *err)
+sp_code cmd_require_admin(const engine_cmd *cmd, sp_error *err)
 {
     if (!principal_is_admin(&cmd->who))
         return sp_error_set(err, SP_EFORBIDDEN, "only admins may manage users, teams and keys");
@@ -43,7 +43,7 @@ static sp_code require_admin(const engine_cmd *cmd, sp_error *err)
 }
 
 /* Creates the team if it does not exist yet. */
-static sp_code ensure_team(engine *e, const char *team, const char *actor, sp_error *err)
+sp_code cmd_ensure_team(engine *e, const char *team, const char *actor, sp_error *err)
 {
     bool exists = false;
     sp_code rc = store_team_exists(e->w, team, &exists, err);
@@ -83,7 +83,7 @@ static sp_code user_insert(engine *e, const char *actor, const char *name, const
     json_array_foreach(teams, i, t) {
         if (rc)
             break;
-        if (!(rc = ensure_team(e, json_string_value(t), actor, err)))
+        if (!(rc = cmd_ensure_team(e, json_string_value(t), actor, err)))
             rc = store_team_add_member(e->w, json_string_value(t), name, err);
     }
     if (rc)
@@ -99,20 +99,20 @@ sp_code cmd_create_user(engine *e, engine_cmd *cmd, int *status, json_t **body, 
     const char *name = json_str(cmd->args, "name");
     const char *role = json_str(cmd->args, "role");
     json_t *teams = json_object_get(cmd->args, "teams");
-    sp_code rc = require_admin(cmd, err);
+    sp_code rc = cmd_require_admin(cmd, err);
     if (rc)
         return rc;
-    if (!name_valid(name))
+    if (!cmd_name_valid(name))
         return sp_error_set(err, SP_EINVALID,
                             "name: 1 to 64 letters, digits, '.', '_' or '-'");
     if (!role)
         role = "member";
-    if (!one_of(role, roles))
+    if (!cmd_one_of(role, roles))
         return sp_error_set(err, SP_EINVALID, "role: must be admin, member or viewer");
     size_t i;
     json_t *t;
     json_array_foreach(teams, i, t)
-        if (!name_valid(json_string_value(t)))
+        if (!cmd_name_valid(json_string_value(t)))
             return sp_error_set(err, SP_EINVALID, "teams[%zu]: not a valid team name", i);
     if ((rc = user_insert(e, cmd->who.name, name, role, json_str(cmd->args, "password"),
                           json_str(cmd->args, "email"), teams, err)))
@@ -128,17 +128,17 @@ sp_code cmd_create_team(engine *e, engine_cmd *cmd, int *status, json_t **body, 
 {
     const char *name = json_str(cmd->args, "name");
     json_t *members = json_object_get(cmd->args, "members");
-    sp_code rc = require_admin(cmd, err);
+    sp_code rc = cmd_require_admin(cmd, err);
     if (rc)
         return rc;
-    if (!name_valid(name))
+    if (!cmd_name_valid(name))
         return sp_error_set(err, SP_EINVALID, "name: 1 to 64 letters, digits, '.', '_' or '-'");
     bool exists = false;
     if ((rc = store_team_exists(e->w, name, &exists, err)))
         return rc;
     if (exists)
         return sp_error_set(err, SP_ECONFLICT, "team '%s' already exists", name);
-    if ((rc = ensure_team(e, name, cmd->who.name, err)))
+    if ((rc = cmd_ensure_team(e, name, cmd->who.name, err)))
         return rc;
     size_t i;
     json_t *m;
@@ -161,8 +161,8 @@ sp_code cmd_create_team(engine *e, engine_cmd *cmd, int *status, json_t **body, 
 
 /* Stores a new key for user; *key_out is the key to show once. */
 static sp_code key_insert(engine *e, const char *actor, const char *user, const char *scope,
-                          const char *name, const char *given_key, json_t **reply,
-                          sp_error *err)
+                          const char *name, const char *expires_at, const char *given_key,
+                          json_t **reply, sp_error *err)
 {
     char hash[65], id[SP_ID_MAX], at[SP_TIME_BUF];
     char *key = NULL;
@@ -175,18 +175,19 @@ static sp_code key_insert(engine *e, const char *actor, const char *user, const 
     }
     sp_time now = clock_now();
     id_new("key", now, id);
-    json_t *row = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s}", "id", id, "user", user,
+    json_t *row = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:s?}", "id", id, "user", user,
                             "scope", scope, "name", name, "hash", hash,
-                            "created_at", time_format(now, at));
+                            "created_at", time_format(now, at), "expires_at", expires_at);
     rc = store_key_put(e->w, row, err);
     json_decref(row);
     if (rc == SP_OK)
         rc = engine_audit(e, actor, "key.created", NULL, NULL,
-                          json_pack("{s:s, s:s, s:s}", "id", id, "user", user, "scope", scope),
+                          json_pack("{s:s, s:s, s:s, s:s?}", "id", id, "user", user, "scope",
+                                    scope, "expires_at", expires_at),
                           err);
     if (rc == SP_OK)
-        *reply = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "id", id, "key", key, "user", user,
-                           "scope", scope, "name", name);
+        *reply = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?}", "id", id, "key", key, "user",
+                           user, "scope", scope, "name", name, "expires_at", expires_at);
     sodium_memzero(key, strlen(key));
     free(key);
     return rc;
@@ -198,7 +199,7 @@ sp_code cmd_create_key(engine *e, engine_cmd *cmd, int *status, json_t **body, s
     const char *user_name = json_str(cmd->args, "user");
     const char *scope = json_str(cmd->args, "scope");
     json_t *user = NULL;
-    sp_code rc = require_admin(cmd, err);
+    sp_code rc = cmd_require_admin(cmd, err);
     if (rc)
         return rc;
     if (!user_name)
@@ -209,13 +210,15 @@ sp_code cmd_create_key(engine *e, engine_cmd *cmd, int *status, json_t **body, s
     const char *role = json_str(user, "role");
     if (!scope)
         scope = strcmp(role, "admin") == 0 ? "admin" : "member";
-    if (!one_of(scope, scopes))
+    if (!cmd_one_of(scope, scopes))
         rc = sp_error_set(err, SP_EINVALID, "scope: must be admin, member or agent");
     else if (strcmp(scope, "admin") == 0 && strcmp(role, "admin") != 0)
         rc = sp_error_set(err, SP_EINVALID, "scope: %s is a %s and cannot hold an admin key",
                           user_name, role);
+    else if (json_is_true(json_object_get(user, "disabled")))
+        rc = sp_error_set(err, SP_EINVALID, "user: %s is disabled", user_name);
     else if ((rc = key_insert(e, cmd->who.name, user_name, scope, json_str(cmd->args, "name"),
-                              NULL, body, err)) == SP_OK)
+                              json_str(cmd->args, "expires_at"), NULL, body, err)) == SP_OK)
         *status = 201;
     json_decref(user);
     return rc;
@@ -240,7 +243,7 @@ sp_code cmd_bootstrap(engine *e, engine_cmd *cmd, int *status, json_t **body, sp
     sp_error_clear(err);
     json_t *key = NULL;
     if ((rc = user_insert(e, "system", "admin", "admin", NULL, NULL, NULL, err)) ||
-        (rc = key_insert(e, "system", "admin", "admin", "bootstrap",
+        (rc = key_insert(e, "system", "admin", "admin", "bootstrap", NULL,
                          json_str(cmd->args, "token"), &key, err)))
         return rc;
     if ((rc = engine_audit(e, "system", "admin.bootstrap", NULL, NULL,

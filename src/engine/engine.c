@@ -48,6 +48,18 @@ static const engine_cmd_fn command_table[] = {
     [ENGINE_CREATE_KEY] = cmd_create_key,
     [ENGINE_BOOTSTRAP] = cmd_bootstrap,
     [ENGINE_AWAIT_TIMERS] = cmd_await_timers,
+    [ENGINE_PUT_SECRET] = cmd_put_secret,
+    [ENGINE_DELETE_SECRET] = cmd_delete_secret,
+    [ENGINE_REVOKE_KEY] = cmd_revoke_key,
+    [ENGINE_UPDATE_USER] = cmd_update_user,
+    [ENGINE_DELETE_USER] = cmd_delete_user,
+    [ENGINE_KEY_USED] = cmd_key_used,
+    [ENGINE_ISSUE_LINK] = cmd_issue_link,
+    [ENGINE_ROTATE_LINK_KEYS] = cmd_rotate_link_keys,
+    [ENGINE_LOGIN] = cmd_login,
+    [ENGINE_LOGIN_FAILED] = cmd_login_failed,
+    [ENGINE_LOGOUT] = cmd_logout,
+    [ENGINE_SESSION_TOUCH] = cmd_session_touch,
 };
 
 json_t *engine_now_json(void)
@@ -328,6 +340,7 @@ engine *engine_start(store *s, const engine_config *cfg, sp_error *err)
     e->w = store_writer(s);
     e->max_batch = cfg && cfg->max_batch > 0 ? cfg->max_batch : 256;
     e->env = cfg && cfg->env ? json_deep_copy(cfg->env) : json_object();
+    e->secrets_key = cfg ? cfg->secrets_key : NULL;
     e->changed_runs = json_object();
     e->changed_gates = json_object();
     e->batch_runs = json_object();

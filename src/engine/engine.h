@@ -29,6 +29,7 @@
 
 #include "auth/auth.h"
 #include "core/err.h"
+#include "secrets/secrets.h"
 #include "store/store.h"
 
 typedef struct engine engine;
@@ -36,6 +37,8 @@ typedef struct engine engine;
 typedef struct {
     int max_batch;              /* commands per transaction (default 256) */
     json_t *env;                /* $env for expressions (borrowed, may be NULL) */
+    const secrets_key *secrets_key; /* the master key (borrowed, must outlive the engine);
+                                     * NULL: secret commands answer 503 */
 } engine_config;
 
 /*
@@ -56,6 +59,23 @@ typedef struct {
  *   ENGINE_CREATE_KEY      {user, scope?, name?} -> 201 {id, key, user, scope}
  *   ENGINE_BOOTSTRAP       {token?} -> 200 {created: bool, key?}: creates the
  *                          admin user and its key on an empty store
+ *   ENGINE_REVOKE_KEY      {id} -> 200 key (no hash)
+ *   ENGINE_UPDATE_USER     {name, role?, disabled?, teams?, email?, password?} -> 200 user
+ *   ENGINE_DELETE_USER     {name} -> 200 {name, deleted: true}
+ *   ENGINE_KEY_USED        {id} -> 204: notes last_used_at
+ *   ENGINE_ISSUE_LINK      {approval_id, user, decision} -> 201 {path, expires_at, ...}
+ *   ENGINE_ROTATE_LINK_KEYS {} -> 200 {current, kept}
+ *   (ENGINE_DECIDE also takes link_nonce: the link's one use is recorded
+ *   with the decision, 409 when it was used before)
+ *   ENGINE_LOGIN           {user, hash, csrf_hash, address?} -> 200 {user, role,
+ *                          expires_at, session}: a web session (the password was
+ *                          checked by the caller; the user is read again here)
+ *   ENGINE_LOGIN_FAILED    {name, address?, reason?} -> 200 {}: audits login.failed
+ *   ENGINE_LOGOUT          {session} -> 204: revokes it, audits logout
+ *   ENGINE_SESSION_TOUCH   {session, at?: ms} -> 204: notes last_seen_at (not audited)
+ *   ENGINE_PUT_SECRET      {name, value} -> 201 (new) | 200 {name, updated_at}:
+ *                          sealed with the master key here; audits secret.written
+ *   ENGINE_DELETE_SECRET   {name} -> 200 {name, deleted: true}; audits secret.deleted
  *   ENGINE_AWAIT_TIMERS    {} -> 200 {now, timers_pending}: records the test
  *                          clock's time (meta "test_clock_now") and is answered
  *                          once no timer is due any more
@@ -72,6 +92,18 @@ typedef enum {
     ENGINE_CREATE_KEY,
     ENGINE_BOOTSTRAP,
     ENGINE_AWAIT_TIMERS,
+    ENGINE_PUT_SECRET,      /* cmd_secret.c */
+    ENGINE_DELETE_SECRET,
+    ENGINE_REVOKE_KEY,
+    ENGINE_UPDATE_USER,
+    ENGINE_DELETE_USER,
+    ENGINE_KEY_USED,
+    ENGINE_ISSUE_LINK,
+    ENGINE_ROTATE_LINK_KEYS,
+    ENGINE_LOGIN,           /* cmd_session.c: see the list above */
+    ENGINE_LOGIN_FAILED,
+    ENGINE_LOGOUT,
+    ENGINE_SESSION_TOUCH,
 } engine_command;
 
 /*

@@ -38,6 +38,7 @@ struct engine {
     store *store;
     store_conn *w;              /* the writer; this thread only */
     json_t *env;                /* $env */
+    const secrets_key *secrets_key; /* seals secrets (cmd_secret.c); may be NULL */
     int max_batch;
 
     pthread_t thread;
@@ -82,6 +83,27 @@ sp_code cmd_create_team(engine *e, engine_cmd *cmd, int *status, json_t **body, 
 sp_code cmd_create_key(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
 sp_code cmd_bootstrap(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
 sp_code cmd_await_timers(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+/* cmd_secret.c */
+sp_code cmd_put_secret(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_delete_secret(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_revoke_key(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_update_user(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_delete_user(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_key_used(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_issue_link(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_rotate_link_keys(engine *e, engine_cmd *cmd, int *status, json_t **body,
+                             sp_error *err);
+/* cmd_principal.c, shared with cmd_people.c */
+bool cmd_name_valid(const char *s);
+bool cmd_one_of(const char *s, const char *const *words);
+sp_code cmd_require_admin(const engine_cmd *cmd, sp_error *err);
+/* Creates the team (audited) if it does not exist yet. */
+sp_code cmd_ensure_team(engine *e, const char *team, const char *actor, sp_error *err);
+/* cmd_session.c */
+sp_code cmd_login(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_login_failed(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_logout(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+sp_code cmd_session_touch(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
 
 /* ---- workflows (wfcache.c) ---- */
 /* The workflow name@version (version 0: the newest), loading it from the

@@ -41,6 +41,11 @@ typedef struct {
     int port;                   /* 0: any free port (see http_port) */
     int threads;                /* server threads (default 4) */
     size_t max_body;            /* bytes (default 1 MiB) */
+    /* HTTPS: both PEM texts (NUL-terminated, read by the caller) or neither;
+     * borrowed, and kept valid until http_stop (MHD holds the pointers).
+     * Every response then carries Strict-Transport-Security. */
+    const char *tls_cert_pem;   /* the certificate, then any intermediates */
+    const char *tls_key_pem;
 } http_config;
 
 http_server *http_start(const http_config *cfg, const http_route *routes, size_t nroutes,

@@ -28,6 +28,9 @@
 #define HTTP_DISCARD_MAX          (64u * 1024u * 1024u)
 #define HTTP_STOP_GRACE_MS        1000      /* http_stop waits this long for parked replies */
 #define HTTP_BODY_INITIAL         4096u     /* first buffer for a body of unknown length */
+/* Strict-Transport-Security under TLS: browsers keep to HTTPS for a year.
+ * No includeSubDomains: spojit speaks for its own host, not its siblings. */
+#define HTTP_HSTS_VALUE           "max-age=31536000"
 
 typedef struct {
     const char *key;
@@ -66,6 +69,7 @@ struct http_server {
     void *app;
     size_t max_body;
     int port;
+    bool tls;                           /* HTTPS: responses carry HSTS */
 
     /* Deferred requests whose connection is alive, so http_stop can resume
      * them: MHD must never be stopped with a suspended connection. */
@@ -119,6 +123,7 @@ struct http_request {
     void (*data_free)(void *);
     http_header_node *extra;            /* http_add_header, applied to the reply */
     bool v1;                            /* path under /v1: Cache-Control: no-store */
+    bool tls;                           /* copied from the server: replies may outlive it */
 
     char arena[];                       /* the strings and arrays above point here */
 };

@@ -59,6 +59,8 @@ struct MHD_Response *http__response(http_request *req, const char *content_type,
     for (size_t i = 0; i < sizeof security_headers / sizeof *security_headers; i++)
         if (!extra || !has_extra(req, security_headers[i].name))
             MHD_add_response_header(resp, security_headers[i].name, security_headers[i].value);
+    if (req->tls && (!extra || !has_extra(req, "Strict-Transport-Security")))
+        MHD_add_response_header(resp, "Strict-Transport-Security", HTTP_HSTS_VALUE);
     if (req->v1 && (!extra || !has_extra(req, "Cache-Control")))
         MHD_add_response_header(resp, "Cache-Control", "no-store");
     return resp;

@@ -158,6 +158,7 @@ http_request *http__request_new(http_server *srv, struct MHD_Connection *conn,
     pthread_mutex_init(&req->mu, NULL);
     atomic_init(&req->refs, 1);        /* the connection's reference */
     req->srv = srv;
+    req->tls = srv->tls;
     req->conn = conn;
     req->state = HTTP_ST_READING;
 

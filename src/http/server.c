@@ -408,6 +408,16 @@ http_server *http_start(const http_config *cfg, const http_route *routes, size_t
     pthread_mutex_init(&srv->mu, NULL);
     srv->app = app;
     srv->max_body = cfg->max_body ? cfg->max_body : HTTP_DEFAULT_MAX_BODY;
+    srv->tls = cfg->tls_cert_pem || cfg->tls_key_pem;
+    if (srv->tls && (!cfg->tls_cert_pem || !cfg->tls_key_pem)) {
+        sp_error_set(err, SP_EBADINPUT, "TLS needs both a certificate and its key");
+        goto fail;
+    }
+    if (srv->tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        sp_error_set(err, SP_EUNAVAIL, "this libmicrohttpd was built without TLS support: "
+                     "install one with TLS (GnuTLS), or put a TLS proxy in front of spojit");
+        goto fail;
+    }
     struct addrinfo *ai = NULL;
     if (http__routes_compile(srv, routes, nroutes, err) ||
         resolve(cfg->host, cfg->port, &ai, err))
@@ -417,6 +427,17 @@ http_server *http_start(const http_config *cfg, const http_route *routes, size_t
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* TLS options go through MHD_OPTION_ARRAY so that one call serves both
+     * cases: without TLS the array is just its end marker. */
+    struct MHD_OptionItem tls_opts[3] = { { MHD_OPTION_END, 0, NULL } };
+    if (srv->tls) {
+        flags |= MHD_USE_TLS;
+        tls_opts[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+                                               (void *)cfg->tls_cert_pem };
+        tls_opts[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+                                               (void *)cfg->tls_key_pem };
+        tls_opts[2] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+    }
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -426,9 +447,20 @@ http_server *http_start(const http_config *cfg, const http_route *routes, size_t
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_END);
     int saved = errno;
     freeaddrinfo(ai);
+    if (!srv->daemon && srv->tls) {
+        /* MHD says why only in its own log (debug level here); a bad PEM
+         * or a key of another certificate is the usual cause. */
+        sp_error_set(err, SP_EUNAVAIL, "cannot serve HTTPS on %s:%d: the TLS certificate or "
+                     "key was refused (both must be PEM, the key must belong to the "
+                     "certificate and not be encrypted), or the address is unavailable "
+                     "(run with --log-level debug for the TLS library's reason)",
+                     cfg->host ? cfg->host : "*", cfg->port);
+        goto fail;
+    }
     if (!srv->daemon) {
         sp_error_set(err, SP_EUNAVAIL, "cannot listen on %s:%d: %s",
                      cfg->host ? cfg->host : "*", cfg->port,

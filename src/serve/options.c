@@ -39,6 +39,13 @@ static const opt_spec specs[] = {
       "comma-separated environment variables expressions may read as $env" },
     { "--log-level", "SPOJIT_LOG_LEVEL", OPT_STRING, "info", AT(log_level),
       "debug, info, warn or error" },
+    { "--tls-cert", "SPOJIT_TLS_CERT", OPT_STRING, NULL, AT(tls_cert),
+      "PEM certificate (chain) file: serve HTTPS; needs --tls-key" },
+    { "--tls-key", "SPOJIT_TLS_KEY", OPT_STRING, NULL, AT(tls_key),
+      "PEM private key file of --tls-cert" },
+    { "--master-key-file", "SPOJIT_MASTER_KEY_FILE", OPT_STRING, NULL, AT(master_key_file),
+      "file holding the key that encrypts secrets (mode 0600; created on\n"
+      "                           first start; default: the database path + .key)" },
 };
 #define NSPECS (sizeof specs / sizeof specs[0])
 
@@ -52,16 +59,19 @@ void serve_options_usage(FILE *out)
         const opt_spec *s = &specs[i];
         char left[64];
         snprintf(left, sizeof left, "%s%s", s->flag, s->type == OPT_BOOL ? "" : " VALUE");
-        fprintf(out, "  %-22s %s\n  %-22s env %s", left, s->help, "", s->env);
+        fprintf(out, "  %-24s %s\n  %-24s env %s", left, s->help, "", s->env);
         if (s->def && s->type != OPT_BOOL)
             fprintf(out, ", default %s", s->def);
         fputc('\n', out);
     }
     fprintf(out,
-            "  %-22s show this help\n\n"
+            "  %-24s show this help\n\n"
             "Environment only:\n"
             "  SPOJIT_BOOTSTRAP_TOKEN  on first start, the admin's API key (else one is\n"
-            "                          generated and printed once)\n",
+            "                          generated and printed once)\n"
+            "  SPOJIT_MASTER_KEY       the key that encrypts secrets (64 hex digits or\n"
+            "                          base64 of 32 bytes), instead of a key file; lose\n"
+            "                          the key and the secrets are lost\n",
             "-h, --help");
 }
 

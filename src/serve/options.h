@@ -20,6 +20,9 @@ typedef struct {
     char *log_level;
     char *examples;         /* directory of demo workflows */
     int max_wait;           /* seconds, cap on ?wait= */
+    char *tls_cert;         /* PEM file: serve HTTPS (with tls_key) */
+    char *tls_key;          /* PEM file of the certificate's private key */
+    char *master_key_file;  /* NULL: <db path>.key (SPOJIT_MASTER_KEY wins) */
 } serve_options;
 
 /* 0 ok, 1 --help was printed, 2 usage error (message printed). */

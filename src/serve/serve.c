@@ -15,7 +15,9 @@
 #include "api/api.h"
 #include "core/log.h"
 #include "serve/demo.h"
+#include "serve/master_key.h"
 #include "serve/options.h"
+#include "serve/tls.h"
 
 void serve_usage(FILE *out) { serve_options_usage(out); }
 
@@ -129,6 +131,12 @@ int serve_main(int argc, char **argv)
         serve_options_free(&o);
         return 1;
     }
+    /* Read before anything starts: a bad path should stop us at once. */
+    char *tls_cert = NULL, *tls_key = NULL;
+    if ((rc = serve_tls_read(&o, &tls_cert, &tls_key))) {
+        serve_options_free(&o);
+        return rc;
+    }
     if (o.test_clock) {
         clock_enable_test();
         log_warn("TEST CLOCK ENABLED: POST /v1/admin/clock can move time. "
@@ -149,6 +157,7 @@ int serve_main(int argc, char **argv)
     engine *eng = NULL;
     api *a = NULL;
     http_server *srv = NULL;
+    secrets_key *master_key = NULL;
     json_t *env = allowed_env(o.env_allow);
     rc = 1;
 
@@ -158,7 +167,9 @@ int serve_main(int argc, char **argv)
     }
     if (o.test_clock)
         resume_test_clock(st);
-    engine_config ecfg = { .max_batch = 256, .env = env };
+    if (!(master_key = serve_master_key(&o, st)))
+        goto out;
+    engine_config ecfg = { .max_batch = 256, .env = env, .secrets_key = master_key };
     if (!(eng = engine_start(st, &ecfg, &err))) {
         log_error("cannot start the engine: %s", err.message);
         goto out;
@@ -169,7 +180,8 @@ int serve_main(int argc, char **argv)
     if (o.demo)
         demo_load(eng, &system_admin, o.examples);
 
-    api_config acfg = { .test_clock = o.test_clock, .max_wait_seconds = o.max_wait };
+    api_config acfg = { .test_clock = o.test_clock, .max_wait_seconds = o.max_wait,
+                        .tls = tls_cert != NULL };
     if (!(a = api_new(st, eng, &acfg))) {
         log_error("cannot set up the API: out of memory");
         goto out;
@@ -178,16 +190,19 @@ int serve_main(int argc, char **argv)
     size_t nroutes;
     const http_route *routes = api_routes(&nroutes);
     http_config hcfg = { .host = host, .port = port, .threads = o.threads,
-                         .max_body = o.max_body };
+                         .max_body = o.max_body, .tls_cert_pem = tls_cert,
+                         .tls_key_pem = tls_key };
     if (!(srv = http_start(&hcfg, routes, nroutes, a, &err))) {
         log_error("%s", err.message);   /* names the address already */
         goto out;
     }
-    log_info("listening on http://%s:%d", host, http_port(srv));
+    /* The PEM texts stay until MHD is stopped: it keeps pointers to them. */
+    const char *scheme = acfg.tls ? "https" : "http";
+    log_info("listening on %s://%s:%d", scheme, host, http_port(srv));
     if (o.demo)
         log_info("demo: users alice, bob, carol (password demo); try "
-                 "SPOJIT_URL=http://%s:%d SPOJIT_TOKEN=<%s> spojit workflow ls",
-                 host, http_port(srv),
+                 "SPOJIT_URL=%s://%s:%d SPOJIT_TOKEN=<%s> spojit workflow ls",
+                 scheme, host, http_port(srv),
                  key_printed ? "the key above"
                              : "the admin key printed at first start; remove the database for a new one");
 
@@ -206,6 +221,8 @@ out:
     if (a)
         api_free(a);
     engine_free(eng);
+    secrets_key_free(master_key);
+    serve_tls_free(tls_cert, tls_key);
     if (st)
         store_close(st);
     json_decref(env);

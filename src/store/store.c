@@ -191,6 +191,27 @@ sp_code store_timer_count(store_conn *c, int64_t *count, sp_error *err)
     STORE_CALL(timer_count, count, err);
 }
 
+sp_code store_session_put(store_conn *c, const json_t *session, sp_error *err)
+{
+    STORE_CALL(session_put, session, err);
+}
+
+sp_code store_session_lookup(store_conn *c, const char *hash, json_t **session,
+                             sp_error *err)
+{
+    STORE_CALL(session_lookup, hash, session, err);
+}
+
+sp_code store_session_touch(store_conn *c, const char *id, sp_time at, sp_error *err)
+{
+    STORE_CALL(session_touch, id, at, err);
+}
+
+sp_code store_session_revoke(store_conn *c, const char *id, sp_time at, sp_error *err)
+{
+    STORE_CALL(session_revoke, id, at, err);
+}
+
 sp_code store_run_active(store_conn *c, json_t **ids, sp_error *err)
 {
     STORE_CALL(run_active, ids, err);
@@ -227,6 +248,22 @@ sp_code store_approval_list(store_conn *c, const store_approval_filter *f, json_
                             char **next_cursor, sp_error *err)
 {
     STORE_CALL(approval_list, f, items, next_cursor, err);
+}
+
+sp_code store_secret_put(store_conn *c, const store_secret *sec, bool *created, sp_error *err)
+{
+    STORE_CALL(secret_put, sec, created, err);
+}
+
+sp_code store_secret_delete(store_conn *c, const char *name, sp_error *err)
+{
+    STORE_CALL(secret_delete, name, err);
+}
+
+sp_code store_secret_scan(store_conn *c, bool with_sealed, store_secret_fn fn, void *ctx,
+                          sp_error *err)
+{
+    STORE_CALL(secret_scan, with_sealed, fn, ctx, err);
 }
 
 sp_code store_audit_append(store_conn *c, const store_audit_row *row, sp_error *err)
@@ -284,4 +321,41 @@ sp_code store_key_put(store_conn *c, const json_t *key, sp_error *err)
 sp_code store_key_lookup(store_conn *c, const char *hash, json_t **key, sp_error *err)
 {
     STORE_CALL(key_lookup, hash, key, err);
+}
+
+sp_code store_key_get(store_conn *c, const char *id, json_t **key, sp_error *err)
+{
+    STORE_CALL(key_get, id, key, err);
+}
+
+sp_code store_key_list(store_conn *c, const char *user, json_t **keys, sp_error *err)
+{
+    STORE_CALL(key_list, user, keys, err);
+}
+
+sp_code store_user_list(store_conn *c, json_t **names, sp_error *err)
+{
+    STORE_CALL(user_list, names, err);
+}
+
+sp_code store_user_delete(store_conn *c, const char *name, sp_error *err)
+{
+    STORE_CALL(user_delete, name, err);
+}
+
+sp_code store_team_remove_member(store_conn *c, const char *team, const char *user,
+                                 sp_error *err)
+{
+    STORE_CALL(team_remove_member, team, user, err);
+}
+
+sp_code store_link_use(store_conn *c, const char *nonce, const char *approval_id, sp_time at,
+                       sp_error *err)
+{
+    STORE_CALL(link_use, nonce, approval_id, at, err);
+}
+
+sp_code store_link_used(store_conn *c, const char *nonce, bool *used, sp_error *err)
+{
+    STORE_CALL(link_used, nonce, used, err);
 }

@@ -126,6 +126,39 @@ sp_code store_timer_cancel(store_conn *c, const char *run_id, const char *approv
                            sp_error *err);
 sp_code store_timer_count(store_conn *c, int64_t *count, sp_error *err);
 
+/* ---- web sessions (auth/session.c): the spojit_session cookie ----
+ * session: {id, hash (hex SHA-256 of the cookie token), user, csrf_hash
+ *           (hex SHA-256 of the CSRF token), created_at, last_seen_at,
+ *           expires_at (absolute), revoked_at?}. Expiry is the reader's
+ * decision; rows are never deleted by these calls. */
+sp_code store_session_put(store_conn *c, const json_t *session, sp_error *err); /* SP_ECONFLICT on a repeated id or hash */
+sp_code store_session_lookup(store_conn *c, const char *hash, json_t **session,
+                             sp_error *err);                                   /* SP_ENOTFOUND */
+/* Moves last_seen_at forward to at (never back); no-op for an unknown id. */
+sp_code store_session_touch(store_conn *c, const char *id, sp_time at, sp_error *err);
+/* Sets revoked_at unless it is set already. SP_ENOTFOUND for an unknown id. */
+sp_code store_session_revoke(store_conn *c, const char *id, sp_time at, sp_error *err);
+
+/* ---- secrets: values sealed by secrets/ (the store never sees plaintext) ----
+ * A row: name, the sealed bytes (nonce and ciphertext, secrets.h), the id of
+ * the master key that sealed it, and when it was first and last written. */
+typedef struct {
+    const char *name;
+    const unsigned char *sealed;
+    size_t sealed_len;
+    const char *key_id;
+    sp_time created_at;         /* kept from the first write by a put */
+    sp_time updated_at;
+} store_secret;
+/* Insert or replace the sealed value; *created says whether it is new. */
+sp_code store_secret_put(store_conn *c, const store_secret *s, bool *created, sp_error *err);
+sp_code store_secret_delete(store_conn *c, const char *name, sp_error *err); /* SP_ENOTFOUND */
+/* Calls fn for each secret in name order until fn returns non-zero. The
+ * fields are valid during fn; sealed is NULL unless with_sealed. */
+typedef int (*store_secret_fn)(void *ctx, const store_secret *s);
+sp_code store_secret_scan(store_conn *c, bool with_sealed, store_secret_fn fn, void *ctx,
+                          sp_error *err);
+
 /* ---- audit: append-only rows; the hash chain is computed by audit/ ---- */
 typedef struct {
     int64_t seq;
@@ -167,5 +200,21 @@ sp_code store_team_members(store_conn *c, const char *team, json_t **users, sp_e
  *       revoked_at?, expires_at?} */
 sp_code store_key_put(store_conn *c, const json_t *key, sp_error *err);
 sp_code store_key_lookup(store_conn *c, const char *hash, json_t **key, sp_error *err); /* SP_ENOTFOUND */
+sp_code store_key_get(store_conn *c, const char *id, json_t **key, sp_error *err);       /* SP_ENOTFOUND */
+/* Keys of user (NULL: everyone's), newest first, hash included. */
+sp_code store_key_list(store_conn *c, const char *user, json_t **keys, sp_error *err);
+/* Every user name, sorted: ["alice", ...] */
+sp_code store_user_list(store_conn *c, json_t **names, sp_error *err);
+/* Removes the user and its team memberships; the history that names it
+ * stays. SP_ENOTFOUND when absent. */
+sp_code store_user_delete(store_conn *c, const char *name, sp_error *err);
+sp_code store_team_remove_member(store_conn *c, const char *team, const char *user,
+                                 sp_error *err);
+
+/* ---- signed decision links: each works once ---- */
+/* Records the use of link nonce; SP_ECONFLICT when it was used before. */
+sp_code store_link_use(store_conn *c, const char *nonce, const char *approval_id, sp_time at,
+                       sp_error *err);
+sp_code store_link_used(store_conn *c, const char *nonce, bool *used, sp_error *err);
 
 #endif

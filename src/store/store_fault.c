@@ -177,6 +177,17 @@ FAULT_OP(timer_delete, (store_conn *c, int64_t id, sp_error *err), id, err)
 FAULT_OP(timer_cancel, (store_conn *c, const char *run_id, const char *approval_id,
                         sp_error *err), run_id, approval_id, err)
 FAULT_OP(timer_count, (store_conn *c, int64_t *count, sp_error *err), count, err)
+FAULT_OP(session_put, (store_conn *c, const json_t *session, sp_error *err), session, err)
+FAULT_OP(session_lookup, (store_conn *c, const char *hash, json_t **session, sp_error *err),
+         hash, session, err)
+FAULT_OP(session_touch, (store_conn *c, const char *id, sp_time at, sp_error *err), id, at, err)
+FAULT_OP(session_revoke, (store_conn *c, const char *id, sp_time at, sp_error *err), id, at,
+         err)
+FAULT_OP(secret_put, (store_conn *c, const store_secret *sec, bool *created, sp_error *err),
+         sec, created, err)
+FAULT_OP(secret_delete, (store_conn *c, const char *name, sp_error *err), name, err)
+FAULT_OP(secret_scan, (store_conn *c, bool with_sealed, store_secret_fn fn, void *ctx,
+                       sp_error *err), with_sealed, fn, ctx, err)
 FAULT_OP(audit_append, (store_conn *c, const store_audit_row *row, sp_error *err), row, err)
 FAULT_OP(audit_head, (store_conn *c, int64_t *seq, char hash[65], sp_error *err), seq, hash,
          err)
@@ -194,6 +205,19 @@ FAULT_OP(team_members, (store_conn *c, const char *team, json_t **users, sp_erro
          users, err)
 FAULT_OP(key_put, (store_conn *c, const json_t *key, sp_error *err), key, err)
 FAULT_OP(key_lookup, (store_conn *c, const char *hash, json_t **key, sp_error *err), hash, key,
+         err)
+
+FAULT_OP(key_get, (store_conn *c, const char *id, json_t **key, sp_error *err), id, key, err)
+FAULT_OP(key_list, (store_conn *c, const char *user, json_t **keys, sp_error *err), user, keys,
+         err)
+FAULT_OP(user_list, (store_conn *c, json_t **names, sp_error *err), names, err)
+FAULT_OP(user_delete, (store_conn *c, const char *name, sp_error *err), name, err)
+FAULT_OP(team_remove_member, (store_conn *c, const char *team, const char *user,
+                              sp_error *err), team, user, err)
+
+FAULT_OP(link_use, (store_conn *c, const char *nonce, const char *approval_id, sp_time at,
+                    sp_error *err), nonce, approval_id, at, err)
+FAULT_OP(link_used, (store_conn *c, const char *nonce, bool *used, sp_error *err), nonce, used,
          err)
 
 static void f_rollback(store_conn *c)
@@ -241,6 +265,13 @@ static const store_ops fault_ops = {
     .timer_delete = f_timer_delete,
     .timer_cancel = f_timer_cancel,
     .timer_count = f_timer_count,
+    .session_put = f_session_put,
+    .session_lookup = f_session_lookup,
+    .session_touch = f_session_touch,
+    .session_revoke = f_session_revoke,
+    .secret_put = f_secret_put,
+    .secret_delete = f_secret_delete,
+    .secret_scan = f_secret_scan,
     .audit_append = f_audit_append,
     .audit_head = f_audit_head,
     .audit_scan = f_audit_scan,
@@ -252,4 +283,11 @@ static const store_ops fault_ops = {
     .team_members = f_team_members,
     .key_put = f_key_put,
     .key_lookup = f_key_lookup,
+    .key_get = f_key_get,
+    .key_list = f_key_list,
+    .user_list = f_user_list,
+    .user_delete = f_user_delete,
+    .team_remove_member = f_team_remove_member,
+    .link_use = f_link_use,
+    .link_used = f_link_used,
 };

@@ -80,6 +80,16 @@ struct store_ops {
     sp_code (*timer_cancel)(store_conn *c, const char *run_id, const char *approval_id,
                             sp_error *err);
     sp_code (*timer_count)(store_conn *c, int64_t *count, sp_error *err);
+    sp_code (*session_put)(store_conn *c, const json_t *session, sp_error *err);
+    sp_code (*session_lookup)(store_conn *c, const char *hash, json_t **session,
+                              sp_error *err);
+    sp_code (*session_touch)(store_conn *c, const char *id, sp_time at, sp_error *err);
+    sp_code (*session_revoke)(store_conn *c, const char *id, sp_time at, sp_error *err);
+
+    sp_code (*secret_put)(store_conn *c, const store_secret *s, bool *created, sp_error *err);
+    sp_code (*secret_delete)(store_conn *c, const char *name, sp_error *err);
+    sp_code (*secret_scan)(store_conn *c, bool with_sealed, store_secret_fn fn, void *ctx,
+                           sp_error *err);
 
     sp_code (*audit_append)(store_conn *c, const store_audit_row *row, sp_error *err);
     sp_code (*audit_head)(store_conn *c, int64_t *seq, char hash[65], sp_error *err);
@@ -95,6 +105,15 @@ struct store_ops {
     sp_code (*team_members)(store_conn *c, const char *team, json_t **users, sp_error *err);
     sp_code (*key_put)(store_conn *c, const json_t *key, sp_error *err);
     sp_code (*key_lookup)(store_conn *c, const char *hash, json_t **key, sp_error *err);
+    sp_code (*key_get)(store_conn *c, const char *id, json_t **key, sp_error *err);
+    sp_code (*key_list)(store_conn *c, const char *user, json_t **keys, sp_error *err);
+    sp_code (*user_list)(store_conn *c, json_t **names, sp_error *err);
+    sp_code (*user_delete)(store_conn *c, const char *name, sp_error *err);
+    sp_code (*team_remove_member)(store_conn *c, const char *team, const char *user,
+                                  sp_error *err);
+    sp_code (*link_use)(store_conn *c, const char *nonce, const char *approval_id, sp_time at,
+                        sp_error *err);
+    sp_code (*link_used)(store_conn *c, const char *nonce, bool *used, sp_error *err);
 };
 
 /* ---- backends ---- */

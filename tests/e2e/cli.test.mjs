@@ -65,11 +65,14 @@ test('spojit serve --help exits 0 and lists every serve flag with its environmen
   const text = r.stdout + r.stderr;
   for (const [flag, env] of [['--listen', 'SPOJIT_LISTEN'], ['--db', 'SPOJIT_DB'], ['--demo', 'SPOJIT_DEMO'],
     ['--test-clock', 'SPOJIT_TEST_CLOCK'], ['--threads', 'SPOJIT_THREADS'], ['--max-body', 'SPOJIT_MAX_BODY'],
-    ['--env-allow', 'SPOJIT_ENV_ALLOW'], ['--log-level', 'SPOJIT_LOG_LEVEL']]) {
+    ['--env-allow', 'SPOJIT_ENV_ALLOW'], ['--log-level', 'SPOJIT_LOG_LEVEL'],
+    ['--tls-cert', 'SPOJIT_TLS_CERT'], ['--tls-key', 'SPOJIT_TLS_KEY'],
+    ['--master-key-file', 'SPOJIT_MASTER_KEY_FILE']]) {
     assert.ok(text.includes(flag), `serve --help mentions ${flag}`);
     assert.ok(text.includes(env), `serve --help mentions ${env}`);
   }
   assert.ok(text.includes('SPOJIT_BOOTSTRAP_TOKEN'), 'serve --help mentions SPOJIT_BOOTSTRAP_TOKEN');
+  assert.ok(text.includes('SPOJIT_MASTER_KEY '), 'serve --help mentions SPOJIT_MASTER_KEY');
   const bad = await cli(['serve', '--no-such-flag']);
   assert.equal(bad.code, 2, `serve with an unknown flag is a usage error: ${out(bad)}`);
 });
@@ -201,4 +204,37 @@ test('admin user add, team add and key create make a key that works', T, async (
   assert.match(key, /^\S+$/, `the key alone on stdout: ${k.stdout}`);
   const r = await srv.api('GET', '/v1/approvals', { token: key });
   assert.equal(r.status, 200, describeResponse(r));
+});
+
+test('admin user set, user rm, key ls and key revoke change people and keys at once', T, async () => {
+  assert.equal((await cli(['admin', 'user', 'add', 'hugo', '--team', 'finance'], as('admin'))).code, 0);
+  const k = await cli(['admin', 'key', 'create', 'hugo', '--name', 'laptop'], as('admin'));
+  assert.equal(k.code, 0, out(k));
+  const key = k.stdout.trim();
+  assert.equal((await srv.api('GET', '/v1/runs', { token: key })).status, 200);
+
+  const off = await cli(['admin', 'user', 'set', 'hugo', '--disable', '--team', 'ops'], as('admin'));
+  assert.equal(off.code, 0, out(off));
+  assert.match(off.stdout, /disabled, teams ops/);
+  assert.equal((await srv.api('GET', '/v1/runs', { token: key })).status, 401, 'disabled at once');
+  assert.equal((await cli(['admin', 'user', 'set', 'hugo', '--enable'], as('admin'))).code, 0);
+  assert.equal((await srv.api('GET', '/v1/runs', { token: key })).status, 200, 'enabled again');
+
+  const ls = await cli(['admin', 'key', 'ls', '--user', 'hugo', '--json'], as('admin'));
+  assert.equal(ls.code, 0, out(ls));
+  const keys = JSON.parse(ls.stdout).items;
+  assert.equal(keys.length, 1);
+  assert.equal(keys[0].name, 'laptop');
+  assert.ok(!ls.stdout.includes(key), 'the key itself is never listed');
+  const rv = await cli(['admin', 'key', 'revoke', keys[0].id], as('admin'));
+  assert.equal(rv.code, 0, out(rv));
+  assert.equal((await srv.api('GET', '/v1/runs', { token: key })).status, 401, 'revoked at once');
+  assert.equal((await cli(['admin', 'key', 'revoke', keys[0].id], as('admin'))).code, 1, 'twice is an error');
+
+  const users = await cli(['admin', 'user', 'ls'], as('admin'));
+  assert.match(users.stdout, /hugo/);
+  const rm = await cli(['admin', 'user', 'rm', 'hugo'], as('admin'));
+  assert.equal(rm.code, 0, out(rm));
+  assert.doesNotMatch((await cli(['admin', 'user', 'ls'], as('admin'))).stdout, /hugo/);
+  assert.equal((await cli(['admin', 'user', 'set', 'hugo', '--enable'], as('admin'))).code, 1);
 });

@@ -167,7 +167,7 @@ static void durability_pragmas_are_set_on_the_writer(void **state)
     assert_int_equal(pragma_int(db, "PRAGMA synchronous"), 2);     /* FULL */
     assert_int_equal(pragma_int(db, "PRAGMA foreign_keys"), 1);
     assert_int_equal(pragma_int(db, "PRAGMA busy_timeout"), SQLITE_BUSY_MS);
-    assert_int_equal(pragma_int(db, "PRAGMA user_version"), 2)     /* migrations applied */;
+    assert_int_equal(pragma_int(db, "PRAGMA user_version"), sqlite_schema_version());
 }
 
 static void readers_are_query_only(void **state)
@@ -1028,6 +1028,61 @@ static void timers_are_due_in_order_and_cancelled_by_gate_or_run(void **state)
     json_decref(due);
 }
 
+/* Keys by id and by user (newest first), leaving a team, and deleting a
+ * user: memberships go with it, the key rows stay for the record. */
+static void keys_listed_and_users_removed(void **state)
+{
+    fixture *f = *state;
+    store_conn *w = store_writer(f->st);
+    sp_error err = SP_ERROR_INIT;
+    json_t *u = json_pack("{s:s, s:s, s:b, s:s}", "name", "bo", "role", "member", "disabled", 0,
+                          "created_at", "2026-01-01T00:00:00.000Z");
+    assert_int_equal(store_user_put(w, u, &err), SP_OK);
+    json_decref(u);
+    assert_int_equal(store_team_put(w, "ops", 1000, &err), SP_OK);
+    assert_int_equal(store_team_add_member(w, "ops", "bo", &err), SP_OK);
+    for (int i = 1; i <= 2; i++) {
+        char id[32], hash[65];
+        snprintf(id, sizeof id, "key_%d", i);
+        snprintf(hash, sizeof hash, "%064d", i);
+        json_t *k = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "user", "bo", "scope",
+                              "member", "hash", hash, "created_at", "2026-01-01T00:00:00.000Z");
+        assert_int_equal(store_key_put(w, k, &err), SP_OK);
+        json_decref(k);
+    }
+    json_t *key = NULL, *keys = NULL, *names = NULL, *members = NULL;
+    assert_int_equal(store_key_get(w, "key_2", &key, &err), SP_OK);
+    assert_string_equal(json_str(key, "user"), "bo");
+    json_decref(key);
+    assert_int_equal(store_key_get(w, "key_9", &key, &err), SP_ENOTFOUND);
+    assert_int_equal(store_key_list(w, "bo", &keys, &err), SP_OK);
+    assert_int_equal(json_array_size(keys), 2);
+    assert_string_equal(json_str(json_array_get(keys, 0), "id"), "key_2");
+    json_decref(keys);
+    assert_int_equal(store_key_list(w, "nobody", &keys, &err), SP_OK);
+    assert_int_equal(json_array_size(keys), 0);
+    json_decref(keys);
+
+    assert_int_equal(store_team_remove_member(w, "ops", "bo", &err), SP_OK);
+    assert_int_equal(store_team_remove_member(w, "ops", "bo", &err), SP_OK);  /* a set */
+    assert_int_equal(store_team_members(w, "ops", &members, &err), SP_OK);
+    assert_int_equal(json_array_size(members), 0);
+    json_decref(members);
+    assert_int_equal(store_team_add_member(w, "ops", "bo", &err), SP_OK);
+
+    assert_int_equal(store_user_list(w, &names, &err), SP_OK);
+    assert_int_equal(json_array_size(names), 1);
+    json_decref(names);
+    assert_int_equal(store_user_delete(w, "bo", &err), SP_OK);
+    assert_int_equal(store_user_delete(w, "bo", &err), SP_ENOTFOUND);
+    assert_int_equal(store_team_members(w, "ops", &members, &err), SP_OK);
+    assert_int_equal(json_array_size(members), 0);          /* cascaded */
+    json_decref(members);
+    assert_int_equal(store_key_get(w, "key_1", &key, &err), SP_OK);    /* kept */
+    json_decref(key);
+    sp_error_clear(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1061,6 +1116,7 @@ int main(void)
         T(fault_store_fails_exactly_the_nth_call),
         T(a_failure_at_any_call_leaves_all_or_nothing),
         T(timers_are_due_in_order_and_cancelled_by_gate_or_run),
+        T(keys_listed_and_users_removed),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -169,17 +169,7 @@ sp_code sqlite_team_members(store_conn *base, const char *team, json_t **users, 
     if (rc)
         return rc;
     sqlite_bind_str(st, 1, team);
-    json_t *list = json_array();
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(list, json_string((const char *)sqlite3_column_text(st, 0)));
-    if (step != SQLITE_DONE) {
-        json_decref(list);
-        return sqlite_fail(c, st, err, "read a team's members");
-    }
-    sqlite_done(st);
-    *users = list;
-    return SP_OK;
+    return sqlite_strings(c, st, "read a team's members", users, err);
 }
 
 sp_code sqlite_key_put(store_conn *base, const json_t *key, sp_error *err)
@@ -222,8 +212,8 @@ sp_code sqlite_key_lookup(store_conn *base, const char *hash, json_t **key, sp_e
     sqlite_conn *c = sqlite_cast(base);
     sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_KEY_LOOKUP,
-                             "SELECT id, user, scope, name, hash, created_at, revoked_at, "
-                             "expires_at, last_used_at FROM api_keys WHERE hash = ?1", &st, err);
+                             "SELECT " SQLITE_KEY_COLUMNS " FROM api_keys WHERE hash = ?1", &st,
+                             err);
     if (rc)
         return rc;
     sqlite_bind_str(st, 1, hash);
@@ -234,6 +224,13 @@ sp_code sqlite_key_lookup(store_conn *base, const char *hash, json_t **key, sp_e
     }
     if (step != SQLITE_ROW)
         return sqlite_fail(c, st, err, "read a key");
+    *key = sqlite_key_from_row(st);
+    sqlite_done(st);
+    return SP_OK;
+}
+
+json_t *sqlite_key_from_row(sqlite3_stmt *st)
+{
     json_t *k = json_object();
     sqlite_set_str(k, "id", st, 0);
     sqlite_set_str(k, "user", st, 1);
@@ -244,7 +241,5 @@ sp_code sqlite_key_lookup(store_conn *base, const char *hash, json_t **key, sp_e
     sqlite_set_time(k, "revoked_at", st, 6);
     sqlite_set_time(k, "expires_at", st, 7);
     sqlite_set_time(k, "last_used_at", st, 8);
-    sqlite_done(st);
-    *key = k;
-    return SP_OK;
+    return k;
 }

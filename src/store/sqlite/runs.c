@@ -150,19 +150,7 @@ sp_code sqlite_run_active(store_conn *base, json_t **ids, sp_error *err)
     sqlite3_stmt *st = NULL;
     sp_code rc = sqlite_stmt(c, SQ_RUN_ACTIVE,
                              "SELECT id FROM runs WHERE status = 'running' ORDER BY id", &st, err);
-    if (rc)
-        return rc;
-    json_t *list = json_array();
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(list, json_string((const char *)sqlite3_column_text(st, 0)));
-    if (step != SQLITE_DONE) {
-        json_decref(list);
-        return sqlite_fail(c, st, err, "list active runs");
-    }
-    sqlite_done(st);
-    *ids = list;
-    return SP_OK;
+    return rc ? rc : sqlite_strings(c, st, "list active runs", ids, err);
 }
 
 sp_code sqlite_run_counts(store_conn *base, json_t **counts, sp_error *err)

@@ -138,9 +138,49 @@ static const char *const migrations[] = {
     "CREATE INDEX timers_due ON timers(due_at, id);"
     "CREATE INDEX timers_run ON timers(run_id);"
     "CREATE INDEX timers_approval ON timers(approval_id) WHERE approval_id IS NOT NULL;",
+
+    /* 3: web sessions. The cookie token and the CSRF token are kept only
+     * as SHA-256 (like API keys); authentication is one seek on the UNIQUE
+     * hash. Expiry is idle (last_seen_at) or absolute (expires_at), decided
+     * by auth/session.c; a logout sets revoked_at. */
+    "CREATE TABLE sessions ("
+    "  id TEXT PRIMARY KEY,"
+    "  hash TEXT NOT NULL UNIQUE,"
+    "  user TEXT NOT NULL,"
+    "  csrf_hash TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_seen_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER"
+    ");"
+    "CREATE INDEX sessions_user ON sessions(user);",
+
+    /* 4: secrets, sealed by secrets/ (nonce and ciphertext in one BLOB);
+     * key_id names the master key that sealed each row, so start-up can
+     * tell a wrong key from a tampered row. Few rows, read whole. */
+    "CREATE TABLE secrets ("
+    "  name TEXT PRIMARY KEY,"
+    "  sealed BLOB NOT NULL,"
+    "  key_id TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");",
+
+    /* 5: the one use of each signed decision link, by its nonce: the row
+     * is written in the transaction of the decision it made. */
+    "CREATE TABLE link_uses ("
+    "  nonce TEXT PRIMARY KEY,"
+    "  approval_id TEXT NOT NULL,"
+    "  used_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 #define MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
+
+int sqlite_schema_version(void)
+{
+    return MIGRATIONS;
+}
 
 static sp_code exec(sqlite_conn *c, const char *sql, sp_error *err, const char *what)
 {

@@ -74,9 +74,17 @@ typedef enum {
     /* principals.c */
     SQ_USER_PUT, SQ_USER_GET, SQ_USER_TEAMS, SQ_TEAM_PUT, SQ_TEAM_EXISTS, SQ_TEAM_ADD,
     SQ_TEAM_MEMBERS, SQ_KEY_PUT, SQ_KEY_LOOKUP,
+    /* principals_admin.c */
+    SQ_KEY_GET, SQ_KEY_LIST, SQ_USER_LIST, SQ_USER_DELETE, SQ_TEAM_REMOVE,
+    /* links.c */
+    SQ_LINK_USE, SQ_LINK_USED,
     /* timers.c */
     SQ_TIMER_ADD, SQ_TIMER_DUE, SQ_TIMER_NEXT, SQ_TIMER_DELETE, SQ_TIMER_CANCEL_GATE,
     SQ_TIMER_CANCEL_RUN, SQ_TIMER_COUNT,
+    /* sessions.c */
+    SQ_SESSION_PUT, SQ_SESSION_LOOKUP, SQ_SESSION_TOUCH, SQ_SESSION_REVOKE,
+    /* secrets.c */
+    SQ_SECRET_EXISTS, SQ_SECRET_PUT, SQ_SECRET_DELETE, SQ_SECRET_SCAN, SQ_SECRET_SCAN_SEALED,
     SQ_COUNT
 } sqlite_sq;
 
@@ -116,6 +124,8 @@ void sqlite_close(store *s);
 
 /* ---- schema.c: creates or migrates the schema (writer, at open). ---- */
 sp_code sqlite_schema_migrate(sqlite_conn *c, sp_error *err);
+/* How many migrations this binary knows: the user_version after migrating. */
+int sqlite_schema_version(void);
 
 /* ---- stmt.c ---- */
 /* *st = the statement for id, prepared from sql on first use. */
@@ -126,6 +136,10 @@ void sqlite_done(sqlite3_stmt *st);
 /* Turns the connection's last error into err (see the notes above), resets
  * st (may be NULL), and returns the code. what: the operation, for humans. */
 sp_code sqlite_fail(sqlite_conn *c, sqlite3_stmt *st, sp_error *err, const char *what);
+/* Steps st to the end, collecting its first column as strings into a new
+ * array (*out); then sqlite_done. */
+sp_code sqlite_strings(sqlite_conn *c, sqlite3_stmt *st, const char *what, json_t **out,
+                       sp_error *err);
 /* Steps a statement that returns no rows, then sqlite_done. */
 sp_code sqlite_run(sqlite_conn *c, sqlite3_stmt *st, sp_error *err, const char *what);
 /* Runs a statement with no parameters and no rows (BEGIN, COMMIT ...). */
@@ -178,6 +192,19 @@ sp_code sqlite_workflow_find_hash(store_conn *c, const char *name, const char *h
 sp_code sqlite_workflow_latest(store_conn *c, const char *name, int *version, sp_error *err);
 sp_code sqlite_workflow_list(store_conn *c, json_t **items, sp_error *err);
 
+/* principals.c / principals_admin.c: a key row is these columns, in order. */
+#define SQLITE_KEY_COLUMNS \
+    "id, user, scope, name, hash, created_at, revoked_at, expires_at, last_used_at"
+json_t *sqlite_key_from_row(sqlite3_stmt *st);
+sp_code sqlite_link_use(store_conn *c, const char *nonce, const char *approval_id, sp_time at,
+                        sp_error *err);
+sp_code sqlite_link_used(store_conn *c, const char *nonce, bool *used, sp_error *err);
+sp_code sqlite_key_get(store_conn *c, const char *id, json_t **key, sp_error *err);
+sp_code sqlite_key_list(store_conn *c, const char *user, json_t **keys, sp_error *err);
+sp_code sqlite_user_list(store_conn *c, json_t **names, sp_error *err);
+sp_code sqlite_user_delete(store_conn *c, const char *name, sp_error *err);
+sp_code sqlite_team_remove_member(store_conn *c, const char *team, const char *user,
+                                  sp_error *err);
 sp_code sqlite_timer_add(store_conn *c, sp_time due_at, const char *kind, const char *run_id,
                          const char *approval_id, const json_t *data, sp_error *err);
 sp_code sqlite_timer_due(store_conn *c, sp_time now, int limit, json_t **timers, sp_error *err);
@@ -186,6 +213,11 @@ sp_code sqlite_timer_delete(store_conn *c, int64_t id, sp_error *err);
 sp_code sqlite_timer_cancel(store_conn *c, const char *run_id, const char *approval_id,
                             sp_error *err);
 sp_code sqlite_timer_count(store_conn *c, int64_t *count, sp_error *err);
+sp_code sqlite_session_put(store_conn *c, const json_t *session, sp_error *err);
+sp_code sqlite_session_lookup(store_conn *c, const char *hash, json_t **session,
+                              sp_error *err);
+sp_code sqlite_session_touch(store_conn *c, const char *id, sp_time at, sp_error *err);
+sp_code sqlite_session_revoke(store_conn *c, const char *id, sp_time at, sp_error *err);
 sp_code sqlite_run_put(store_conn *c, const json_t *run, sp_error *err);
 sp_code sqlite_run_get(store_conn *c, const char *id, json_t **run, sp_error *err);
 sp_code sqlite_run_list(store_conn *c, const store_run_filter *f, json_t **items,
@@ -201,6 +233,11 @@ sp_code sqlite_approval_put(store_conn *c, const json_t *gate, sp_error *err);
 sp_code sqlite_approval_get(store_conn *c, const char *id, json_t **gate, sp_error *err);
 sp_code sqlite_approval_list(store_conn *c, const store_approval_filter *f, json_t **items,
                              char **next_cursor, sp_error *err);
+
+sp_code sqlite_secret_put(store_conn *c, const store_secret *s, bool *created, sp_error *err);
+sp_code sqlite_secret_delete(store_conn *c, const char *name, sp_error *err);
+sp_code sqlite_secret_scan(store_conn *c, bool with_sealed, store_secret_fn fn, void *ctx,
+                           sp_error *err);
 
 sp_code sqlite_audit_append(store_conn *c, const store_audit_row *row, sp_error *err);
 sp_code sqlite_audit_head(store_conn *c, int64_t *seq, char hash[65], sp_error *err);

@@ -56,6 +56,22 @@ sp_code sqlite_fail(sqlite_conn *c, sqlite3_stmt *st, sp_error *err, const char 
     return code;
 }
 
+sp_code sqlite_strings(sqlite_conn *c, sqlite3_stmt *st, const char *what, json_t **out,
+                       sp_error *err)
+{
+    json_t *list = json_array();
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(list, json_string((const char *)sqlite3_column_text(st, 0)));
+    if (step != SQLITE_DONE) {
+        json_decref(list);
+        return sqlite_fail(c, st, err, what);
+    }
+    sqlite_done(st);
+    *out = list;
+    return SP_OK;
+}
+
 sp_code sqlite_run(sqlite_conn *c, sqlite3_stmt *st, sp_error *err, const char *what)
 {
     int rc = sqlite3_step(st);

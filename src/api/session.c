@@ -1,0 +1,357 @@
+/*
+ * session.c - web login and logout (POST and DELETE /v1/session), and
+ * authenticating a request by its session cookie (with the CSRF check).
+ *
+ * Where the work happens:
+ * - The password is verified here, on the HTTP thread, with a store reader:
+ *   argon2id costs tens of milliseconds and 64 MiB by design, and the
+ *   engine thread - the one writer - must never wait for it.
+ * - Everything written - the session row, the audit rows login.ok,
+ *   login.failed and logout, last_seen_at - is an engine command; the
+ *   reply to a login or logout comes after its commit, as for any change.
+ * - Failed logins are counted in memory (ratelimit.c) per user name and
+ *   per client address; past API_LOGIN_MAX_PER_NAME / _PER_ADDR failures
+ *   within API_LOGIN_WINDOW_MS the answer is 429 with Retry-After, before
+ *   any password is hashed. A success forgets the name's failures (not the
+ *   address's: one good account must not launder guesses at others).
+ *
+ * No user enumeration: an unknown name, a user without a password, a
+ * wrong password and a disabled user all get the same 401 message, and an
+ * unknown name still costs one argon2id verification, so timing does not
+ * tell them apart either. The audit row and the log say which it was.
+ */
+#include "api/api_internal.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/jsonx.h"
+#include "core/log.h"
+
+static const char msg_wrong[] = "wrong user name or password";
+
+static const api_field login_fields[] = {
+    { "name", API_T_STRING, true, API_NAME_MAX },
+    { "password", API_T_STRING, true, API_PASSWORD_MAX },
+    { NULL, 0, false, 0 },
+};
+
+/* ---- the cookie ---- */
+
+/* "spojit_session=<token>; Path=/; Max-Age=N; HttpOnly; SameSite=Strict[; Secure]";
+ * token NULL clears it (empty value, Max-Age=0). */
+static void set_cookie(http_request *req, const char *token, bool tls)
+{
+    char buf[AUTH_SESSION_TOKEN_MAX + 128];
+    snprintf(buf, sizeof buf, "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s",
+             AUTH_SESSION_COOKIE, token ? token : "",
+             token ? (long long)(AUTH_SESSION_ABSOLUTE_MS / 1000) : 0LL, tls ? "; Secure" : "");
+    http_add_header(req, "Set-Cookie", buf);
+}
+
+static void ignore_reply(void *ctx, int status, json_t *body)
+{
+    (void)ctx;
+    (void)status;
+    json_decref(body);
+}
+
+/* ---- authenticating by cookie (api_dispatch) ---- */
+
+bool api_session_wanted(http_request *req)
+{
+    const char *v;
+    size_t n;
+    /* An Authorization header wins: a script's key is never overridden by
+     * a cookie its HTTP client happens to hold. */
+    return !http_header(req, "Authorization") &&
+           auth_cookie_value(http_header(req, "Cookie"), AUTH_SESSION_COOKIE, &v, &n) != 0;
+}
+
+/* GET, HEAD and OPTIONS change nothing; every other method (unknown ones
+ * included, to fail safe) needs the CSRF token. */
+static bool changes_state(const char *method)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+           strcmp(method, "OPTIONS") != 0;
+}
+
+bool api_session_authenticate(api_call *c, auth_session_info *info)
+{
+    sp_error err = SP_ERROR_INIT;
+    if (auth_session(c->a->store, http_header(c->req, "Cookie"), &c->who, info, &err) != SP_OK) {
+        api_fail_err(c->req, &err);
+        return false;
+    }
+    if (changes_state(http_method(c->req)) &&
+        !auth_session_csrf_ok(info->csrf_hash, http_header(c->req, "X-CSRF-Token"))) {
+        principal_clear(&c->who);
+        api_fail(c->req, SP_EFORBIDDEN,
+                 "%s %s: missing or wrong X-CSRF-Token header: a change made with the "
+                 "session cookie must send the csrf_token that POST /v1/session returned",
+                 http_method(c->req), http_path(c->req));
+        return false;
+    }
+    c->session = info;
+    /* last_seen_at is kept to the minute: at most one engine command per
+     * session per AUTH_SESSION_TOUCH_MS (a few more if requests race). */
+    if (clock_now() - info->last_seen_at >= AUTH_SESSION_TOUCH_MS) {
+        /* The time of this request, not of the command's turn. */
+        json_t *args = json_pack("{s:s, s:I}", "session", info->id, "at",
+                                 (json_int_t)clock_now());
+        if (args)
+            engine_submit(c->a->engine, ENGINE_SESSION_TOUCH, &c->who, args, ignore_reply,
+                          NULL);
+        json_decref(args);
+    }
+    return true;
+}
+
+/* ---- POST /v1/session ---- */
+
+/* A hash to verify against when the user has none, so an unknown name
+ * costs what a wrong password costs. Made once, with today's parameters. */
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+static char *dummy_hash;
+
+static void dummy_init(void)
+{
+    dummy_hash = auth_password_hash("spojit: no such user");
+}
+
+/* Lives from engine_submit to the engine's reply. */
+typedef struct {
+    http_request *req;
+    bool tls;
+    char *token;                    /* the cookie value; wiped and freed */
+    char csrf[AUTH_CSRF_LEN];
+} login_pending;
+
+static void login_pending_free(login_pending *p)
+{
+    if (p->token) {
+        sodium_memzero(p->token, strlen(p->token));
+        free(p->token);
+    }
+    sodium_memzero(p, sizeof *p);
+    free(p);
+}
+
+/* Engine thread, after the commit. */
+static void on_login(void *ctx, int status, json_t *body)
+{
+    login_pending *p = ctx;
+    if (status == 200 && json_is_object(body)) {
+        json_object_del(body, "session");
+        json_object_set_new(body, "csrf_token", json_string(p->csrf));
+        set_cookie(p->req, p->token, p->tls);
+        http_reply_json(p->req, 200, body);
+    } else if (status == 401) {
+        /* The user was disabled or removed after the password check. */
+        json_decref(body);
+        api_fail(p->req, SP_EUNAUTH, "%s", msg_wrong);
+    } else {
+        http_reply_json(p->req, status, body);
+    }
+    login_pending_free(p);
+}
+
+/* Engine thread, after login.failed is committed: the answer is 401 in any
+ * case (a failure to audit is logged by the engine). */
+static void on_login_failed(void *ctx, int status, json_t *body)
+{
+    http_request *req = ctx;
+    json_decref(body);
+    if (status >= 500)
+        log_error("api: login.failed could not be audited (status %d)", status);
+    api_fail(req, SP_EUNAUTH, "%s", msg_wrong);
+}
+
+/* Replies 429 with Retry-After when name or addr is over its limit. */
+static bool over_limit(api_call *c, const char *ukey, const char *akey, const char *name,
+                       const char *addr, sp_time now)
+{
+    int64_t wait = api_rl_blocked(c->a->login_rl, ukey, API_LOGIN_MAX_PER_NAME, now);
+    int64_t wait_addr = api_rl_blocked(c->a->login_rl, akey, API_LOGIN_MAX_PER_ADDR, now);
+    if (wait_addr > wait)
+        wait = wait_addr;
+    if (wait <= 0)
+        return false;
+    long long secs = (long long)((wait + 999) / 1000);
+    char ra[32];
+    snprintf(ra, sizeof ra, "%lld", secs);
+    http_add_header(c->req, "Retry-After", ra);
+    log_warn("api: login as '%s' from %s refused: too many failed logins", name, addr);
+    api_fail(c->req, SP_ERATE,
+             "too many failed logins for this user or from this address; try again in %lld "
+             "seconds", secs);
+    return true;
+}
+
+/* Reads the user (NULL when there is none) with a reader. */
+static sp_code read_user(api *a, const char *name, json_t **user, sp_error *err)
+{
+    *user = NULL;
+    store_conn *r = store_reader(a->store);
+    if (!r)
+        return sp_error_set(err, SP_EUNAVAIL, "the store is not available");
+    sp_code rc = store_user_get(r, name, user, err);
+    store_release(r);
+    if (rc == SP_ENOTFOUND) {
+        sp_error_clear(err);
+        rc = SP_OK;
+    }
+    return rc;
+}
+
+/* Why a login fails, for the audit row and the log (never the client);
+ * NULL when it succeeds. Always verifies one argon2id hash. */
+static const char *check_password(const json_t *user, const char *password)
+{
+    const char *hash = user ? json_str(user, "password_hash") : NULL;
+    if (!hash) {
+        pthread_once(&dummy_once, dummy_init);
+        auth_password_verify(dummy_hash, password);
+        return user ? "no_password" : "unknown_user";
+    }
+    if (!auth_password_verify(hash, password))
+        return "wrong_password";
+    if (json_is_true(json_object_get(user, "disabled")))
+        return "disabled";
+    return NULL;
+}
+
+static void login_failed(api_call *c, const char *name, const char *addr, const char *ukey,
+                         const char *akey, const char *reason)
+{
+    sp_time now = clock_now();
+    api_rl_failed(c->a->login_rl, ukey, now);
+    api_rl_failed(c->a->login_rl, akey, now);
+    log_warn("api: failed login as '%s' from %s (%s)", name, addr, reason);
+    json_t *args = json_pack("{s:s, s:s, s:s}", "name", name, "address", addr, "reason", reason);
+    if (!args) {
+        api_fail(c->req, SP_ENOMEM, "out of memory");
+        return;
+    }
+    http_defer(c->req);
+    engine_submit(c->a->engine, ENGINE_LOGIN_FAILED, NULL, args, on_login_failed, c->req);
+    json_decref(args);
+}
+
+static void login_ok(api_call *c, const json_t *user, const char *addr)
+{
+    sp_error err = SP_ERROR_INIT;
+    login_pending *p = calloc(1, sizeof *p);
+    char hash[65], csrf_hash[65];
+    if (!p) {
+        api_fail(c->req, SP_ENOMEM, "out of memory");
+        return;
+    }
+    if (auth_session_new(&p->token, hash, csrf_hash, &err) != SP_OK) {
+        login_pending_free(p);
+        api_fail_err(c->req, &err);
+        return;
+    }
+    auth_session_csrf(p->token, strlen(p->token), p->csrf);
+    p->req = c->req;
+    p->tls = c->a->cfg.tls;
+    const char *name = json_str(user, "name");
+    json_t *args = json_pack("{s:s, s:s, s:s, s:s}", "user", name, "hash", hash, "csrf_hash",
+                             csrf_hash, "address", addr);
+    if (!args) {
+        login_pending_free(p);
+        api_fail(c->req, SP_ENOMEM, "out of memory");
+        return;
+    }
+    log_info("api: %s logged in from %s", name, addr);
+    http_defer(c->req);
+    engine_submit(c->a->engine, ENGINE_LOGIN, NULL, args, on_login, p);
+    json_decref(args);
+}
+
+void api_session_login(api_call *c)
+{
+    json_t *body = api_body_checked(c, login_fields, false);
+    if (!body)
+        return;
+    const char *name = json_str(body, "name"), *password = json_str(body, "password");
+    if (!api_name_valid(name)) {
+        api_fail(c->req, SP_EINVALID, "name: 1 to %d letters, digits, '.', '_' or '-'",
+                 API_NAME_MAX);
+        goto out;
+    }
+    const char *addr = http_client_ip(c->req);
+    if (!addr || !*addr)
+        addr = "unknown";
+    char ukey[API_RL_KEY_MAX], akey[API_RL_KEY_MAX];
+    snprintf(ukey, sizeof ukey, "user:%s", name);
+    snprintf(akey, sizeof akey, "addr:%s", addr);
+    if (over_limit(c, ukey, akey, name, addr, clock_now()))
+        goto out;
+
+    json_t *user = NULL;
+    sp_error err = SP_ERROR_INIT;
+    if (read_user(c->a, name, &user, &err) != SP_OK) {
+        api_fail_err(c->req, &err);
+        goto out;
+    }
+    const char *reason = check_password(user, password);
+    if (reason) {
+        login_failed(c, name, addr, ukey, akey, reason);
+    } else {
+        api_rl_reset(c->a->login_rl, ukey);
+        login_ok(c, user, addr);
+    }
+    json_decref(user);
+out:
+    /* The body held the password: wipe it before it goes back to malloc. */
+    if (password)
+        sodium_memzero((char *)password, strlen(password));
+    json_decref(body);
+}
+
+/* ---- DELETE /v1/session ---- */
+
+typedef struct {
+    http_request *req;
+    bool tls;
+} logout_pending;
+
+static void on_logout(void *ctx, int status, json_t *body)
+{
+    logout_pending *p = ctx;
+    if (status < 300) {
+        json_decref(body);
+        set_cookie(p->req, NULL, p->tls);
+        http_reply_json(p->req, 204, NULL);
+    } else {
+        http_reply_json(p->req, status, body);
+    }
+    free(p);
+}
+
+void api_session_logout(api_call *c)
+{
+    if (!c->session) {
+        api_fail(c->req, SP_EBADINPUT,
+                 "DELETE /v1/session ends the session whose cookie it carries, and this "
+                 "request was authenticated by an API key (revoke a key with DELETE "
+                 "/v1/keys/{id})");
+        return;
+    }
+    logout_pending *p = malloc(sizeof *p);
+    json_t *args = json_pack("{s:s}", "session", c->session->id);
+    if (!p || !args) {
+        free(p);
+        json_decref(args);
+        api_fail(c->req, SP_ENOMEM, "out of memory");
+        return;
+    }
+    *p = (logout_pending){ .req = c->req, .tls = c->a->cfg.tls };
+    http_defer(c->req);
+    engine_submit(c->a->engine, ENGINE_LOGOUT, &c->who, args, on_logout, p);
+    json_decref(args);
+}

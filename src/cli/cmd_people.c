@@ -1,0 +1,157 @@
+/*
+ * cmd_people.c - `spojit admin user ls|set|rm` and `admin key ls|revoke`:
+ * changing people and keys once they exist (admin keys only).
+ */
+#include "cli/cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Sends method to path with body (stolen, may be NULL) and prints with human. */
+static int call(const cli_ctx *ctx, const char *method, const char *path, json_t *body,
+                cli_print_fn human)
+{
+    char *text = body ? cli_json_body(body) : NULL;
+    json_decref(body);
+    cli_request req = { .method = method, .path = path,
+                        .content_type = text ? "application/json" : NULL,
+                        .body = text, .body_len = text ? strlen(text) : 0 };
+    int rc = cli_call_print(ctx, &req, human);
+    free(text);
+    return rc;
+}
+
+/* "/v1/<what>/<escaped name>" */
+static char *path_of(const char *what, const char *name)
+{
+    cli_buf path = { 0 };
+    cli_buf_puts(&path, what);
+    cli_buf_puts(&path, "/");
+    cli_buf_escape(&path, name);
+    return path.data;
+}
+
+static void print_users(const json_t *body)
+{
+    static const cli_column cols[] = {
+        { "NAME", "name" }, { "ROLE", "role" }, { "DISABLED", "disabled" }, { "TEAMS", "teams" },
+        { "EMAIL", "email" }, { NULL, NULL },
+    };
+    cli_print_list(body, cols, "no users");
+}
+
+static int user_ls(const cli_ctx *ctx, const cli_args *a)
+{
+    (void)a;
+    return call(ctx, "GET", "/v1/users", NULL, print_users);
+}
+
+static void print_user(const json_t *u)
+{
+    char *teams = cli_cell(u, "teams");
+    printf("%s: role %s%s%s%s\n", cli_str(u, "name"), cli_str(u, "role"),
+           json_is_true(json_object_get(u, "disabled")) ? ", disabled" : "",
+           teams && *teams ? ", teams " : "", teams && *teams ? teams : "");
+    free(teams);
+}
+
+static int user_set(const cli_ctx *ctx, const cli_args *a)
+{
+    json_t *body = json_object();
+    const char *role = cli_arg_str(a, "--role");
+    if (role)
+        json_object_set_new(body, "role", json_string(role));
+    if (cli_arg_has(a, "--disable"))
+        json_object_set_new(body, "disabled", json_true());
+    if (cli_arg_has(a, "--enable"))
+        json_object_set_new(body, "disabled", json_false());
+    if (cli_arg_nth(a, "--team", 0)) {
+        json_t *teams = json_array();
+        const char *t;
+        for (int i = 0; (t = cli_arg_nth(a, "--team", i)); i++)
+            json_array_append_new(teams, json_string(t));
+        json_object_set_new(body, "teams", teams);
+    }
+    if (cli_arg_has(a, "--no-teams"))
+        json_object_set_new(body, "teams", json_array());
+    char *path = path_of("/v1/users", a->pos[0]);
+    int rc = call(ctx, "PATCH", path, body, print_user);
+    free(path);
+    return rc;
+}
+
+static void print_removed(const json_t *u)
+{
+    printf("deleted user %s (their history stays)\n", cli_str(u, "name"));
+}
+
+static int user_rm(const cli_ctx *ctx, const cli_args *a)
+{
+    char *path = path_of("/v1/users", a->pos[0]);
+    int rc = call(ctx, "DELETE", path, NULL, print_removed);
+    free(path);
+    return rc;
+}
+
+static void print_keys(const json_t *body)
+{
+    static const cli_column cols[] = {
+        { "ID", "id" }, { "USER", "user" }, { "SCOPE", "scope" }, { "NAME", "name" },
+        { "EXPIRES", "expires_at" }, { "REVOKED", "revoked_at" }, { "LAST USED", "last_used_at" },
+        { NULL, NULL },
+    };
+    cli_print_list(body, cols, "no keys");
+}
+
+static int key_ls(const cli_ctx *ctx, const cli_args *a)
+{
+    cli_buf path = { 0 };
+    cli_buf_puts(&path, "/v1/keys");
+    cli_buf_query(&path, "user", cli_arg_str(a, "--user"));
+    int rc = call(ctx, "GET", path.data, NULL, print_keys);
+    cli_buf_free(&path);
+    return rc;
+}
+
+static void print_revoked(const json_t *k)
+{
+    printf("revoked key %s of %s\n", cli_str(k, "id"), cli_str(k, "user"));
+}
+
+static int key_revoke(const cli_ctx *ctx, const cli_args *a)
+{
+    char *path = path_of("/v1/keys", a->pos[0]);
+    int rc = call(ctx, "DELETE", path, NULL, print_revoked);
+    free(path);
+    return rc;
+}
+
+static const cli_flag set_flags[] = {
+    { "--role", CLI_STR, "member|admin|viewer", "a new role", "member|admin|viewer", false },
+    { "--disable", CLI_BOOL, NULL, "refuse the user's keys and logins from now on", NULL, false },
+    { "--enable", CLI_BOOL, NULL, "let a disabled user back in", NULL, false },
+    { "--team", CLI_LIST, "T", "the user's teams become exactly these", NULL, false },
+    { "--no-teams", CLI_BOOL, NULL, "remove the user from every team", NULL, false },
+    { NULL },
+};
+
+static const cli_flag key_ls_flags[] = {
+    { "--user", CLI_STR, "NAME", "only this user's keys", NULL, false },
+    { NULL },
+};
+
+static const cli_flag no_flags[] = { { NULL } };
+
+static const cli_command commands[] = {
+    { "admin user ls", NULL, "list users", NULL, no_flags, user_ls },
+    { "admin user set", "NAME", "change a user's role, teams, or disable them", NULL, set_flags,
+      user_set },
+    { "admin user rm", "NAME", "delete a user (revokes their keys; their history stays)", NULL,
+      no_flags, user_rm },
+    { "admin key ls", NULL, "list API keys (never the keys themselves)", NULL, key_ls_flags,
+      key_ls },
+    { "admin key revoke", "ID", "revoke an API key at once", NULL, no_flags, key_revoke },
+    { NULL },
+};
+
+const cli_group cli_group_people = { "People and keys", commands };

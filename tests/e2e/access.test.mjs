@@ -1,0 +1,174 @@
+// The endpoint table of docs/api/README.md, walked: every endpoint, called
+// by every kind of caller, answers as its "who" column says. The table is
+// read from the docs, so the docs and the server cannot drift apart.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { before, test } from 'node:test';
+
+import { REPO, describeResponse, useServer } from './lib/server.mjs';
+
+const T = { timeout: 120_000 };
+const srv = useServer();
+const callers = {};     // name -> key (null: no key at all)
+
+// Who may call, per rule of the docs: the callers each rule lets through.
+const ALLOWED = {
+  'public': ['nobody', 'admin', 'admin-as-member', 'member', 'agent', 'viewer', 'viewer-agent'],
+  'anyone': ['admin', 'admin-as-member', 'member', 'agent', 'viewer', 'viewer-agent'],
+  'actor': ['admin', 'admin-as-member', 'member', 'agent'],
+  'person': ['admin', 'admin-as-member', 'member'],
+  'auditor': ['admin', 'viewer'],
+  'admin': ['admin'],
+  'admin, test clock': [],          // this server runs without --test-clock: 404 for all
+};
+
+// The rows of the "## Endpoints" table: {method, path, who}.
+function endpointTable() {
+  const doc = fs.readFileSync(path.join(REPO, 'docs/api/README.md'), 'utf8');
+  const section = doc.split(/^## Endpoints$/m)[1].split(/^#{2,3} /m)[0];
+  const rows = [];
+  for (const line of section.split('\n')) {
+    const m = /^\| `(GET|POST|PUT|PATCH|DELETE) ([^`]+)` \| ([^|]+) \|/.exec(line);
+    if (m) rows.push({ method: m[1], path: m[2].replace(/\[.*$/, ''), who: m[3].trim() });
+  }
+  return rows;
+}
+
+// Ids that look right but name nothing: the handler runs and answers 404.
+function concrete(p) {
+  return p.replace('{id}', p.includes('/runs/') ? 'run_00000000000000000000000000'
+    : p.includes('/keys/') ? 'key_00000000000000000000000000' : 'apr_00000000000000000000000000')
+    .replace('{name}', 'nobody-here').replace('{token}', 'made.up');
+}
+
+before(async () => {
+  callers.nobody = null;
+  callers.admin = srv.token;
+  callers['admin-as-member'] = (await srv.must('POST', '/v1/keys',
+    { body: { user: 'admin', scope: 'member' } }, 201)).json.key;
+  callers.member = await srv.userWithKey('mia');
+  await srv.createUser('bot');
+  callers.agent = await srv.createKey('bot', 'agent');
+  await srv.createUser('vic', { role: 'viewer' });
+  callers.viewer = await srv.createKey('vic', 'member');
+  callers['viewer-agent'] = await srv.createKey('vic', 'agent');
+}, T);
+
+test('the endpoint table of docs/api has a row for every rule it uses, and rows at all', () => {
+  const rows = endpointTable();
+  assert.ok(rows.length >= 20, `found only ${rows.length} endpoint rows in docs/api/README.md`);
+  const unknown = rows.filter((r) => !(r.who in ALLOWED));
+  assert.deepEqual(unknown, [], 'every "who" of the table is a rule this test knows');
+});
+
+test('every endpoint x every caller answers as the docs say', T, async () => {
+  const wrong = [];
+  for (const row of endpointTable()) {
+    for (const [caller, key] of Object.entries(callers)) {
+      const r = await srv.api(row.method, concrete(row.path), { token: key, body: row.method === 'GET' || row.method === 'DELETE' ? undefined : {} });
+      const allowed = ALLOWED[row.who].includes(caller);
+      const code = r.json?.error?.code;
+      let ok;
+      if (row.who === 'admin, test clock') ok = r.status === 404;
+      // Let through: whatever the handler says (a 404 for the made-up id, a
+      // 400 for the empty body, a 403 page for a made-up link token), but
+      // not a refusal of the rule itself, nor "no such endpoint".
+      else if (allowed) ok = !['unauthorized', 'forbidden', 'method_not_allowed'].includes(code) &&
+        !(r.status === 404 && /no such (path|endpoint)/.test(r.json?.error?.message || ''));
+      else if (caller === 'nobody') ok = r.status === 401 && code === 'unauthorized';
+      else ok = r.status === 403 && code === 'forbidden';
+      if (!ok) wrong.push(`${row.method} ${row.path} as ${caller} (${row.who}): ${describeResponse(r)}`);
+    }
+  }
+  assert.deepEqual(wrong, [], `answers that differ from the table:\n${wrong.join('\n')}`);
+});
+
+test('keys: wrong, revoked and expired keys are 401; revocation takes effect at once', T, async () => {
+  const bad = await srv.api('GET', '/v1/runs', { token: 'spk_not-a-key-at-all' });
+  assert.equal(bad.status, 401, describeResponse(bad));
+
+  await srv.createUser('kim');
+  const made = await srv.must('POST', '/v1/keys', { body: { user: 'kim' } }, 201);
+  assert.equal((await srv.api('GET', '/v1/runs', { token: made.json.key })).status, 200);
+  const revoked = await srv.api('DELETE', `/v1/keys/${made.json.id}`);
+  assert.equal(revoked.status, 200, describeResponse(revoked));
+  assert.ok(revoked.json.revoked_at);
+  assert.equal(revoked.json.hash, undefined, 'a key row is shown without its hash');
+  const after = await srv.api('GET', '/v1/runs', { token: made.json.key });
+  assert.equal(after.status, 401, `the revoked key at once: ${describeResponse(after)}`);
+  const twice = await srv.api('DELETE', `/v1/keys/${made.json.id}`);
+  assert.equal(twice.status, 409, describeResponse(twice));
+
+  const past = await srv.api('POST', '/v1/keys', { body: { user: 'kim', expires_at: '2001-01-01T00:00:00Z' } });
+  assert.equal(past.status, 422, describeResponse(past));
+  const soon = new Date(Date.now() + 1500).toISOString();
+  const short = await srv.must('POST', '/v1/keys', { body: { user: 'kim', expires_at: soon } }, 201);
+  assert.equal((await srv.api('GET', '/v1/runs', { token: short.json.key })).status, 200);
+  await new Promise((r) => setTimeout(r, 1700));
+  const expired = await srv.api('GET', '/v1/runs', { token: short.json.key });
+  assert.equal(expired.status, 401, `an expired key: ${describeResponse(expired)}`);
+
+  const listed = await srv.api('GET', '/v1/keys?user=kim');
+  assert.equal(listed.status, 200, describeResponse(listed));
+  assert.equal(listed.json.items.length, 2);
+  assert.ok(listed.json.items.every((k) => k.hash === undefined));
+  assert.ok(listed.json.items.some((k) => k.last_used_at), 'a used key shows last_used_at');
+});
+
+test('users: disable refuses their keys at once, delete keeps their history, changes are audited', T, async () => {
+  const key = await srv.userWithKey('dan', { teams: ['ops'] });
+  assert.equal((await srv.api('GET', '/v1/users/dan', { token: key })).status, 200, 'a user reads themselves');
+  assert.equal((await srv.api('GET', '/v1/users/admin', { token: key })).status, 404, 'but nobody else');
+
+  let r = await srv.api('PATCH', '/v1/users/dan', { body: { disabled: true } });
+  assert.equal(r.status, 200, describeResponse(r));
+  assert.equal((await srv.api('GET', '/v1/runs', { token: key })).status, 401, 'disabled: refused at once');
+  r = await srv.api('PATCH', '/v1/users/dan', { body: { disabled: false, teams: ['sec'], role: 'viewer' } });
+  assert.equal(r.status, 200, describeResponse(r));
+  assert.deepEqual(r.json.teams, ['sec']);
+  assert.equal(r.json.role, 'viewer');
+  assert.equal(r.json.password_hash, undefined);
+  assert.equal((await srv.api('POST', '/v1/runs', { token: key, body: { workflow: 'x', input: {} } })).status, 403,
+    'a viewer now');
+
+  r = await srv.api('PATCH', '/v1/users/admin', { body: { role: 'member' } });
+  assert.equal(r.status, 422, `an admin cannot demote themselves: ${describeResponse(r)}`);
+  r = await srv.api('PATCH', '/v1/users/dan', { body: { role: 'boss' } });
+  assert.equal(r.status, 422, describeResponse(r));
+  r = await srv.api('PATCH', '/v1/users/dan', { body: {} });
+  assert.equal(r.status, 400, describeResponse(r));
+
+  r = await srv.api('DELETE', '/v1/users/dan');
+  assert.equal(r.status, 200, describeResponse(r));
+  assert.equal((await srv.api('GET', '/v1/runs', { token: key })).status, 401, 'deleted: refused');
+  assert.equal((await srv.api('DELETE', '/v1/users/dan')).status, 404);
+  const rows = await srv.audit();
+  const about = (type) => rows.filter((row) => row.type === type && JSON.stringify(row.data).includes('dan'));
+  assert.equal(about('user.created').length, 1, 'the history of a deleted user stays');
+  assert.ok(about('user.updated').length >= 2);
+  assert.equal(about('team.member_removed').length, 1);
+  assert.equal(about('user.deleted').length, 1);
+  assert.ok(about('key.revoked').length >= 1, 'their keys were revoked');
+  const verify = await srv.api('GET', '/v1/audit/verify');
+  assert.equal(verify.json.ok, true);
+});
+
+test('a gate is 404 to members who are not its assignees, and its starter may not approve it', T, async () => {
+  const starter = await srv.userWithKey('sam');
+  const ann = await srv.userWithKey('ann2');
+  const made = await srv.api('POST', '/v1/approvals', {
+    token: starter, body: { title: 'pay', proposal: { x: 1 }, to: ['user:ann2', 'user:sam'] },
+  });
+  assert.equal(made.status, 201, describeResponse(made));
+  const id = made.json.id;
+  const other = await srv.api('GET', `/v1/approvals/${id}`, { token: callers.member });
+  assert.equal(other.status, 404, `a member who is not an assignee: ${describeResponse(other)}`);
+  assert.equal((await srv.api('GET', `/v1/approvals/${id}`, { token: ann })).status, 200);
+  const inbox = await srv.api('GET', '/v1/approvals', { token: callers.member });
+  assert.ok(!inbox.json.items.some((g) => g.id === id), 'nor is it in their inbox');
+  const self = await srv.api('POST', `/v1/approvals/${id}/decisions`, { token: starter, body: { decision: 'approve' } });
+  assert.equal(self.status, 403, `the starter's own approval: ${describeResponse(self)}`);
+  const ok = await srv.api('POST', `/v1/approvals/${id}/decisions`, { token: ann, body: { decision: 'approve' } });
+  assert.equal(ok.status, 200, describeResponse(ok));
+});

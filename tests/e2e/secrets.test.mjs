@@ -1,0 +1,195 @@
+// Secrets at rest (SPEC §6, §8; docs/operations/security.md): PUT, GET and
+// DELETE /v1/secrets, and the promise that a value never comes back out -
+// not in an answer, the audit trail (JSON, JSONL, CSV), the server's log, or
+// the database file in plaintext - while a restart still opens it, and a
+// wrong or lost master key stops the server instead of losing secrets.
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { before, test } from 'node:test';
+
+import { Server, describeResponse, errorShape, useServer } from './lib/server.mjs';
+
+const T = { timeout: 180_000 };
+// Debug logging, so that "not in the log" covers everything the server says.
+const srv = useServer({ args: ['--log-level', 'debug'] });
+const keys = {};
+const unique = (tag) => `${tag}-${crypto.randomBytes(18).toString('base64url')}`;
+const written = [];        // every value sent, to search for afterwards
+
+before(async () => {
+  keys.member = await srv.userWithKey('member1');
+}, T);
+
+async function put(name, value, token) {
+  const r = await srv.api('PUT', `/v1/secrets/${name}`, { body: { value }, token });
+  if (typeof value === 'string') written.push(value);
+  return r;
+}
+
+function assertNoValue(text, where) {
+  for (const v of written) {
+    assert.ok(!text.includes(v), `${where} contains the secret value ${v.slice(0, 12)}…`);
+  }
+}
+
+test('PUT creates (201) then replaces (200) a secret and answers its name, never its value', T, async () => {
+  const v1 = unique('sk_live'), v2 = unique('sk_live');
+  const a = await put('stripe', v1);
+  assert.equal(a.status, 201, describeResponse(a));
+  assert.deepEqual(Object.keys(a.json).sort(), ['name', 'updated_at']);
+  assert.equal(a.json.name, 'stripe');
+  assert.match(a.json.updated_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  const b = await put('stripe', v2);
+  assert.equal(b.status, 200, describeResponse(b));
+  assertNoValue(a.text + b.text, 'the PUT answers');
+
+  const list = await srv.api('GET', '/v1/secrets');
+  assert.equal(list.status, 200, describeResponse(list));
+  const item = list.json.items.find((i) => i.name === 'stripe');
+  assert.ok(item, describeResponse(list));
+  assert.deepEqual(Object.keys(item).sort(), ['created_at', 'name', 'updated_at']);
+  assert.ok(item.updated_at >= item.created_at);
+  assertNoValue(list.text, 'GET /v1/secrets');
+});
+
+test('only admins (admin role and admin key) may list, write or delete secrets', T, async () => {
+  const v = unique('member-try');
+  for (const [method, p, body] of [['GET', '/v1/secrets'], ['PUT', '/v1/secrets/m1', { value: v }],
+    ['DELETE', '/v1/secrets/stripe']]) {
+    const r = await srv.api(method, p, { body, token: keys.member });
+    assert.equal(r.status, 403, `${method} ${p} as a member: ${describeResponse(r)}`);
+    assert.ok(errorShape(r));
+    assert.ok(!r.text.includes(v));
+    const anon = await srv.api(method, p, { body, token: null });
+    assert.equal(anon.status, 401, `${method} ${p} without a key: ${describeResponse(anon)}`);
+  }
+  const list = await srv.api('GET', '/v1/secrets');
+  assert.ok(!list.json.items.some((i) => i.name === 'm1'), 'the member wrote nothing');
+});
+
+test('bad names and bodies are 4xx naming the field, never echoing the value', T, async () => {
+  const v = unique('echo');
+  const cases = [
+    ['/v1/secrets/bad%20name', { value: v }, 422],
+    [`/v1/secrets/${'n'.repeat(65)}`, { value: v }, 422],
+    ['/v1/secrets/ok', { value: '' }, 400],
+    ['/v1/secrets/ok', { value: 42 }, 400],
+    ['/v1/secrets/ok', {}, 400],
+    ['/v1/secrets/ok', { value: v, extra: v }, 400],
+    ['/v1/secrets/ok', { value: 'x'.repeat(64 * 1024 + 1) }, 400],
+    ['/v1/secrets/ok', `{"value": "${v}"`, 400],
+  ];
+  for (const [p, body, want] of cases) {
+    const r = await srv.api('PUT', p, { body });
+    assert.equal(r.status, want, `PUT ${p}: ${describeResponse(r)}`);
+    assert.ok(errorShape(r), describeResponse(r));
+    assert.ok(!r.text.includes(v), `PUT ${p}: the error echoes the value: ${r.text}`);
+  }
+  const big = await put('big', 'b'.repeat(64 * 1024));
+  assert.equal(big.status, 201, 'exactly 64 KiB is allowed');
+  const none = await srv.api('DELETE', '/v1/secrets/never-written');
+  assert.equal(none.status, 404, describeResponse(none));
+  const badDel = await srv.api('DELETE', '/v1/secrets/bad%20name');
+  assert.equal(badDel.status, 404, describeResponse(badDel));
+});
+
+test('DELETE removes a secret; writes and deletes are audited by name only', T, async () => {
+  const v = unique('xoxb');
+  assert.equal((await put('slack', v)).status, 201);
+  const del = await srv.api('DELETE', '/v1/secrets/slack');
+  assert.equal(del.status, 200, describeResponse(del));
+  assert.deepEqual(del.json, { name: 'slack', deleted: true });
+  const list = await srv.api('GET', '/v1/secrets');
+  assert.ok(!list.json.items.some((i) => i.name === 'slack'));
+
+  const rows = await srv.audit();
+  const mine = rows.filter((r) => r.type.startsWith('secret.') && r.data.name === 'slack');
+  assert.deepEqual(mine.map((r) => r.type), ['secret.written', 'secret.deleted']);
+  for (const r of mine) {
+    assert.deepEqual(r.data, { name: 'slack' });
+    assert.equal(r.actor, 'admin');
+  }
+});
+
+test('no value appears in the audit trail (JSON, JSONL, CSV), the log, or the database file', T, async () => {
+  for (const format of ['json', 'jsonl', 'csv']) {
+    const r = await srv.api('GET', `/v1/audit?format=${format}`);
+    assert.equal(r.status, 200, describeResponse(r));
+    assert.ok(r.text.includes('secret.written'), `${format} export has the secret rows`);
+    assertNoValue(r.text, `the ${format} audit export`);
+  }
+  const verify = await srv.api('GET', '/v1/audit/verify');
+  assert.equal(verify.json.ok, true, describeResponse(verify));
+  assertNoValue(srv.stderr, "the server's log");
+  for (const suffix of ['', '-wal', '-shm']) {
+    const file = srv.dbPath + suffix;
+    if (!fs.existsSync(file)) continue;
+    const bytes = fs.readFileSync(file);
+    for (const v of written) {
+      assert.equal(bytes.indexOf(Buffer.from(v)), -1, `${path.basename(file)} holds a value in plaintext`);
+    }
+  }
+  const keyFile = srv.dbPath + '.key';
+  const st = fs.statSync(keyFile);
+  assert.equal(st.mode & 0o777, 0o600, 'the key file created at first start is private');
+  assert.match(fs.readFileSync(keyFile, 'utf8'), /^[0-9a-f]{64}\n$/);
+});
+
+test('after a restart every stored secret still opens with the key file', T, async () => {
+  const before = (await srv.api('GET', '/v1/secrets')).json.items.map((i) => i.name);
+  await srv.restart();
+  // Start-up opens every stored secret and says how many; one that did not
+  // open would be logged as altered.
+  assert.match(srv.stderr, new RegExp(`master key from key file \\S+ \\(id [0-9a-f]{16}\\), ${before.length} secret`));
+  assert.doesNotMatch(srv.stderr, /do not open|cannot be opened/);
+  const after = (await srv.api('GET', '/v1/secrets')).json.items.map((i) => i.name);
+  assert.deepEqual(after, before);
+  const again = await put('stripe', unique('after-restart'));
+  assert.equal(again.status, 200, describeResponse(again));
+  assertNoValue(srv.stderr, "the server's log after the restart");
+});
+
+// Starts another server on the same store with a changed key set-up and
+// expects it to refuse to run, saying why.
+async function refuses(env, pattern, prepare) {
+  await srv.stop();
+  const other = new Server({ dir: srv.dir, token: srv.token, env });
+  try {
+    if (prepare) prepare();
+    await assert.rejects(other.start(), (e) => {
+      assert.match(e.message, pattern);
+      return true;
+    });
+    assert.notEqual(other.history.at(-1).code, 0);
+  } finally {
+    await other.stop();
+  }
+}
+
+test('a wrong, malformed or lost master key, or a readable key file, stops the server', T, async () => {
+  const keyFile = srv.dbPath + '.key';
+  await refuses({ SPOJIT_MASTER_KEY: crypto.randomBytes(32).toString('hex') },
+    /is not the one \d+ of the \d+ stored secrets were written with/);
+  await refuses({ SPOJIT_MASTER_KEY: 'not-a-key' }, /SPOJIT_MASTER_KEY: expected a master key of 32 bytes/);
+  fs.chmodSync(keyFile, 0o644);
+  await refuses({}, /group or others may access it \(mode 0644\).*chmod 600/);
+  fs.chmodSync(keyFile, 0o600);
+  fs.renameSync(keyFile, keyFile + '.saved');
+  await refuses({}, /does not exist, but the store holds \d+ secret/);
+  assert.ok(!fs.existsSync(keyFile), 'no new key file was made beside secrets it cannot open');
+  fs.renameSync(keyFile + '.saved', keyFile);
+  // The same key given through the environment (base64 this time) works.
+  const hex = fs.readFileSync(keyFile, 'utf8').trim();
+  const viaEnv = new Server({ dir: srv.dir, token: srv.token,
+    env: { SPOJIT_MASTER_KEY: Buffer.from(hex, 'hex').toString('base64') } });
+  try {
+    await viaEnv.start();
+    assert.match(viaEnv.stderr, /master key from SPOJIT_MASTER_KEY/);
+    await viaEnv.stopClean();
+  } finally {
+    await viaEnv.stop();
+  }
+  await srv.start();
+});

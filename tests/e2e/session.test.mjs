@@ -1,0 +1,211 @@
+// Web sessions (issue 5, acceptance item 2): login by name and password sets
+// an HttpOnly, SameSite=Strict cookie that authenticates reads; changes made
+// with the cookie need the CSRF token; logout revokes the session at once;
+// repeated failed logins are answered 429; login.ok, login.failed and logout
+// are audit rows. Also: idle and absolute expiry (test clock), and the
+// shapes of bad input.
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+
+import { describeResponse, errorShape, useServer } from './lib/server.mjs';
+
+const T = { timeout: 240_000 };
+// The test clock moves session expiry and the rate-limit window.
+const srv = useServer({ args: ['--test-clock'] });
+
+const PASSWORD = 'correct horse battery staple';
+
+before(async () => {
+  await srv.createUser('sam', { password: PASSWORD });
+  await srv.createUser('vera', { password: PASSWORD, role: 'viewer' });
+  await srv.createUser('ida', { password: PASSWORD });
+  await srv.createUser('rita', { password: PASSWORD });
+  await srv.createUser('exp', { password: PASSWORD });
+}, T);
+
+function cookieOf(r) {
+  const all = typeof r.headers.getSetCookie === 'function' ? r.headers.getSetCookie() : [r.headers.get('set-cookie')];
+  const c = all.find((s) => s && s.startsWith('spojit_session='));
+  assert.ok(c, `no spojit_session cookie in ${JSON.stringify(all)}`);
+  return c;
+}
+
+async function login(name, password = PASSWORD) {
+  return srv.api('POST', '/v1/session', { token: null, body: { name, password } });
+}
+
+// Logs in and returns {cookie: "spojit_session=...", csrf, setCookie, json}.
+async function session(name) {
+  const r = await login(name);
+  assert.equal(r.status, 200, describeResponse(r));
+  const setCookie = cookieOf(r);
+  return { cookie: setCookie.split(';')[0], csrf: r.json.csrf_token, setCookie, json: r.json };
+}
+
+function withCookie(s, extra = {}) {
+  return { token: null, headers: { cookie: s.cookie, ...extra } };
+}
+
+async function advance(by) {
+  const r = await srv.api('POST', '/v1/admin/clock', { body: { advance: by } });
+  assert.equal(r.status, 200, describeResponse(r));
+}
+
+const approval = { title: 'ship it?', to: ['user:sam'] };
+
+test('login answers {user, role, csrf_token, expires_at} and sets an HttpOnly, SameSite=Strict cookie', T, async () => {
+  const s = await session('sam');
+  assert.equal(s.json.user, 'sam');
+  assert.equal(s.json.role, 'member');
+  assert.match(s.json.csrf_token, /^csrf_[A-Za-z0-9_-]{43}$/);
+  assert.ok(!Number.isNaN(Date.parse(s.json.expires_at)), s.json.expires_at);
+  assert.equal(s.json.session, undefined, 'the session id is not part of the reply');
+  const attrs = s.setCookie.split(';').map((a) => a.trim().toLowerCase());
+  assert.match(s.cookie, /^spojit_session=sps_[A-Za-z0-9_-]{43}$/);
+  assert.ok(attrs.includes('httponly'), s.setCookie);
+  assert.ok(attrs.includes('samesite=strict'), s.setCookie);
+  assert.ok(attrs.includes('path=/'), s.setCookie);
+  assert.ok(!attrs.includes('secure'), 'no Secure over plain HTTP');
+});
+
+test('the cookie authenticates GET /v1/runs, with the user\'s role', T, async () => {
+  const s = await session('sam');
+  const r = await srv.api('GET', '/v1/runs', withCookie(s));
+  assert.equal(r.status, 200, describeResponse(r));
+  assert.ok(Array.isArray(r.json.items));
+  // a member's session is not an admin's
+  const admin = await srv.api('GET', '/v1/audit', withCookie(s));
+  assert.equal(admin.status, 403, describeResponse(admin));
+  // a viewer's session reads the audit but may not act
+  const v = await session('vera');
+  assert.equal((await srv.api('GET', '/v1/audit/verify', withCookie(v))).status, 200);
+  const act = await srv.api('POST', '/v1/approvals', { ...withCookie(v, { 'x-csrf-token': v.csrf }), body: approval });
+  assert.equal(act.status, 403, describeResponse(act));
+});
+
+test('a wrong password and an unknown name get the same 401', T, async () => {
+  const wrong = await login('sam', 'not the password');
+  const unknown = await login('nobody-here', 'whatever');
+  assert.equal(wrong.status, 401, describeResponse(wrong));
+  assert.equal(unknown.status, 401, describeResponse(unknown));
+  assert.ok(errorShape(wrong));
+  assert.equal(wrong.json.error.message, unknown.json.error.message);
+  assert.equal(wrong.headers.get('set-cookie'), null);
+});
+
+test('a change made with the cookie needs X-CSRF-Token: 403 without, or with a wrong one; it works with it', T, async () => {
+  const s = await session('sam');
+  const none = await srv.api('POST', '/v1/approvals', { ...withCookie(s), body: approval });
+  assert.equal(none.status, 403, describeResponse(none));
+  assert.match(none.json.error.message, /X-CSRF-Token/);
+  const other = await session('ida');
+  const wrong = await srv.api('POST', '/v1/approvals', { ...withCookie(s, { 'x-csrf-token': other.csrf }), body: approval });
+  assert.equal(wrong.status, 403, describeResponse(wrong));
+  const ok = await srv.api('POST', '/v1/approvals', { ...withCookie(s, { 'x-csrf-token': s.csrf }), body: approval });
+  assert.equal(ok.status, 201, describeResponse(ok));
+  // a bearer key needs no CSRF token, cookie or not
+  const key = await srv.createKey('sam');
+  const bearer = await srv.api('POST', '/v1/approvals', { token: key, headers: { cookie: s.cookie }, body: approval });
+  assert.equal(bearer.status, 201, describeResponse(bearer));
+});
+
+test('logout revokes the session at once and clears the cookie', T, async () => {
+  const s = await session('sam');
+  assert.equal((await srv.api('GET', '/v1/runs', withCookie(s))).status, 200);
+  const noCsrf = await srv.api('DELETE', '/v1/session', withCookie(s));
+  assert.equal(noCsrf.status, 403, describeResponse(noCsrf));
+  const out = await srv.api('DELETE', '/v1/session', withCookie(s, { 'x-csrf-token': s.csrf }));
+  assert.equal(out.status, 204, describeResponse(out));
+  const cleared = cookieOf(out);
+  assert.match(cleared, /^spojit_session=;/);
+  assert.match(cleared, /Max-Age=0/i);
+  const after = await srv.api('GET', '/v1/runs', withCookie(s));
+  assert.equal(after.status, 401, describeResponse(after));
+  assert.ok(errorShape(after));
+  // with an API key there is no session to end
+  const byKey = await srv.api('DELETE', '/v1/session');
+  assert.equal(byKey.status, 400, describeResponse(byKey));
+});
+
+test('unknown, malformed and forged cookies are 401', T, async () => {
+  for (const cookie of ['spojit_session=sps_forged', 'spojit_session=', 'spojit_session="a b"', `spojit_session=${'x'.repeat(500)}`]) {
+    const r = await srv.api('GET', '/v1/runs', { token: null, headers: { cookie } });
+    assert.equal(r.status, 401, `${cookie.slice(0, 40)}: ${describeResponse(r)}`);
+  }
+  // another cookie alone is no session: the bearer rule applies
+  const r = await srv.api('GET', '/v1/runs', { token: null, headers: { cookie: 'theme=dark' } });
+  assert.equal(r.status, 401);
+});
+
+test('bad login bodies are 400 or 422, never a crash', T, async () => {
+  const cases = [
+    [undefined, 400], ['not json', 400], [{}, 400], [{ name: 'sam' }, 400], [{ password: 'x' }, 400],
+    [{ name: 'sam', password: '' }, 400], [{ name: 'sam', password: 7 }, 400],
+    [{ name: 'sam', password: 'x', extra: 1 }, 400], [{ name: 'x'.repeat(65), password: 'x' }, 400],
+    [{ name: 'sam', password: 'p'.repeat(1025) }, 400], [{ name: 'bad name!', password: 'x' }, 422],
+  ];
+  for (const [body, status] of cases) {
+    const r = await srv.api('POST', '/v1/session', { token: null, body });
+    assert.equal(r.status, status, `${JSON.stringify(body)?.slice(0, 60)}: ${describeResponse(r)}`);
+    assert.ok(errorShape(r));
+  }
+});
+
+test('a session ends after 8 hours idle, and 7 days after login however busy', T, async () => {
+  const idle = await session('exp');
+  await advance('7h');
+  assert.equal((await srv.api('GET', '/v1/runs', withCookie(idle))).status, 200, 'used within 8 h');
+  await advance('7h');
+  assert.equal((await srv.api('GET', '/v1/runs', withCookie(idle))).status, 200, 'last use 7 h ago');
+  await advance('8h1m');
+  assert.equal((await srv.api('GET', '/v1/runs', withCookie(idle))).status, 401, 'idle for 8 h');
+
+  const busy = await session('exp');
+  for (let day = 0; day < 7; day++) {
+    assert.equal((await srv.api('GET', '/v1/runs', withCookie(busy))).status, 200, `day ${day}`);
+    for (let h = 0; h < 4; h++) {
+      await advance('6h');
+      assert.equal((await srv.api('GET', '/v1/runs', withCookie(busy))).status, day === 6 && h === 3 ? 401 : 200, `day ${day} +${(h + 1) * 6}h`);
+    }
+  }
+});
+
+test('audit rows: login.ok (actor the user), login.failed (name and address), logout', T, async () => {
+  const rows = await srv.audit();
+  const ok = rows.filter((r) => r.type === 'login.ok' && r.actor === 'sam');
+  assert.ok(ok.length >= 1, 'login.ok');
+  assert.match(ok[0].data.session, /^ses_/);
+  const failed = rows.filter((r) => r.type === 'login.failed');
+  const wrong = failed.find((r) => r.data.name === 'sam');
+  assert.ok(wrong, 'login.failed for sam');
+  assert.equal(wrong.data.reason, 'wrong_password');
+  assert.ok(wrong.data.address, 'the client address');
+  assert.ok(failed.find((r) => r.data.name === 'nobody-here' && r.data.reason === 'unknown_user'));
+  assert.ok(!JSON.stringify(failed).includes('not the password'), 'no password in the audit');
+  const out = rows.filter((r) => r.type === 'logout');
+  assert.equal(out.length, 1);
+  assert.equal(out[0].actor, 'sam');
+  const verify = await srv.api('GET', '/v1/audit/verify');
+  assert.equal(verify.json.ok, true);
+});
+
+// Last: it uses up most of this address's allowance of failures.
+test('20 failed logins in a row: the later ones are 429 with Retry-After, even with the right password; the window passes', T, async () => {
+  const statuses = [];
+  let limited;
+  for (let i = 0; i < 20; i++) {
+    const r = await login('rita', `guess-${i}`);
+    statuses.push(r.status);
+    if (r.status === 429) limited = r;
+  }
+  assert.deepEqual(statuses.slice(0, 10), Array(10).fill(401), statuses.join(','));
+  assert.deepEqual(statuses.slice(10), Array(10).fill(429), statuses.join(','));
+  assert.equal(limited.json.error.code, 'rate_limited');
+  const retry = Number(limited.headers.get('retry-after'));
+  assert.ok(retry > 0 && retry <= 15 * 60, `Retry-After: ${retry}`);
+  assert.equal((await login('rita')).status, 429, 'the right password is refused too while limited');
+  // another account from the same address still works (limit per name: 10; per address: 30)
+  assert.equal((await login('ida')).status, 200);
+  await advance('16m');
+  assert.equal((await login('rita')).status, 200, 'after the window');
+});
