@@ -56,6 +56,7 @@ static const engine_cmd_fn command_table[] = {
     [ENGINE_KEY_USED] = cmd_key_used,
     [ENGINE_ISSUE_LINK] = cmd_issue_link,
     [ENGINE_ROTATE_LINK_KEYS] = cmd_rotate_link_keys,
+    [ENGINE_HTTP_RESULT] = cmd_http_result,
     [ENGINE_LOGIN] = cmd_login,
     [ENGINE_LOGIN_FAILED] = cmd_login_failed,
     [ENGINE_LOGOUT] = cmd_logout,
@@ -109,6 +110,7 @@ static void execute(engine *e, engine_cmd *cmd)
 {
     sp_error err = SP_ERROR_INIT;
     audit_chain before = e->chain;
+    size_t calls_before = http_calls_mark(e);
     sp_code rc;
 
     if (store_savepoint(e->w, &err) != SP_OK) {
@@ -126,6 +128,7 @@ static void execute(engine *e, engine_cmd *cmd)
     }
     if (rc != SP_OK) {
         e->chain = before;
+        http_calls_truncate(e, calls_before);
         json_object_clear(e->changed_runs);
         json_object_clear(e->changed_gates);
         json_decref(cmd->body);
@@ -191,10 +194,13 @@ static void run_batch(engine *e, engine_cmd *batch)
         wfcache_clear(e);
         json_object_clear(e->batch_runs);
         json_object_clear(e->batch_gates);
+        http_calls_truncate(e, 0);
     }
     sp_error_clear(&err);
     if (ok && e->batch_next_due < e->next_due)
         e->next_due = e->batch_next_due;
+    if (ok)
+        http_calls_flush(e);
 
     while (batch) {
         engine_cmd *next = batch->next;
@@ -296,10 +302,12 @@ static void resume_active_runs(engine *e)
             run_advance(e, wf, run, &err) == SP_OK && run_save(e, run, &err) == SP_OK &&
             store_commit(e->w, &err) == SP_OK) {
             log_info("engine: resumed run %s", json_string_value(id));
+            http_calls_flush(e);
             json_object_update(e->batch_runs, e->changed_runs);
             json_object_update(e->batch_gates, e->changed_gates);
         } else {
             store_rollback(e->w);
+            http_calls_truncate(e, 0);
             audit_chain_load(e->w, &e->chain, NULL);
             log_error("engine: cannot resume run %s: %s", json_string_value(id), err.message);
             sp_error_clear(&err);
@@ -341,6 +349,8 @@ engine *engine_start(store *s, const engine_config *cfg, sp_error *err)
     e->max_batch = cfg && cfg->max_batch > 0 ? cfg->max_batch : 256;
     e->env = cfg && cfg->env ? json_deep_copy(cfg->env) : json_object();
     e->secrets_key = cfg ? cfg->secrets_key : NULL;
+    e->outbound = cfg ? cfg->outbound : NULL;
+    e->calls = json_array();
     e->changed_runs = json_object();
     e->changed_gates = json_object();
     e->batch_runs = json_object();
@@ -362,6 +372,7 @@ engine *engine_start(store *s, const engine_config *cfg, sp_error *err)
 
 fail:
     json_decref(e->env);
+    json_decref(e->calls);
     json_decref(e->changed_runs);
     json_decref(e->changed_gates);
     json_decref(e->batch_runs);
@@ -392,6 +403,7 @@ void engine_free(engine *e)
     engine_stop(e);
     wfcache_clear(e);
     json_decref(e->env);
+    json_decref(e->calls);
     json_decref(e->changed_runs);
     json_decref(e->changed_gates);
     json_decref(e->batch_runs);

@@ -39,6 +39,8 @@ typedef struct {
     json_t *env;                /* $env for expressions (borrowed, may be NULL) */
     const secrets_key *secrets_key; /* the master key (borrowed, must outlive the engine);
                                      * NULL: secret commands answer 503 */
+    struct outbound *outbound;  /* sends http steps' calls (borrowed; must outlive the
+                                 * engine); NULL: they stay in flight until a restart */
 } engine_config;
 
 /*
@@ -65,6 +67,9 @@ typedef struct {
  *   ENGINE_KEY_USED        {id} -> 204: notes last_used_at
  *   ENGINE_ISSUE_LINK      {approval_id, user, decision} -> 201 {path, expires_at, ...}
  *   ENGINE_ROTATE_LINK_KEYS {} -> 200 {current, kept}
+ *   ENGINE_HTTP_RESULT     {run_id, step, visit, attempt, status, headers, body,
+ *                          error?, elapsed_ms} -> 204: the answer to an http step's
+ *                          call (from the outbound worker only)
  *   (ENGINE_DECIDE also takes link_nonce: the link's one use is recorded
  *   with the decision, 409 when it was used before)
  *   ENGINE_LOGIN           {user, hash, csrf_hash, address?} -> 200 {user, role,
@@ -100,6 +105,7 @@ typedef enum {
     ENGINE_KEY_USED,
     ENGINE_ISSUE_LINK,
     ENGINE_ROTATE_LINK_KEYS,
+    ENGINE_HTTP_RESULT,
     ENGINE_LOGIN,           /* cmd_session.c: see the list above */
     ENGINE_LOGIN_FAILED,
     ENGINE_LOGOUT,

@@ -11,6 +11,7 @@
 #include "audit/audit.h"
 #include "core/jsonx.h"
 #include "engine/engine.h"
+#include "outbound/outbound.h"
 #include "workflow/workflow.h"
 
 /* A queued command; owned by the engine once submitted. */
@@ -57,6 +58,11 @@ struct engine {
     engine_cmd *timer_waiters;  /* ENGINE_AWAIT_TIMERS commands, answered when none is due */
     int64_t timer_pause_until;  /* mono ms: after a failed timer batch, wait before retrying */
     _Atomic uint64_t timers_fired;
+
+    /* Outbound calls (http_step.c): queued while a batch runs, sent after
+     * its commit. [{run_id, step, visit, attempt, method, url, headers, body, timeout_ms}] */
+    outbound *outbound;
+    json_t *calls;
     wf_entry *wf_cache[WF_CACHE_BUCKETS];
 
     /* Per command: what it changed, for the observer after commit.
@@ -117,6 +123,30 @@ void wfcache_clear(engine *e);
 /* Moves a running run forward until it waits or ends. Step failures are
  * outcomes recorded in the run, not errors; errors are store failures. */
 sp_code run_advance(engine *e, const workflow *wf, json_t *run, sp_error *err);
+/* A step failed with message: retried later when retryable and attempts are
+ * left (not before min_delay_ms), else on_error or the run fails. */
+sp_code run_step_fail(engine *e, const step_def *step, json_t *run, json_t *entry, json_t *ctx,
+                      const char *message, bool retryable, int64_t min_delay_ms, sp_error *err);
+/* A step completed with output (stolen); the run moves to step->next. */
+sp_code run_step_complete(engine *e, const step_def *step, json_t *run, json_t *entry,
+                          json_t *ctx, json_t *output, sp_error *err);
+
+/* ---- http steps (http_step.c) ---- */
+/* Sends the step's request (*in_flight: the run waits for the answer, which
+ * comes back as ENGINE_HTTP_RESULT), or - when the answer is in the entry -
+ * completes, retries or fails the step. proposal: the approved one, if gated. */
+sp_code http_step(engine *e, const workflow *wf, const step_def *step, json_t *run,
+                  json_t *entry, json_t *ctx, json_t *proposal, bool *in_flight, sp_error *err);
+/* The request an http step would send, secrets as "***": the default
+ * proposal of a gate on it. New ref, or NULL with err (SP_EINVALID). */
+json_t *http_preview(engine *e, const workflow *wf, const step_def *step, json_t *run,
+                     json_t *entry, json_t *ctx, sp_error *err);
+/* Calls queued by the current batch go out only after it committed. */
+size_t http_calls_mark(engine *e);
+void http_calls_truncate(engine *e, size_t mark);
+void http_calls_flush(engine *e);
+sp_code cmd_http_result(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+
 /* Saves the run (updated_at set) and marks it changed. */
 sp_code run_save(engine *e, json_t *run, sp_error *err);
 /* Sets a run's final status (completed|failed|canceled), audits run.ended. */

@@ -162,8 +162,13 @@ sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *r
         human = expr_truthy(v);
         json_decref(v);
     }
-    if (!(proposal = eval_opt(e, wf, g->proposal, ctx, json_object_get(run, "output"),
-                              "proposal", err)) ||
+    /* A gate on an http step shows the request it would send (secrets as ***). */
+    if (g->proposal == EXPR_NONE && step->kind == STEP_HTTP)
+        proposal = http_preview(e, wf, step, run, entry, ctx, err);
+    else
+        proposal = eval_opt(e, wf, g->proposal, ctx, json_object_get(run, "output"), "proposal",
+                            err);
+    if (!proposal ||
         !(reasoning = eval_opt(e, wf, g->reasoning, ctx, NULL, "reasoning", err)) ||
         !(context = eval_opt(e, wf, g->context, ctx, NULL, "context", err)) ||
         !(title = render_opt(e, wf, g->title, ctx, step->id, "title", err)) ||

@@ -159,9 +159,11 @@ static int64_t retry_delay(const step_retry *r, int attempt)
 
 /* A failed attempt of a step with retry left: the run waits for the next. */
 static sp_code step_retry_later(engine *e, const step_def *step, json_t *run, json_t *entry,
-                                const char *message, int attempt, sp_error *err)
+                                const char *message, int attempt, int64_t min_delay_ms,
+                                sp_error *err)
 {
-    sp_time until = clock_now() + retry_delay(&step->retry, attempt);
+    int64_t delay = retry_delay(&step->retry, attempt);
+    sp_time until = clock_now() + (delay > min_delay_ms ? delay : min_delay_ms);
     char at[SP_TIME_BUF];
     time_format(until, at);
     json_object_set_new(entry, "status", json_string("waiting"));
@@ -179,12 +181,15 @@ static sp_code step_retry_later(engine *e, const step_def *step, json_t *run, js
                                     step_event(entry), err);
 }
 
-static sp_code step_failed(engine *e, const step_def *step, json_t *run, json_t *entry,
-                           json_t *ctx, const char *message, sp_error *err)
+static sp_code step_completed(engine *e, const step_def *step, json_t *run, json_t *entry,
+                              json_t *ctx, json_t *output, int next, sp_error *err);
+
+sp_code run_step_fail(engine *e, const step_def *step, json_t *run, json_t *entry, json_t *ctx,
+                      const char *message, bool retryable, int64_t min_delay_ms, sp_error *err)
 {
     int attempt = (int)json_integer_value(json_object_get(entry, "attempts"));
-    if (step->kind != STEP_FAIL && attempt < step->retry.max_attempts)
-        return step_retry_later(e, step, run, entry, message, attempt, err);
+    if (retryable && step->kind != STEP_FAIL && attempt < step->retry.max_attempts)
+        return step_retry_later(e, step, run, entry, message, attempt, min_delay_ms, err);
     json_object_set_new(entry, "status", json_string("failed"));
     json_object_set_new(entry, "error", json_pack("{s:s}", "message", message));
     json_object_set_new(entry, "ended_at", engine_now_json());
@@ -200,6 +205,18 @@ static sp_code step_failed(engine *e, const step_def *step, json_t *run, json_t 
     }
     return run_finish(e, run, "failed",
                       json_pack("{s:s, s:s}", "step", step->id, "message", message), err);
+}
+
+static sp_code step_failed(engine *e, const step_def *step, json_t *run, json_t *entry,
+                           json_t *ctx, const char *message, sp_error *err)
+{
+    return run_step_fail(e, step, run, entry, ctx, message, true, 0, err);
+}
+
+sp_code run_step_complete(engine *e, const step_def *step, json_t *run, json_t *entry,
+                          json_t *ctx, json_t *output, sp_error *err)
+{
+    return step_completed(e, step, run, entry, ctx, output, step->next, err);
 }
 
 static sp_code step_completed(engine *e, const step_def *step, json_t *run, json_t *entry,
@@ -342,6 +359,9 @@ static sp_code execute(engine *e, const workflow *wf, const step_def *step, json
     case STEP_APPROVAL:
         out = proposal ? json_incref(proposal) : json_null();
         break;
+    case STEP_HTTP:     /* handled by http_step before execute is reached */
+        sp_error_set(&step_err, SP_EINTERNAL, "http step reached execute");
+        break;
     case STEP_WAIT:     /* the time has come: the data passes through */
         out = json_incref(json_object_get(run, "output") ? json_object_get(run, "output")
                                                          : json_null());
@@ -443,6 +463,14 @@ sp_code run_advance(engine *e, const workflow *wf, json_t *run, sp_error *err)
             } else {
                 break;                          /* still pending: nothing to do */
             }
+        }
+        if (step->kind == STEP_HTTP) {
+            bool in_flight = false;
+            rc = http_step(e, wf, step, run, entry, ctx, proposal, &in_flight, err);
+            json_decref(proposal);
+            if (in_flight)
+                break;
+            continue;
         }
         if (step->kind == STEP_WAIT && !json_object_get(entry, "until")) {
             bool paused = false;

@@ -87,6 +87,7 @@ static bool fire_one(engine *e, const json_t *t)
 {
     sp_error err = SP_ERROR_INIT;
     audit_chain before = e->chain;
+    size_t calls_before = http_calls_mark(e);
     int64_t id = json_integer_value(json_object_get(t, "id"));
     const char *kind = json_str(t, "kind");
     timer_fire_fn fire = handler_of(kind);
@@ -106,6 +107,7 @@ static bool fire_one(engine *e, const json_t *t)
     }
     store_savepoint_rollback(e->w);
     e->chain = before;
+    http_calls_truncate(e, calls_before);
     json_object_clear(e->changed_runs);
     json_object_clear(e->changed_gates);
     log_error("engine: timer %lld (%s, run %s) failed: %s", (long long)id, kind ? kind : "?",
@@ -157,8 +159,10 @@ void timers_fire(engine *e)
         wfcache_clear(e);
         json_object_clear(e->batch_runs);
         json_object_clear(e->batch_gates);
+        http_calls_truncate(e, 0);
         e->timer_pause_until = clock_mono_ms() + TIMER_PAUSE_AFTER_FAILURE_MS;
     } else {
+        http_calls_flush(e);
         atomic_fetch_add(&e->timers_fired, fired);
         engine_notify_changes(e);
     }

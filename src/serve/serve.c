@@ -7,6 +7,7 @@
  */
 #include "serve.h"
 
+#include <curl/curl.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "api/api.h"
 #include "core/log.h"
+#include "outbound/outbound.h"
 #include "serve/demo.h"
 #include "serve/master_key.h"
 #include "serve/options.h"
@@ -158,6 +160,7 @@ int serve_main(int argc, char **argv)
     api *a = NULL;
     http_server *srv = NULL;
     secrets_key *master_key = NULL;
+    outbound *out_calls = NULL;
     json_t *env = allowed_env(o.env_allow);
     rc = 1;
 
@@ -169,7 +172,13 @@ int serve_main(int argc, char **argv)
         resume_test_clock(st);
     if (!(master_key = serve_master_key(&o, st)))
         goto out;
-    engine_config ecfg = { .max_batch = 256, .env = env, .secrets_key = master_key };
+    curl_global_init(CURL_GLOBAL_DEFAULT);      /* before any thread uses libcurl */
+    if (!(out_calls = outbound_start(&err))) {
+        log_error("%s", err.message);
+        goto out;
+    }
+    engine_config ecfg = { .max_batch = 256, .env = env, .secrets_key = master_key,
+                           .outbound = out_calls };
     if (!(eng = engine_start(st, &ecfg, &err))) {
         log_error("cannot start the engine: %s", err.message);
         goto out;
@@ -220,6 +229,9 @@ out:
         http_stop(srv);
     if (a)
         api_free(a);
+    /* After the engine: calls still in flight are abandoned and re-sent,
+     * with the same idempotency keys, after the next start. */
+    outbound_stop(out_calls);
     engine_free(eng);
     secrets_key_free(master_key);
     serve_tls_free(tls_cert, tls_key);

@@ -139,11 +139,12 @@ int64_t wf_duration(wf_ctx *c, const char *path, const json_t *v)
     return ms;
 }
 
-/* $secrets is bound only in http/agent/notify settings, none of which exist
- * yet; naming it anywhere else would silently read null, so it is refused. */
+/* $secrets is bound only in http/agent/notify settings (c->secrets_ok while
+ * they are read); naming it anywhere else would silently read null, so it
+ * is refused. */
 static bool secrets_free(wf_ctx *c, const char *path, const char *src)
 {
-    if (!strstr(src, "$secrets"))
+    if (c->secrets_ok || !strstr(src, "$secrets"))
         return true;
     wf_problem(c, path, "$secrets is only available in http, agent and notify settings");
     return false;
@@ -192,7 +193,19 @@ int wf_expr(wf_ctx *c, const char *path, const json_t *v)
 
 expr_template *wf_template(wf_ctx *c, const char *path, const json_t *v)
 {
-    if (!v || !wf_want_string(c, path, v) || !secrets_free(c, path, json_string_value(v)))
+    if (!v || !wf_want_string(c, path, v))
+        return NULL;
+    return wf_value_template(c, path, v);
+}
+
+expr_template *wf_value_template(wf_ctx *c, const char *path, const json_t *v)
+{
+    if (!v)
+        return NULL;
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    bool ok = text && secrets_free(c, path, text);
+    free(text);
+    if (!ok)
         return NULL;
     sp_error e = SP_ERROR_INIT;
     int from = expr_builder_count(c->builder);

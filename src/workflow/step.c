@@ -13,9 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kinds[] = { "transform", "switch", "succeed", "fail", "wait", NULL };
+static const char *const kinds[] = { "transform", "switch", "succeed", "fail", "wait", "http",
+                                      NULL };
 static const char *const kinds_later[] = {
-    "agent", "http", "parallel", "foreach", "call", "notify", "respond", NULL
+    "agent", "parallel", "foreach", "call", "notify", "respond", NULL
 };
 static const char *const step_keys[] = {
     "id", "description", "transform", "switch", "succeed", "fail", "approval",
@@ -31,6 +32,7 @@ static const char *const wait_keys[] = { "for", "until", NULL };
 
 #define RETRY_DEFAULT_BACKOFF_MS      1000
 #define RETRY_DEFAULT_MAX_BACKOFF_MS  (3600 * 1000)
+#define RETRY_HTTP_DEFAULT_ATTEMPTS   3
 
 #define MEMBER(buf, path, key) (wf_path_key(buf, path, key), buf)
 
@@ -43,6 +45,7 @@ static const char *kind_name(step_kind k)
     case STEP_SUCCEED:   return "succeed";
     case STEP_FAIL:      return "fail";
     case STEP_WAIT:      return "wait";
+    case STEP_HTTP:      return "http";
     }
     return "?";
 }
@@ -76,14 +79,15 @@ static bool find_kind(wf_ctx *c, const char *path, const json_t *s, step_kind *k
         return false;
     if (found >= 0) {
         *kind = (step_kind[]){ STEP_TRANSFORM, STEP_SWITCH, STEP_SUCCEED, STEP_FAIL,
-                               STEP_WAIT }[found];
+                               STEP_WAIT, STEP_HTTP }[found];
         return true;
     }
     if (json_object_get(s, "approval")) {
         *kind = STEP_APPROVAL;
         return true;
     }
-    wf_problem(c, path, "a step needs a kind: transform, switch, wait, approval, succeed or fail");
+    wf_problem(c, path,
+               "a step needs a kind: transform, switch, wait, http, approval, succeed or fail");
     return false;
 }
 
@@ -285,6 +289,14 @@ void wf_step_build(wf_ctx *c, size_t i, const json_t *s, step_def *st)
         case STEP_WAIT:
             build_wait(c, kp, v, st);
             break;
+        case STEP_HTTP:
+            st->u.http = wf_http_build(c, kp, v);
+            /* Calls to the world fail transiently: retried unless told otherwise. */
+            st->retry = (step_retry){ .max_attempts = RETRY_HTTP_DEFAULT_ATTEMPTS,
+                                      .backoff_ms = RETRY_DEFAULT_BACKOFF_MS,
+                                      .max_backoff_ms = RETRY_DEFAULT_MAX_BACKOFF_MS,
+                                      .jitter = true };
+            break;
         case STEP_APPROVAL:
             break;
         }
@@ -304,4 +316,6 @@ void wf_step_free(step_def *st)
         free(st->u.sw.cases);
     else if (st->kind == STEP_FAIL)
         expr_template_free(st->u.fail.error);
+    else if (st->kind == STEP_HTTP)
+        wf_http_free(st->u.http);
 }

@@ -59,6 +59,7 @@ typedef struct {
     json_t *expr_paths;     /* owned; the path of each expression, by index */
     json_t *ids;            /* owned; step id -> index of its first step */
     size_t nsteps;
+    bool secrets_ok;        /* reading http/agent/notify settings: $secrets allowed */
 } wf_ctx;
 
 /* Remembers path for every expression added since index `from`, so a
@@ -102,6 +103,8 @@ int64_t wf_duration(wf_ctx *c, const char *path, const json_t *v);
 int wf_expr(wf_ctx *c, const char *path, const json_t *v);
 /* Compiles a template string; NULL when v is NULL or wrong. Caller owns it. */
 expr_template *wf_template(wf_ctx *c, const char *path, const json_t *v);
+/* Any JSON value whose strings may hold templates (headers, bodies). */
+expr_template *wf_value_template(wf_ctx *c, const char *path, const json_t *v);
 
 /*
  * Resolves a flow target (a step id, or "end"/"fail" where allowed).
@@ -121,6 +124,10 @@ void wf_strv_free(char **v, size_t n);
 /* Validates steps[i] into *step (ids must already be in c->ids). */
 void wf_step_build(wf_ctx *c, size_t i, const json_t *s, step_def *step);
 void wf_step_free(step_def *step);
+
+/* Validates an http step's settings into a new http_def (never NULL). */
+http_def *wf_http_build(wf_ctx *c, const char *path, const json_t *v);
+void wf_http_free(http_def *h);
 
 /* Validates an approval gate; NULL when v is not an object. */
 gate_def *wf_gate_build(wf_ctx *c, const char *path, const json_t *v);

@@ -39,7 +39,31 @@ typedef enum {
     STEP_SUCCEED,       /* succeed: {output?: <expr>} ends the run completed */
     STEP_FAIL,          /* fail: {error?: <template>} ends the run failed */
     STEP_WAIT,          /* wait: {for: <duration>} | {until: <expr -> RFC 3339>}; output passes through */
+    STEP_HTTP,          /* http: {method, url, headers, query, json|form|body, auth, ...} */
 } step_kind;
+
+typedef enum { HTTP_BODY_NONE, HTTP_BODY_JSON, HTTP_BODY_FORM, HTTP_BODY_RAW } http_body_kind;
+typedef enum { HTTP_AUTH_NONE, HTTP_AUTH_BEARER, HTTP_AUTH_BASIC, HTTP_AUTH_HEADER } http_auth_kind;
+
+#define HTTP_DEFAULT_TIMEOUT_MS 30000
+#define HTTP_ACCEPT_MAX         32
+
+/* An http step (docs/workflows, "http"). Every setting is a template over
+ * its whole value; $secrets may be used in all of them. */
+typedef struct {
+    char method[8];             /* upper case; default GET */
+    expr_template *url;         /* -> a string */
+    expr_template *headers;     /* -> {name: string}; NULL: none */
+    expr_template *query;       /* -> {name: string|number|bool}; NULL: none */
+    http_body_kind body_kind;
+    expr_template *body;        /* json: any; form: {name: scalar}; raw: a string */
+    http_auth_kind auth_kind;
+    expr_template *auth;        /* bearer: a string; basic: {user, password}; header: {name, value} */
+    int64_t timeout_ms;
+    int accept[HTTP_ACCEPT_MAX];
+    size_t naccept;             /* 0: any 2xx */
+    bool idempotency_key;       /* send Idempotency-Key: <run>/<step>/<visit> */
+} http_def;
 
 /* Special flow targets; real targets are step indexes (>= 0). */
 #define FLOW_END   (-1)     /* "end": the run completes */
@@ -115,6 +139,7 @@ typedef struct step_def {
         struct { int output; } succeed;          /* expr or EXPR_NONE */
         struct { expr_template *error; } fail;   /* may be NULL */
         struct { int64_t for_ms; int until; } wait;  /* exactly one: for_ms > 0 or until */
+        http_def *http;
     } u;
 } step_def;
 

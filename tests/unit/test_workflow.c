@@ -601,7 +601,7 @@ static void step_kinds_are_exactly_one_and_built(void **state)
     json_t *d = load_fails("name: k\n"
                            "steps:\n"
                            "  - id: a\n"
-                           "    http: {url: x}\n"
+                           "    agent: {prompt: x}\n"
                            "  - id: b\n"
                            "    transform: .\n"
                            "    switch: [{next: a}]\n"
@@ -611,7 +611,7 @@ static void step_kinds_are_exactly_one_and_built(void **state)
                            "    succeed: true\n"
                            "    next: a\n",
                            SP_EINVALID, &err);
-    assert_problem(d, "steps[0].http", "step kind 'http' is not supported yet", 4);
+    assert_problem(d, "steps[0].agent", "step kind 'agent' is not supported yet", 4);
     assert_problem(d, "steps[1].switch", "exactly one kind", 7);
     assert_problem(d, "steps[2]", "needs a kind", 8);
     assert_problem(d, "steps[3].next", "no effect on a succeed step", 12);
@@ -914,6 +914,55 @@ static void a_wait_step_breaks_a_cycle(void **state)
     workflow_free(wf);
 }
 
+/* http settings: templates (with $secrets) everywhere, and every mistake
+ * that can be seen before a run is named. */
+static void http_steps_load_and_their_mistakes_are_named(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    workflow *wf = load("name: h\n"
+                        "steps:\n"
+                        "  - id: pay\n"
+                        "    http:\n"
+                        "      method: post\n"
+                        "      url: '{{ .input.base }}/v1/refunds'\n"
+                        "      headers: {X-Trace: '{{ .run.id }}'}\n"
+                        "      form: {amount: '{{ .input.amount }}'}\n"
+                        "      auth: {bearer: '{{ $secrets.stripe }}'}\n"
+                        "      timeout: 5s\n"
+                        "      accept: [200, 201]\n", &err);
+    if (!wf)
+        fail_msg("%s", err.message);
+    const http_def *h = wf->steps[0].u.http;
+    assert_string_equal(h->method, "POST");
+    assert_int_equal(h->body_kind, HTTP_BODY_FORM);
+    assert_int_equal(h->auth_kind, HTTP_AUTH_BEARER);
+    assert_int_equal(h->timeout_ms, 5000);
+    assert_int_equal(h->naccept, 2);
+    assert_true(h->idempotency_key);
+    assert_int_equal(wf->steps[0].retry.max_attempts, 3);     /* the http default */
+    workflow_free(wf);
+
+    json_t *d = load_fails("name: bad\n"
+                           "steps:\n"
+                           "  - id: a\n"
+                           "    http: {method: FETCH, json: {}, body: x}\n"   /* 4 */
+                           "  - id: b\n"
+                           "    http: {url: u, auth: {basic: {user: x}}, accept: [99]}\n"  /* 6 */
+                           "  - id: c\n"
+                           "    transform: '$secrets.x'\n"                   /* 8 */
+                           "  - id: d\n"
+                           "    http: {url: u, json: {a: 1}}\n",              /* 10: GET with a body */
+                           SP_EINVALID, &err);
+    assert_problem(d, "steps[0].http.method", "not one of GET", 4);
+    assert_problem(d, "steps[0].http", "needs 'url'", 4);
+    assert_problem(d, "steps[0].http.body", "one body", 4);
+    assert_problem(d, "steps[1].http.auth.basic", "needs 'password'", 6);
+    assert_problem(d, "steps[1].http.accept[0]", "100 to 599", 6);
+    assert_problem(d, "steps[2].transform", "only available in http", 8);
+    assert_problem(d, "steps[3].http.json", "GET request has no body", 10);
+    sp_error_clear(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -948,6 +997,7 @@ int main(void)
         cmocka_unit_test(mangled_definitions_never_crash),
         cmocka_unit_test(time_keys_load_and_their_mistakes_are_named),
         cmocka_unit_test(a_wait_step_breaks_a_cycle),
+        cmocka_unit_test(http_steps_load_and_their_mistakes_are_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

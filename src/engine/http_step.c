@@ -1,0 +1,528 @@
+/*
+ * http_step.c - the http step: render the request, send it once the
+ * transaction that decided to send it has committed, and take the answer
+ * back as a command.
+ *
+ * LIFE OF A CALL
+ *   run_advance reaches the step: the request is rendered (secrets bound),
+ *   stored in the step entry with secrets as "***", and queued in e->calls;
+ *   the entry says "_in_flight": attempt. After COMMIT the call goes to the
+ *   outbound worker. Its answer comes back as ENGINE_HTTP_RESULT, lands in
+ *   the entry as "_response", and run_advance is called again: the step
+ *   completes, waits for a retry (transient failure) or fails.
+ *
+ * EXACTLY ONCE
+ *   Every non-GET call carries Idempotency-Key: <run>/<step>/<visit>, the
+ *   same for every attempt of that visit. A crash while a call is in flight
+ *   leaves the entry "_in_flight" in the store; the run is "running", so the
+ *   engine re-sends it at start-up with the same key, and an API such as
+ *   Stripe's applies it once. A call is never sent before the state that
+ *   asked for it is on disk.
+ *
+ * FAILURES
+ *   Transient - no answer (refused, reset, timed out), 408, 425, 429, 5xx -
+ *   are retried per the step's retry (default 3 attempts), never sooner
+ *   than a Retry-After in seconds asks. Anything else outside `accept`
+ *   (default: any 2xx) fails the step at once. Each attempt is an audit row
+ *   http.attempt.
+ */
+#include "engine/engine_internal.h"
+
+#include <curl/curl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+#include "expr/expr.h"
+#include "secrets/secrets.h"
+
+#define HTTP_RETRY_AFTER_MAX_S 3600      /* a longer Retry-After is capped here */
+
+static json_t *secrets_now(engine *e)
+{
+    json_t *s = NULL;
+    sp_error err = SP_ERROR_INIT;
+    if (e->secrets_key && secrets_load_all(e->w, e->secrets_key, &s, &err) != SP_OK) {
+        log_error("engine: cannot load secrets: %s", err.message);
+        s = NULL;
+    }
+    sp_error_clear(&err);
+    return s ? s : json_object();
+}
+
+/* Renders an optional template; *out NULL when t is NULL. */
+static sp_code render(engine *e, const workflow *wf, expr_template *t, json_t *ctx,
+                      json_t *secrets, const char *what, json_t **out, sp_error *err)
+{
+    *out = NULL;
+    if (!t)
+        return SP_OK;
+    *out = expr_template_render(t, wf->program, ctx, e->env, secrets, err);
+    if (*out)
+        return SP_OK;
+    char inner[SP_ERROR_MESSAGE_MAX];
+    snprintf(inner, sizeof inner, "%s", err->message);
+    return sp_error_set(err, SP_EINVALID, "http %s: %s", what, inner);
+}
+
+/* A scalar as text for a header, a query or a form value; NULL otherwise. */
+static char *scalar_text(const json_t *v)
+{
+    if (json_is_string(v))
+        return strdup(json_string_value(v));
+    if (json_is_number(v) || json_is_boolean(v))
+        return json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    return NULL;
+}
+
+/* "k=v&k2=v2", each escaped; NULL with err when a value is not a scalar. */
+static char *urlencode(const json_t *pairs, const char *what, sp_error *err)
+{
+    size_t cap = 64, len = 0;
+    char *out = malloc(cap);
+    const char *k;
+    json_t *v;
+    out[0] = '\0';
+    json_object_foreach((json_t *)pairs, k, v) {
+        char *text = scalar_text(v);
+        if (!text) {
+            free(out);
+            sp_error_set(err, SP_EINVALID, "http %s.%s: expected a string, got %s", what, k,
+                         json_is_null(v) ? "null" : json_is_object(v) ? "an object" : "an array");
+            return NULL;
+        }
+        char *ek = curl_easy_escape(NULL, k, 0), *ev = curl_easy_escape(NULL, text, 0);
+        size_t need = len + strlen(ek) + strlen(ev) + 3;
+        if (need > cap) {
+            cap = need * 2;
+            out = realloc(out, cap);
+        }
+        len += (size_t)snprintf(out + len, cap - len, "%s%s=%s", len ? "&" : "", ek, ev);
+        curl_free(ek);
+        curl_free(ev);
+        free(text);
+    }
+    return out;
+}
+
+/*
+ * The request as JSON: {method, url, headers: {name: value}, body?} with
+ * url carrying the query and headers carrying auth and content type. This
+ * is what is stored (redacted), shown at a gate, and sent.
+ */
+static json_t *build_request(engine *e, const workflow *wf, const step_def *step, json_t *run,
+                             json_t *entry, json_t *ctx, json_t *secrets, sp_error *err)
+{
+    const http_def *h = step->u.http;
+    json_t *url = NULL, *headers = NULL, *query = NULL, *body = NULL, *auth = NULL, *req = NULL;
+    if (render(e, wf, h->url, ctx, secrets, "url", &url, err) ||
+        render(e, wf, h->headers, ctx, secrets, "headers", &headers, err) ||
+        render(e, wf, h->query, ctx, secrets, "query", &query, err) ||
+        render(e, wf, h->body, ctx, secrets, "body", &body, err) ||
+        render(e, wf, h->auth, ctx, secrets, "auth", &auth, err))
+        goto out;
+    const char *u = json_string_value(url);
+    if (!u || (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)) {
+        sp_error_set(err, SP_EINVALID, "http url: expected an http:// or https:// URL");
+        goto out;
+    }
+    req = json_pack("{s:s, s:s, s:{}}", "method", h->method, "url", u, "headers");
+    json_t *hs = json_object_get(req, "headers");
+    if (query && json_object_size(query)) {
+        char *q = urlencode(query, "query", err);
+        if (!q)
+            goto fail;
+        char *full = malloc(strlen(u) + strlen(q) + 2);
+        sprintf(full, "%s%c%s", u, strchr(u, '?') ? '&' : '?', q);
+        json_object_set_new(req, "url", json_string(full));
+        free(full);
+        free(q);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(headers, k, v) {
+        char *text = scalar_text(v);
+        if (!text || strpbrk(text, "\r\n")) {
+            free(text);
+            sp_error_set(err, SP_EINVALID, "http headers.%s: expected one line of text", k);
+            goto fail;
+        }
+        json_object_set_new(hs, k, json_string(text));
+        free(text);
+    }
+    if (h->auth_kind == HTTP_AUTH_BEARER && json_is_string(auth)) {
+        char *line = malloc(strlen(json_string_value(auth)) + 8);
+        sprintf(line, "Bearer %s", json_string_value(auth));
+        json_object_set_new(hs, "Authorization", json_string(line));
+        free(line);
+    } else if (h->auth_kind == HTTP_AUTH_BASIC) {
+        const char *user = json_str(auth, "user"), *pw = json_str(auth, "password");
+        size_t n = strlen(user ? user : "") + strlen(pw ? pw : "") + 2;
+        char *pair = malloc(n), *b64 = malloc(sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL) + 8);
+        snprintf(pair, n, "%s:%s", user ? user : "", pw ? pw : "");
+        strcpy(b64, "Basic ");
+        sodium_bin2base64(b64 + 6, sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL),
+                          (const unsigned char *)pair, strlen(pair), sodium_base64_VARIANT_ORIGINAL);
+        json_object_set_new(hs, "Authorization", json_string(b64));
+        sodium_memzero(pair, n);
+        free(pair);
+        free(b64);
+    } else if (h->auth_kind == HTTP_AUTH_HEADER && json_str(auth, "name")) {
+        json_object_set(hs, json_str(auth, "name"), json_object_get(auth, "value"));
+    }
+    if (h->idempotency_key) {
+        char key[256];
+        snprintf(key, sizeof key, "%s/%s/%lld", json_str(run, "id"), step->id,
+                 (long long)json_integer_value(json_object_get(entry, "visit")));
+        json_object_set_new(hs, "Idempotency-Key", json_string(key));
+    }
+    if (h->body_kind == HTTP_BODY_JSON) {
+        json_object_set(req, "json", body);
+    } else if (h->body_kind == HTTP_BODY_FORM) {
+        if (!json_is_object(body)) {
+            sp_error_set(err, SP_EINVALID, "http form: expected an object");
+            goto fail;
+        }
+        json_object_set(req, "form", body);
+    } else if (h->body_kind == HTTP_BODY_RAW) {
+        if (!json_is_string(body)) {
+            sp_error_set(err, SP_EINVALID, "http body: expected text");
+            goto fail;
+        }
+        json_object_set(req, "body", body);
+    }
+    goto out;
+fail:
+    json_decref(req);
+    req = NULL;
+out:
+    json_decref(url);
+    json_decref(headers);
+    json_decref(query);
+    json_decref(body);
+    json_decref(auth);
+    return req;
+}
+
+/* The approved proposal is the request, as the approver saw and maybe
+ * edited it; its "***" are filled back from the fresh rendering. */
+static void unredact(json_t *approved, const json_t *fresh)
+{
+    const char *k;
+    json_t *v;
+    if (json_is_object(approved)) {
+        json_object_foreach(approved, k, v) {
+            json_t *f = json_object_get(fresh, k);
+            if (json_is_string(v) && strcmp(json_string_value(v), SECRETS_REDACTED) == 0 && f)
+                json_object_set(approved, k, f);
+            else
+                unredact(v, f);
+        }
+    } else if (json_is_array(approved)) {
+        size_t i;
+        json_array_foreach(approved, i, v) {
+            json_t *f = json_array_get(fresh, i);
+            if (json_is_string(v) && strcmp(json_string_value(v), SECRETS_REDACTED) == 0 && f)
+                json_array_set(approved, i, f);
+            else
+                unredact(v, f);
+        }
+    }
+}
+
+json_t *http_preview(engine *e, const workflow *wf, const step_def *step, json_t *run,
+                     json_t *entry, json_t *ctx, sp_error *err)
+{
+    json_t *secrets = secrets_now(e);
+    json_t *req = build_request(e, wf, step, run, entry, ctx, secrets, err);
+    json_t *shown = req ? secrets_redact(req, secrets) : NULL;
+    json_decref(req);
+    json_decref(secrets);
+    return shown;
+}
+
+/* Queues the call for after the commit (e->calls). */
+static void queue_call(engine *e, json_t *run, json_t *entry, const step_def *step,
+                       const json_t *req, int attempt)
+{
+    json_t *lines = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(req, "headers"), k, v) {
+        char line[8192];
+        snprintf(line, sizeof line, "%s: %s", k, json_string_value(v));
+        json_array_append_new(lines, json_string(line));
+    }
+    char *body = NULL;
+    const char *ctype = NULL;
+    if (json_object_get(req, "json")) {
+        body = json_dumps(json_object_get(req, "json"), JSON_COMPACT | JSON_ENCODE_ANY);
+        ctype = "Content-Type: application/json";
+    } else if (json_object_get(req, "form")) {
+        sp_error err = SP_ERROR_INIT;
+        body = urlencode(json_object_get(req, "form"), "form", &err);
+        sp_error_clear(&err);
+        ctype = "Content-Type: application/x-www-form-urlencoded";
+    } else if (json_str(req, "body")) {
+        body = strdup(json_str(req, "body"));
+    }
+    bool has_ctype = false;
+    json_object_foreach(json_object_get(req, "headers"), k, v)
+        has_ctype = has_ctype || strcasecmp(k, "Content-Type") == 0;
+    if (ctype && !has_ctype)
+        json_array_append_new(lines, json_string(ctype));
+    json_array_append_new(e->calls,
+                          json_pack("{s:O, s:s, s:O, s:i, s:O, s:O, s:o, s:s?, s:I}",
+                                    "run_id", json_object_get(run, "id"), "step", step->id,
+                                    "visit", json_object_get(entry, "visit"), "attempt", attempt,
+                                    "method", json_object_get(req, "method"),
+                                    "url", json_object_get(req, "url"), "headers", lines,
+                                    "body", body, "timeout_ms",
+                                    (json_int_t)step->u.http->timeout_ms));
+    free(body);
+}
+
+static bool accepted(const http_def *h, long status)
+{
+    if (h->naccept == 0)
+        return status >= 200 && status < 300;
+    for (size_t i = 0; i < h->naccept; i++)
+        if (h->accept[i] == status)
+            return true;
+    return false;
+}
+
+static bool transient(long status)
+{
+    return status == 0 || status == 408 || status == 425 || status == 429 || status >= 500;
+}
+
+/* The answer's body as JSON when it says it is JSON, else as text. */
+static json_t *response_body(const json_t *resp)
+{
+    const char *text = json_str(resp, "body");
+    const char *ctype = json_str(json_object_get(resp, "headers"), "content-type");
+    if (!text)
+        return json_null();
+    if (ctype && strstr(ctype, "json")) {
+        sp_error err = SP_ERROR_INIT;
+        json_t *v = json_parse_limited(text, strlen(text), SP_JSON_MAX_DEPTH, "body", &err);
+        sp_error_clear(&err);
+        if (v)
+            return v;
+    }
+    return json_string(text);
+}
+
+/* The step's answer is in: done, retry, or fail. */
+static sp_code take_response(engine *e, const step_def *step, json_t *run, json_t *entry,
+                             json_t *ctx, json_t *resp, sp_error *err)
+{
+    long status = (long)json_integer_value(json_object_get(resp, "status"));
+    const char *error = json_str(resp, "error");
+    json_t *secrets = secrets_now(e);
+    json_t *data = json_pack("{s:O, s:O, s:O, s:O}", "step", json_object_get(entry, "id"),
+                             "visit", json_object_get(entry, "visit"), "attempt",
+                             json_object_get(entry, "attempts"), "elapsed_ms",
+                             json_object_get(resp, "elapsed_ms"));
+    if (status)
+        json_object_set_new(data, "status", json_integer(status));
+    else
+        json_object_set_new(data, "error", json_string(error ? error : "no answer"));
+    sp_code rc = engine_audit(e, "system", "http.attempt", json_str(run, "id"), NULL,
+                              secrets_redact(data, secrets), err);
+    json_decref(data);
+    if (rc)
+        goto out;
+    if (status && accepted(step->u.http, status)) {
+        json_t *out = json_pack("{s:I, s:O, s:o}", "status", (json_int_t)status, "headers",
+                                json_object_get(resp, "headers"), "body", response_body(resp));
+        rc = run_step_complete(e, step, run, entry, ctx, secrets_redact(out, secrets), err);
+        json_decref(out);
+        goto out;
+    }
+    char message[512];
+    if (status)
+        snprintf(message, sizeof message, "HTTP %ld from %s %s", status, step->u.http->method,
+                 json_str(json_object_get(entry, "request"), "url"));
+    else
+        snprintf(message, sizeof message, "%s %s: %s", step->u.http->method,
+                 json_str(json_object_get(entry, "request"), "url"), error ? error : "no answer");
+    int64_t retry_after = 0;
+    const char *ra = json_str(json_object_get(resp, "headers"), "retry-after");
+    if (ra) {
+        long s = strtol(ra, NULL, 10);
+        retry_after = (s > 0 ? (s > HTTP_RETRY_AFTER_MAX_S ? HTTP_RETRY_AFTER_MAX_S : s) : 0) * 1000;
+    }
+    json_t *body = response_body(resp);
+    json_object_set_new(entry, "response", json_pack("{s:I, s:o}", "status", (json_int_t)status,
+                                                     "body", secrets_redact(body, secrets)));
+    json_decref(body);
+    char *clean = secrets_redact_text(message, strlen(message), secrets, NULL);
+    rc = run_step_fail(e, step, run, entry, ctx, clean ? clean : message, transient(status),
+                       retry_after, err);
+    free(clean);
+out:
+    json_decref(secrets);
+    return rc;
+}
+
+sp_code http_step(engine *e, const workflow *wf, const step_def *step, json_t *run,
+                  json_t *entry, json_t *ctx, json_t *proposal, bool *in_flight, sp_error *err)
+{
+    *in_flight = false;
+    json_t *resp = json_object_get(entry, "_response");
+    if (resp) {
+        json_incref(resp);
+        json_object_del(entry, "_response");
+        json_object_del(entry, "_in_flight");
+        sp_code rc = take_response(e, step, run, entry, ctx, resp, err);
+        json_decref(resp);
+        return rc;
+    }
+    json_t *secrets = secrets_now(e);
+    json_object_set(ctx, "proposal", proposal ? proposal : json_null());
+    json_t *req = build_request(e, wf, step, run, entry, ctx, secrets, err);
+    json_object_set_new(ctx, "proposal", json_null());
+    if (!req) {
+        json_decref(secrets);
+        if (err->code != SP_EINVALID)
+            return err->code;
+        char message[SP_ERROR_MESSAGE_MAX];
+        snprintf(message, sizeof message, "%s", err->message);
+        sp_error_clear(err);
+        /* A template that fails fails the same way next time: no retry. */
+        return run_step_fail(e, step, run, entry, ctx, message, false, 0, err);
+    }
+    /* A gate whose proposal was the request: send what was approved. */
+    if (step->gate && step->gate->proposal == EXPR_NONE && json_is_object(proposal) &&
+        json_object_get(proposal, "url")) {
+        json_t *approved = json_deep_copy(proposal);
+        unredact(approved, req);
+        json_object_set(approved, "method", json_object_get(req, "method"));
+        json_object_set(approved, "headers", json_object_get(req, "headers"));
+        json_decref(req);
+        req = approved;
+    }
+    int attempt = (int)json_integer_value(json_object_get(entry, "attempts"));
+    json_object_set_new(entry, "request", secrets_redact(req, secrets));
+    json_object_set_new(entry, "_in_flight", json_integer(attempt));
+    queue_call(e, run, entry, step, req, attempt);
+    json_decref(req);
+    json_decref(secrets);
+    *in_flight = true;
+    return SP_OK;
+}
+
+/* ---- after the commit ---- */
+
+size_t http_calls_mark(engine *e)
+{
+    return json_array_size(e->calls);
+}
+
+void http_calls_truncate(engine *e, size_t mark)
+{
+    while (json_array_size(e->calls) > mark)
+        json_array_remove(e->calls, json_array_size(e->calls) - 1);
+}
+
+typedef struct {
+    engine *e;
+    json_t *key;                    /* {run_id, step, visit, attempt} */
+} call_ctx;
+
+static void ignore_reply(void *ctx, int status, json_t *body)
+{
+    (void)ctx;
+    (void)status;
+    json_decref(body);
+}
+
+static const principal engine_self = { .name = "system", .role = "admin", .scope = "admin" };
+
+/* Outbound worker thread: hands the answer to the engine. */
+static void on_answer(void *arg, const outbound_result *r)
+{
+    call_ctx *cc = arg;
+    json_t *args = cc->key;
+    json_object_set_new(args, "status", json_integer(r->status));
+    json_object_set(args, "headers", r->headers ? r->headers : json_object());
+    json_object_set_new(args, "body", json_stringn_nocheck(r->body ? r->body : "", r->body_len));
+    if (r->error[0])
+        json_object_set_new(args, "error", json_string(r->error));
+    json_object_set_new(args, "elapsed_ms", json_integer(r->elapsed_ms));
+    engine_submit(cc->e, ENGINE_HTTP_RESULT, &engine_self, args, ignore_reply, NULL);
+    json_decref(args);
+    free(cc);
+}
+
+void http_calls_flush(engine *e)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(e->calls, i, c) {
+        json_t *lines = json_object_get(c, "headers");
+        size_t n = json_array_size(lines);
+        const char **hs = calloc(n + 1, sizeof *hs);
+        for (size_t k = 0; k < n; k++)
+            hs[k] = json_string_value(json_array_get(lines, k));
+        const char *body = json_str(c, "body");
+        outbound_request req = {
+            .method = json_str(c, "method"), .url = json_str(c, "url"), .headers = hs,
+            .nheaders = n, .body = body, .body_len = body ? strlen(body) : 0,
+            .timeout_ms = (long)json_integer_value(json_object_get(c, "timeout_ms")),
+        };
+        call_ctx *cc = malloc(sizeof *cc);
+        cc->e = e;
+        cc->key = json_pack("{s:O, s:O, s:O, s:O}", "run_id", json_object_get(c, "run_id"),
+                            "step", json_object_get(c, "step"), "visit",
+                            json_object_get(c, "visit"), "attempt", json_object_get(c, "attempt"));
+        if (outbound_send(e->outbound, &req, on_answer, cc) != 0) {
+            /* Stopping: the run stays in flight in the store and is re-sent
+             * after the next start. */
+            json_decref(cc->key);
+            free(cc);
+        }
+        free(hs);
+    }
+    json_array_clear(e->calls);
+}
+
+sp_code cmd_http_result(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err)
+{
+    const json_t *a = cmd->args;
+    json_t *run = NULL;
+    *status = 204;
+    if (strcmp(cmd->who.name, "system") != 0)
+        return sp_error_set(err, SP_EFORBIDDEN, "only the engine reports call results");
+    sp_code rc = store_run_get(e->w, json_str(a, "run_id"), &run, err);
+    if (rc == SP_ENOTFOUND) {
+        sp_error_clear(err);
+        return SP_OK;
+    }
+    if (rc)
+        return rc;
+    json_t *steps = json_object_get(run, "steps");
+    json_t *entry = json_array_get(steps, json_array_size(steps) - 1);
+    /* Only the answer to the call the run is waiting for counts: a run
+     * canceled meanwhile, or an answer to an earlier attempt, is dropped. */
+    if (strcmp(json_str(run, "status"), "running") != 0 || !entry ||
+        !json_equal(json_object_get(entry, "id"), json_object_get(a, "step")) ||
+        !json_equal(json_object_get(entry, "visit"), json_object_get(a, "visit")) ||
+        !json_equal(json_object_get(entry, "_in_flight"), json_object_get(a, "attempt")))
+        goto out;
+    json_object_set(entry, "_response", (json_t *)a);
+    workflow *wf = NULL;
+    if ((rc = wfcache_get(e, json_str(run, "workflow"),
+                          (int)json_integer_value(json_object_get(run, "version")), &wf, err)) ||
+        (rc = run_advance(e, wf, run, err)))
+        goto out;
+    rc = run_save(e, run, err);
+out:
+    json_decref(run);
+    return rc;
+}

@@ -1,0 +1,65 @@
+/*
+ * outbound.h - calls to the world: every outbound HTTP request of the
+ * process, on one thread, through one libcurl multi handle.
+ *
+ * A thousand slow calls in flight cost a thousand easy handles and sockets,
+ * not a thousand threads: the worker waits on all of them at once
+ * (curl_multi_poll) and hands each result to its callback as it completes.
+ *
+ * INVARIANTS
+ * - outbound_send copies everything it is given; the caller keeps nothing
+ *   alive for the call.
+ * - Each accepted call gets exactly one callback, on the worker thread,
+ *   unless outbound_stop comes first: calls still in flight then are
+ *   abandoned without a callback (whoever made them must not depend on an
+ *   answer across a restart - the engine re-sends from the store).
+ * - Callbacks must not block: they hand the result over and return.
+ */
+#ifndef SP_OUTBOUND_H
+#define SP_OUTBOUND_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/err.h"
+
+#define OUTBOUND_BODY_MAX (1024 * 1024)     /* larger responses are cut here (truncated: true) */
+
+typedef struct outbound outbound;
+
+typedef struct {
+    const char *method;             /* "GET", "POST", ... */
+    const char *url;
+    const char *const *headers;     /* "Name: value" lines */
+    size_t nheaders;
+    const char *body;               /* may be NULL */
+    size_t body_len;
+    long timeout_ms;
+} outbound_request;
+
+typedef struct {
+    long status;                    /* 0 when no HTTP answer came */
+    json_t *headers;                /* {lower-case name: value} (last one wins) */
+    char *body;                     /* NUL-terminated; may hold NULs before len */
+    size_t body_len;
+    bool truncated;
+    bool timed_out;
+    char error[256];                /* "" on an HTTP answer; else what went wrong */
+    long elapsed_ms;
+} outbound_result;
+
+/* Called once per call, on the worker thread; r is freed after it returns. */
+typedef void (*outbound_done_fn)(void *ctx, const outbound_result *r);
+
+outbound *outbound_start(sp_error *err);
+/* Stops the worker; in-flight calls are abandoned (no callback). NULL ok. */
+void outbound_stop(outbound *o);
+
+/* Queues a call. 0, or -1 when stopping or out of memory (no callback then). */
+int outbound_send(outbound *o, const outbound_request *req, outbound_done_fn done, void *ctx);
+
+/* Calls queued or in flight now (any thread; for metrics and tests). */
+size_t outbound_in_flight(outbound *o);
+
+#endif
