@@ -20,7 +20,8 @@
  *   asked for it is on disk.
  *
  * FAILURES
- *   Transient - no answer (refused, reset, timed out), 408, 425, 429, 5xx -
+ *   Transient - no answer (refused, reset, timed out), 408, 425, 429, 5xx,
+ *   and 409 to a call with an Idempotency-Key -
  *   are retried per the step's retry (default 3 attempts), never sooner
  *   than a Retry-After in seconds asks. Anything else outside `accept`
  *   (default: any 2xx) fails the step at once. Each attempt is an audit row
@@ -295,9 +296,14 @@ static bool accepted(const http_def *h, long status)
     return false;
 }
 
-static bool transient(long status)
+/* A 409 to a call that carries an Idempotency-Key means "a request with
+ * this key is still being processed" (Stripe's idempotency_key_in_use):
+ * after a restart the first attempt may still be running there, so it is
+ * waited out like any other transient answer. */
+static bool transient(const http_def *h, long status)
 {
-    return status == 0 || status == 408 || status == 425 || status == 429 || status >= 500;
+    return status == 0 || status == 408 || status == 425 || status == 429 || status >= 500 ||
+           (status == 409 && h->idempotency_key);
 }
 
 /* The answer's body as JSON when it says it is JSON, else as text. */
@@ -362,7 +368,8 @@ static sp_code take_response(engine *e, const step_def *step, json_t *run, json_
                                                      "body", secrets_redact(body, secrets)));
     json_decref(body);
     char *clean = secrets_redact_text(message, strlen(message), secrets, NULL);
-    rc = run_step_fail(e, step, run, entry, ctx, clean ? clean : message, transient(status),
+    rc = run_step_fail(e, step, run, entry, ctx, clean ? clean : message,
+                       transient(step->u.http, status),
                        retry_after, err);
     free(clean);
 out:
