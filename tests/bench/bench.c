@@ -14,9 +14,12 @@
  * store on it), HITL cycles with 1 client and with BENCH_CLIENTS clients,
  * memory with 10,000 and with BENCH_PAUSED runs paused at the gate, a
  * restart with those runs paused, the approver's inbox query, a last
- * decision on a run paused before the restart, and the timer burst:
- * BENCH_TIMERS gate timeouts fired at once while HITL cycles run. The
- * burst comes last so that none of the figures before it sees its gates.
+ * decision on a run paused before the restart, the timer burst:
+ * BENCH_TIMERS gate timeouts fired at once while HITL cycles run, and the
+ * outbound calls: BENCH_CALLS runs whose http step waits on a slow sink
+ * of ours, all in flight at once. The burst and the calls come last so
+ * that none of the figures before them sees their gates, runs or
+ * connections.
  * See docs/operations/benchmark.md.
  */
 #include "bench.h"
@@ -39,9 +42,14 @@
 #define DEFAULT_CLIENTS      32L
 #define DEFAULT_PAUSED       1000000L
 #define DEFAULT_TIMERS       100000L
+#define DEFAULT_CALLS        1000L
+#define DEFAULT_CALL_DELAY   2000L        /* ms */
 #define MAX_CLIENTS          1024L
 #define MAX_PAUSED           100000000L
 #define MAX_TIMERS           100000000L
+/* Each call in flight holds a socket in the server and one in the sink. */
+#define MAX_CALLS            100000L
+#define MAX_CALL_DELAY       600000L      /* ms */
 #define SMALL_PAUSED         10000L       /* the rss_10k_paused point */
 #define INBOX_PENDING        100000L      /* the inbox figure's name */
 #define INBOX_REQUESTS       200
@@ -89,8 +97,13 @@ static void usage(FILE *out)
             "                 the memory, restart and inbox phases)\n"
             "  BENCH_TIMERS   gates whose timeouts fire in one burst (default\n"
             "                 %ld; 0 skips the timer burst)\n"
+            "  BENCH_CALLS    runs whose http step calls a slow sink, all in\n"
+            "                 flight at once (default %ld; 0 skips them)\n"
+            "  BENCH_CALL_DELAY_MS  how long the sink takes to answer each\n"
+            "                 call (default %ld)\n"
             "  TMPDIR         where the store and the fsync probe live (/tmp)\n",
-            DEFAULT_SECONDS, DEFAULT_CLIENTS, DEFAULT_PAUSED, DEFAULT_TIMERS);
+            DEFAULT_SECONDS, DEFAULT_CLIENTS, DEFAULT_PAUSED, DEFAULT_TIMERS,
+            DEFAULT_CALLS, DEFAULT_CALL_DELAY);
 }
 
 /* A whole number from the environment, or def when unset. 0, or -1. */
@@ -138,7 +151,10 @@ static int parse_knobs(bench *b, int argc, char **argv)
     if (env_long("BENCH_SECONDS", DEFAULT_SECONDS, 1, 86400, &b->seconds) != 0 ||
         env_long("BENCH_CLIENTS", DEFAULT_CLIENTS, 1, MAX_CLIENTS, &b->clients) != 0 ||
         env_long("BENCH_PAUSED", DEFAULT_PAUSED, 0, MAX_PAUSED, &b->paused) != 0 ||
-        env_long("BENCH_TIMERS", DEFAULT_TIMERS, 0, MAX_TIMERS, &b->timers) != 0)
+        env_long("BENCH_TIMERS", DEFAULT_TIMERS, 0, MAX_TIMERS, &b->timers) != 0 ||
+        env_long("BENCH_CALLS", DEFAULT_CALLS, 0, MAX_CALLS, &b->calls) != 0 ||
+        env_long("BENCH_CALL_DELAY_MS", DEFAULT_CALL_DELAY, 0, MAX_CALL_DELAY,
+                 &b->call_delay_ms) != 0)
         return 2;
     return 0;
 }
@@ -618,6 +634,57 @@ static int phase_timer_burst(bench *b)
     return rc;
 }
 
+/*
+ * BENCH_CALLS runs whose http step waits BENCH_CALL_DELAY_MS on our sink,
+ * all in flight at once: how fast the one outbound worker carries them,
+ * and whether they cost the server threads.
+ */
+static int phase_outbound(bench *b)
+{
+    bench_outbound_result r;
+    cpu_mark mark = cpu_mark_now(b);
+    int rc = bench_outbound_calls(b, &r);
+
+    cpu_report(b, "outbound calls", mark);
+    fprintf(stderr, "bench: outbound calls: %ld of %ld runs started in %.2f s "
+            "(%.0f/s), ", r.started, b->calls, r.start_seconds,
+            r.start_seconds > 0 ? (double)r.started / r.start_seconds : 0.0);
+    if (r.completed > 0)
+        fprintf(stderr, "%ld completed %.2f s after the first start (the "
+                "sink's delay is %.2f s)\n", r.completed, r.seconds,
+                (double)b->call_delay_ms / 1000.0);
+    else
+        fprintf(stderr, "none completed\n");
+    fprintf(stderr, "bench: outbound calls: the sink got %ld POSTs, answered "
+            "%ld, at most %ld in flight at once\n", r.sink.posts,
+            r.sink.answered, r.sink.max_open);
+    if (r.retried > 0 || r.sink.posts > r.started)
+        fprintf(stderr, "bench: outbound calls: %ld calls took more than one "
+                "attempt; %ld POSTs for %ld runs\n", r.retried, r.sink.posts,
+                r.started);
+    if (r.threads_before >= 0 && r.threads_peak >= 0) {
+        fprintf(stderr, "bench: server threads: %ld before the outbound calls, "
+                "%ld at the peak, %ld after\n", r.threads_before, r.threads_peak,
+                r.threads_after);
+        if (r.threads_peak - r.threads_before > 2)
+            fprintf(stderr, "bench: note: the server's thread count grew by "
+                    "%ld during the outbound calls (one worker should carry "
+                    "them all)\n", r.threads_peak - r.threads_before);
+    } else {
+        fprintf(stderr, "bench: cannot read the server's thread count\n");
+    }
+    if (rc == 0 && r.completed < b->calls) {
+        fprintf(stderr, "bench: outbound calls: only %ld of %ld runs "
+                "completed\n", r.completed, b->calls);
+        rc = -1;
+    }
+    if (rc == 0 && r.seconds > 0) {
+        figure("outbound_calls_per_s", (double)b->calls / r.seconds, 0, "per_s");
+        figure("outbound_burst_seconds", r.seconds, 2, "s");
+    }
+    return rc;
+}
+
 /* True once an interrupt or a failing server stopped the benchmark. */
 static bool stopped(void)
 {
@@ -647,7 +714,9 @@ static int run_phases(bench *b)
         return -1;
     if (b->paused > 0 && (phase_backlog(b) != 0 || stopped()))
         return -1;
-    if (b->timers > 0 && phase_timer_burst(b) != 0)
+    if (b->timers > 0 && (phase_timer_burst(b) != 0 || stopped()))
+        return -1;
+    if (b->calls > 0 && phase_outbound(b) != 0)
         return -1;
     return 0;
 }
@@ -669,8 +738,9 @@ int main(int argc, char **argv)
     rc = 1;
     if (tmpdir_make(&b) == 0 && signals_install() == 0) {
         fprintf(stderr, "bench: BENCH_SECONDS=%ld BENCH_CLIENTS=%ld "
-                "BENCH_PAUSED=%ld BENCH_TIMERS=%ld in %s\n", b.seconds,
-                b.clients, b.paused, b.timers, b.tmpdir);
+                "BENCH_PAUSED=%ld BENCH_TIMERS=%ld BENCH_CALLS=%ld "
+                "BENCH_CALL_DELAY_MS=%ld in %s\n", b.seconds, b.clients,
+                b.paused, b.timers, b.calls, b.call_delay_ms, b.tmpdir);
         rc = run_phases(&b) == 0 ? 0 : 1;
         if (rc != 0)
             fprintf(stderr, "bench: stopped early; the figures above are "

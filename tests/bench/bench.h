@@ -13,6 +13,7 @@
 
 #include "bench_client.h"
 #include "bench_server.h"
+#include "bench_sink.h"
 #include "bench_stats.h"
 
 #define BENCH_ID_MAX 128        /* longest run or gate id we accept */
@@ -24,6 +25,8 @@ typedef struct bench {
     long clients;               /* BENCH_CLIENTS: threads of the busy phases */
     long paused;                /* BENCH_PAUSED: runs left waiting at the gate */
     long timers;                /* BENCH_TIMERS: gates whose timeouts fire at once */
+    long calls;                 /* BENCH_CALLS: http steps in flight at once */
+    long call_delay_ms;         /* BENCH_CALL_DELAY_MS: the sink's answer delay */
 
     char tmpdir[PATH_MAX];      /* ours; removed at the end */
     bool tmpdir_made;
@@ -162,5 +165,26 @@ typedef struct bench_timer_result {
  * bench_timer_result_free. */
 int bench_timer_burst(const bench *b, bench_timer_result *out);
 void bench_timer_result_free(bench_timer_result *r);
+
+/* --- bench_outbound.c: outbound calls --- */
+
+typedef struct bench_outbound_result {
+    double seconds;             /* first start sent to last completion seen */
+    double start_seconds;       /* first start sent to last start answered */
+    long started;               /* runs that answered 201, running */
+    long completed;             /* runs seen completed with the sink's answer */
+    long retried;               /* of them, calls that took more than one attempt */
+    long threads_before;        /* the server's threads before the phase; -1 */
+    long threads_peak;          /* the most seen during it; -1 */
+    long threads_after;         /* once every run completed; -1 */
+    bench_sink_stats sink;      /* what the sink saw */
+} bench_outbound_result;
+
+/* Starts a sink that answers every call after b->call_delay_ms, applies
+ * the "outbound" workflow (one http step to the sink), starts b->calls
+ * runs on b->clients threads and waits until every run completed,
+ * sampling the server's thread count all along. 0, or -1 (the reason on
+ * stderr, failed requests counted); out is filled either way. */
+int bench_outbound_calls(const bench *b, bench_outbound_result *out);
 
 #endif

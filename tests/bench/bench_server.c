@@ -390,10 +390,13 @@ int bench_server_stop(bench_server *s)
     return rc;
 }
 
-long bench_server_rss_kib(const bench_server *s)
+/* The whole number after `field` (e.g. "VmRSS:") in /proc/PID/status, or
+ * -1 when unreadable. */
+static long status_field(const bench_server *s, const char *field)
 {
     char path[64], line[256];
-    long kib = -1;
+    size_t n = strlen(field);
+    long v = -1;
     FILE *f;
 
     if (s->pid == 0)
@@ -402,11 +405,24 @@ long bench_server_rss_kib(const bench_server *s)
     if (!(f = fopen(path, "r")))
         return -1;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+        if (strncmp(line, field, n) == 0) {
+            if (sscanf(line + n, " %ld", &v) != 1)
+                v = -1;
             break;
+        }
     if (fclose(f) != 0)
         return -1;
-    return kib;
+    return v;
+}
+
+long bench_server_rss_kib(const bench_server *s)
+{
+    return status_field(s, "VmRSS:");
+}
+
+long bench_server_threads(const bench_server *s)
+{
+    return status_field(s, "Threads:");
 }
 
 double bench_server_cpu_seconds(const bench_server *s)

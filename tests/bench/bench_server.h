@@ -71,6 +71,10 @@ int bench_server_url(bench_server *s, char *out, size_t n);
 /* The server's resident set (VmRSS) in KiB, or -1 when unreadable. */
 long bench_server_rss_kib(const bench_server *s);
 
+/* The server's thread count (Threads: in /proc/PID/status), or -1 when
+ * unreadable. */
+long bench_server_threads(const bench_server *s);
+
 /* CPU time (user + system) the server has used, in seconds; -1 when
  * unreadable. */
 double bench_server_cpu_seconds(const bench_server *s);
