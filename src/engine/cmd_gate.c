@@ -11,6 +11,8 @@
  */
 #include "engine/engine_internal.h"
 
+#include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/ids.h"
@@ -64,7 +66,10 @@ sp_code gate_resume_run(engine *e, json_t *gate, sp_error *err)
     json_object_set_new(run, "status", json_string("running"));
     json_object_set_new(run, "waiting", json_null());
     if (!json_str(run, "workflow")) {
-        rc = finish_agent_run(e, run, gate, err);
+        if ((rc = finish_agent_run(e, run, gate, err)) ||
+            (rc = callback_schedule(e, gate, err)) ||
+            (rc = gate_save(e, gate, err)))
+            goto out;
     } else {
         json_t *entry = entry_for_gate(run, json_str(gate, "id"));
         if (!entry) {
@@ -232,6 +237,7 @@ sp_code cmd_create_approval(engine *e, engine_cmd *cmd, int *status, json_t **bo
     id_new("apr", now, id);
     time_format(now, at);
     json_t *proposal = json_object_get(a, "proposal");
+    char *callback_secret = NULL;
     json_t *gate = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:O, s:O, s:O, s:O, s:{s:o, s:b, s:s},"
         " s:[], s:n, s:s, s:n, s:b, s:s, s:[], s:O, s:I, s:i}",
@@ -261,6 +267,14 @@ sp_code cmd_create_approval(engine *e, engine_cmd *cmd, int *status, json_t **bo
         goto out;
     }
     gate_add_timer_fields(gate, timeout ? (on_timeout ? on_timeout : "fail") : NULL);
+    const char *callback_url = json_str(a, "callback_url");
+    if (callback_url) {
+        callback_secret = callback_secret_new();
+        json_object_set_new(gate, "_callback", json_pack("{s:s, s:s}", "url", callback_url,
+                                                         "secret", callback_secret));
+        json_object_set_new(gate, "callback", json_pack("{s:s, s:s, s:i}", "url", callback_url,
+                                                        "state", "waiting", "attempts", 0));
+    }
     if (timeout_ms > 0) {
         char due[SP_TIME_BUF];
         json_object_set_new(gate, "due_at", json_string(time_format(now + timeout_ms, due)));
@@ -275,7 +289,13 @@ sp_code cmd_create_approval(engine *e, engine_cmd *cmd, int *status, json_t **bo
         goto out;
     *status = 201;
     *body = engine_public(gate);
+    if (callback_secret)        /* shown this once, like an API key */
+        json_object_set_new(*body, "callback_secret", json_string(callback_secret));
 out:
+    if (callback_secret) {
+        sodium_memzero(callback_secret, strlen(callback_secret));
+        free(callback_secret);
+    }
     json_decref(gate);
     json_decref(run);
     return rc;

@@ -57,6 +57,7 @@ static const engine_cmd_fn command_table[] = {
     [ENGINE_ISSUE_LINK] = cmd_issue_link,
     [ENGINE_ROTATE_LINK_KEYS] = cmd_rotate_link_keys,
     [ENGINE_HTTP_RESULT] = cmd_http_result,
+    [ENGINE_CALLBACK_RESULT] = cmd_callback_result,
     [ENGINE_LOGIN] = cmd_login,
     [ENGINE_LOGIN_FAILED] = cmd_login_failed,
     [ENGINE_LOGOUT] = cmd_logout,

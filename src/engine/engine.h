@@ -70,6 +70,8 @@ typedef struct {
  *   ENGINE_HTTP_RESULT     {run_id, step, visit, attempt, status, headers, body,
  *                          error?, elapsed_ms} -> 204: the answer to an http step's
  *                          call (from the outbound worker only)
+ *   ENGINE_CALLBACK_RESULT {approval_id, attempt, status, ...} -> 204: the answer
+ *                          to an approval's callback POST (outbound worker only)
  *   (ENGINE_DECIDE also takes link_nonce: the link's one use is recorded
  *   with the decision, 409 when it was used before)
  *   ENGINE_LOGIN           {user, hash, csrf_hash, address?} -> 200 {user, role,
@@ -106,6 +108,7 @@ typedef enum {
     ENGINE_ISSUE_LINK,
     ENGINE_ROTATE_LINK_KEYS,
     ENGINE_HTTP_RESULT,
+    ENGINE_CALLBACK_RESULT,
     ENGINE_LOGIN,           /* cmd_session.c: see the list above */
     ENGINE_LOGIN_FAILED,
     ENGINE_LOGOUT,

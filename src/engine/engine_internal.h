@@ -141,11 +141,27 @@ sp_code http_step(engine *e, const workflow *wf, const step_def *step, json_t *r
  * proposal of a gate on it. New ref, or NULL with err (SP_EINVALID). */
 json_t *http_preview(engine *e, const workflow *wf, const step_def *step, json_t *run,
                      json_t *entry, json_t *ctx, sp_error *err);
+/* Queues an outbound call for after the commit; its answer comes back as
+ * command `result` with key's members plus {status, headers, body, error?,
+ * elapsed_ms}. key and header_lines ("Name: value" strings) are stolen. */
+void engine_queue_call(engine *e, engine_command result, json_t *key, const char *method,
+                       const char *url, json_t *header_lines, const char *body,
+                       int64_t timeout_ms);
 /* Calls queued by the current batch go out only after it committed. */
 size_t http_calls_mark(engine *e);
 void http_calls_truncate(engine *e, size_t mark);
 void http_calls_flush(engine *e);
 sp_code cmd_http_result(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+
+/* ---- callbacks to external agents (callback.c) ---- */
+/* A new per-approval signing secret ("whsec_..."), malloc'd. */
+char *callback_secret_new(void);
+/* The gate resolved: schedules its callback, if it has one (gate changed,
+ * not saved). */
+sp_code callback_schedule(engine *e, json_t *gate, sp_error *err);
+sp_code gate_timer_callback(engine *e, const json_t *timer, sp_error *err);
+sp_code cmd_callback_result(engine *e, engine_cmd *cmd, int *status, json_t **body,
+                            sp_error *err);
 
 /* Saves the run (updated_at set) and marks it changed. */
 sp_code run_save(engine *e, json_t *run, sp_error *err);

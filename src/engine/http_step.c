@@ -275,15 +275,24 @@ static void queue_call(engine *e, json_t *run, json_t *entry, const step_def *st
         has_ctype = has_ctype || strcasecmp(k, "Content-Type") == 0;
     if (ctype && !has_ctype)
         json_array_append_new(lines, json_string(ctype));
-    json_array_append_new(e->calls,
-                          json_pack("{s:O, s:s, s:O, s:i, s:O, s:O, s:o, s:s?, s:I}",
-                                    "run_id", json_object_get(run, "id"), "step", step->id,
-                                    "visit", json_object_get(entry, "visit"), "attempt", attempt,
-                                    "method", json_object_get(req, "method"),
-                                    "url", json_object_get(req, "url"), "headers", lines,
-                                    "body", body, "timeout_ms",
-                                    (json_int_t)step->u.http->timeout_ms));
+    engine_queue_call(e, ENGINE_HTTP_RESULT,
+                      json_pack("{s:O, s:s, s:O, s:i}", "run_id", json_object_get(run, "id"),
+                                "step", step->id, "visit", json_object_get(entry, "visit"),
+                                "attempt", attempt),
+                      json_str(req, "method"), json_str(req, "url"), lines, body,
+                      step->u.http->timeout_ms);
     free(body);
+}
+
+void engine_queue_call(engine *e, engine_command result, json_t *key, const char *method,
+                       const char *url, json_t *header_lines, const char *body,
+                       int64_t timeout_ms)
+{
+    json_array_append_new(e->calls,
+                          json_pack("{s:i, s:o, s:s, s:s, s:o, s:s?, s:I}", "result",
+                                    (int)result, "key", key, "method", method, "url", url,
+                                    "headers", header_lines, "body", body, "timeout_ms",
+                                    (json_int_t)timeout_ms));
 }
 
 static bool accepted(const http_def *h, long status)
@@ -439,7 +448,8 @@ void http_calls_truncate(engine *e, size_t mark)
 
 typedef struct {
     engine *e;
-    json_t *key;                    /* {run_id, step, visit, attempt} */
+    engine_command result;          /* the command that takes the answer */
+    json_t *key;                    /* what the answer is for, e.g. {run_id, step, visit, attempt} */
 } call_ctx;
 
 static void ignore_reply(void *ctx, int status, json_t *body)
@@ -462,7 +472,7 @@ static void on_answer(void *arg, const outbound_result *r)
     if (r->error[0])
         json_object_set_new(args, "error", json_string(r->error));
     json_object_set_new(args, "elapsed_ms", json_integer(r->elapsed_ms));
-    engine_submit(cc->e, ENGINE_HTTP_RESULT, &engine_self, args, ignore_reply, NULL);
+    engine_submit(cc->e, cc->result, &engine_self, args, ignore_reply, NULL);
     json_decref(args);
     free(cc);
 }
@@ -485,9 +495,8 @@ void http_calls_flush(engine *e)
         };
         call_ctx *cc = malloc(sizeof *cc);
         cc->e = e;
-        cc->key = json_pack("{s:O, s:O, s:O, s:O}", "run_id", json_object_get(c, "run_id"),
-                            "step", json_object_get(c, "step"), "visit",
-                            json_object_get(c, "visit"), "attempt", json_object_get(c, "attempt"));
+        cc->result = (engine_command)json_integer_value(json_object_get(c, "result"));
+        cc->key = json_deep_copy(json_object_get(c, "key"));
         if (outbound_send(e->outbound, &req, on_answer, cc) != 0) {
             /* Stopping: the run stays in flight in the store and is re-sent
              * after the next start. */

@@ -39,6 +39,7 @@ static const struct {
     { "gate.timeout", gate_timer_timeout },
     { "gate.escalate", gate_timer_escalate },
     { "gate.remind", gate_timer_remind },
+    { "gate.callback", gate_timer_callback },
     { "run.wait", run_timer_wake },
     { "run.retry", run_timer_wake },
 };
