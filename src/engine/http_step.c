@@ -353,6 +353,7 @@ static sp_code take_response(engine *e, const step_def *step, json_t *run, json_
     if (rc)
         goto out;
     if (status && accepted(step->u.http, status)) {
+        json_object_del(entry, "response");     /* an earlier attempt's failure: history now */
         json_t *out = json_pack("{s:I, s:O, s:o}", "status", (json_int_t)status, "headers",
                                 json_object_get(resp, "headers"), "body", response_body(resp));
         rc = run_step_complete(e, step, run, entry, ctx, secrets_redact(out, secrets), err);
