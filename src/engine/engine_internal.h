@@ -147,6 +147,25 @@ json_t *http_preview(engine *e, const workflow *wf, const step_def *step, json_t
 void engine_queue_call(engine *e, engine_command result, json_t *key, const char *method,
                        const char *url, json_t *header_lines, const char *body,
                        int64_t timeout_ms);
+/* The request of http settings h as JSON {method, url, headers, json|form|body}
+ * (secrets in clear: for sending). idem_key: the Idempotency-Key, if h sends one. */
+json_t *http_request_build(engine *e, const workflow *wf, const http_def *h,
+                           const char *idem_key, json_t *ctx, json_t *secrets, sp_error *err);
+/* Queues req for after the commit; its answer comes as ENGINE_HTTP_RESULT
+ * with key's members (stolen) - {run_id, step, visit, attempt}. */
+void http_request_queue(engine *e, json_t *key, const json_t *req, int64_t timeout_ms);
+/* An answer's body: parsed when it says it is JSON, else text. New ref. */
+json_t *http_response_body(const json_t *resp);
+/* Whether a status (0: no answer) is worth another attempt. */
+bool http_transient(const http_def *h, long status);
+/* Every secret, opened, as {name: value} (empty without a master key). New ref. */
+json_t *engine_secrets_now(engine *e);
+/* ---- agent steps (agent_step.c) ---- */
+sp_code agent_step(engine *e, const workflow *wf, const step_def *step, json_t *run,
+                   json_t *entry, json_t *ctx, bool *in_flight, sp_error *err);
+/* A gate on a later step rejected with on_reject: revise: back to the agent. */
+sp_code agent_revise(engine *e, const workflow *wf, const step_def *gated, json_t *run,
+                     json_t *entry, bool *revised, sp_error *err);
 /* Calls queued by the current batch go out only after it committed. */
 size_t http_calls_mark(engine *e);
 void http_calls_truncate(engine *e, size_t mark);

@@ -42,7 +42,7 @@
 
 #define HTTP_RETRY_AFTER_MAX_S 3600      /* a longer Retry-After is capped here */
 
-static json_t *secrets_now(engine *e)
+json_t *engine_secrets_now(engine *e)
 {
     json_t *s = NULL;
     sp_error err = SP_ERROR_INIT;
@@ -114,10 +114,9 @@ static char *urlencode(const json_t *pairs, const char *what, sp_error *err)
  * url carrying the query and headers carrying auth and content type. This
  * is what is stored (redacted), shown at a gate, and sent.
  */
-static json_t *build_request(engine *e, const workflow *wf, const step_def *step, json_t *run,
-                             json_t *entry, json_t *ctx, json_t *secrets, sp_error *err)
+json_t *http_request_build(engine *e, const workflow *wf, const http_def *h,
+                           const char *idem_key, json_t *ctx, json_t *secrets, sp_error *err)
 {
-    const http_def *h = step->u.http;
     json_t *url = NULL, *headers = NULL, *query = NULL, *body = NULL, *auth = NULL, *req = NULL;
     if (render(e, wf, h->url, ctx, secrets, "url", &url, err) ||
         render(e, wf, h->headers, ctx, secrets, "headers", &headers, err) ||
@@ -174,12 +173,8 @@ static json_t *build_request(engine *e, const workflow *wf, const step_def *step
     } else if (h->auth_kind == HTTP_AUTH_HEADER && json_str(auth, "name")) {
         json_object_set(hs, json_str(auth, "name"), json_object_get(auth, "value"));
     }
-    if (h->idempotency_key) {
-        char key[256];
-        snprintf(key, sizeof key, "%s/%s/%lld", json_str(run, "id"), step->id,
-                 (long long)json_integer_value(json_object_get(entry, "visit")));
-        json_object_set_new(hs, "Idempotency-Key", json_string(key));
-    }
+    if (h->idempotency_key && idem_key)
+        json_object_set_new(hs, "Idempotency-Key", json_string(idem_key));
     if (h->body_kind == HTTP_BODY_JSON) {
         json_object_set(req, "json", body);
     } else if (h->body_kind == HTTP_BODY_FORM) {
@@ -206,6 +201,15 @@ out:
     json_decref(body);
     json_decref(auth);
     return req;
+}
+
+static json_t *build_request(engine *e, const workflow *wf, const step_def *step, json_t *run,
+                             json_t *entry, json_t *ctx, json_t *secrets, sp_error *err)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%s/%s/%lld", json_str(run, "id"), step->id,
+             (long long)json_integer_value(json_object_get(entry, "visit")));
+    return http_request_build(e, wf, step->u.http, key, ctx, secrets, err);
 }
 
 /* The approved proposal is the request, as the approver saw and maybe
@@ -237,7 +241,7 @@ static void unredact(json_t *approved, const json_t *fresh)
 json_t *http_preview(engine *e, const workflow *wf, const step_def *step, json_t *run,
                      json_t *entry, json_t *ctx, sp_error *err)
 {
-    json_t *secrets = secrets_now(e);
+    json_t *secrets = engine_secrets_now(e);
     json_t *req = build_request(e, wf, step, run, entry, ctx, secrets, err);
     json_t *shown = req ? secrets_redact(req, secrets) : NULL;
     json_decref(req);
@@ -248,6 +252,14 @@ json_t *http_preview(engine *e, const workflow *wf, const step_def *step, json_t
 /* Queues the call for after the commit (e->calls). */
 static void queue_call(engine *e, json_t *run, json_t *entry, const step_def *step,
                        const json_t *req, int attempt)
+{
+    http_request_queue(e, json_pack("{s:O, s:s, s:O, s:i}", "run_id", json_object_get(run, "id"),
+                                    "step", step->id, "visit", json_object_get(entry, "visit"),
+                                    "attempt", attempt),
+                       req, step->u.http->timeout_ms);
+}
+
+void http_request_queue(engine *e, json_t *key, const json_t *req, int64_t timeout_ms)
 {
     json_t *lines = json_array();
     const char *k;
@@ -275,12 +287,8 @@ static void queue_call(engine *e, json_t *run, json_t *entry, const step_def *st
         has_ctype = has_ctype || strcasecmp(k, "Content-Type") == 0;
     if (ctype && !has_ctype)
         json_array_append_new(lines, json_string(ctype));
-    engine_queue_call(e, ENGINE_HTTP_RESULT,
-                      json_pack("{s:O, s:s, s:O, s:i}", "run_id", json_object_get(run, "id"),
-                                "step", step->id, "visit", json_object_get(entry, "visit"),
-                                "attempt", attempt),
-                      json_str(req, "method"), json_str(req, "url"), lines, body,
-                      step->u.http->timeout_ms);
+    engine_queue_call(e, ENGINE_HTTP_RESULT, key, json_str(req, "method"), json_str(req, "url"),
+                      lines, body, timeout_ms);
     free(body);
 }
 
@@ -309,14 +317,14 @@ static bool accepted(const http_def *h, long status)
  * this key is still being processed" (Stripe's idempotency_key_in_use):
  * after a restart the first attempt may still be running there, so it is
  * waited out like any other transient answer. */
-static bool transient(const http_def *h, long status)
+bool http_transient(const http_def *h, long status)
 {
     return status == 0 || status == 408 || status == 425 || status == 429 || status >= 500 ||
            (status == 409 && h->idempotency_key);
 }
 
 /* The answer's body as JSON when it says it is JSON, else as text. */
-static json_t *response_body(const json_t *resp)
+json_t *http_response_body(const json_t *resp)
 {
     const char *text = json_str(resp, "body");
     const char *ctype = json_str(json_object_get(resp, "headers"), "content-type");
@@ -338,7 +346,7 @@ static sp_code take_response(engine *e, const step_def *step, json_t *run, json_
 {
     long status = (long)json_integer_value(json_object_get(resp, "status"));
     const char *error = json_str(resp, "error");
-    json_t *secrets = secrets_now(e);
+    json_t *secrets = engine_secrets_now(e);
     json_t *data = json_pack("{s:O, s:O, s:O, s:O}", "step", json_object_get(entry, "id"),
                              "visit", json_object_get(entry, "visit"), "attempt",
                              json_object_get(entry, "attempts"), "elapsed_ms",
@@ -355,7 +363,7 @@ static sp_code take_response(engine *e, const step_def *step, json_t *run, json_
     if (status && accepted(step->u.http, status)) {
         json_object_del(entry, "response");     /* an earlier attempt's failure: history now */
         json_t *out = json_pack("{s:I, s:O, s:o}", "status", (json_int_t)status, "headers",
-                                json_object_get(resp, "headers"), "body", response_body(resp));
+                                json_object_get(resp, "headers"), "body", http_response_body(resp));
         rc = run_step_complete(e, step, run, entry, ctx, secrets_redact(out, secrets), err);
         json_decref(out);
         goto out;
@@ -373,13 +381,13 @@ static sp_code take_response(engine *e, const step_def *step, json_t *run, json_
         long s = strtol(ra, NULL, 10);
         retry_after = (s > 0 ? (s > HTTP_RETRY_AFTER_MAX_S ? HTTP_RETRY_AFTER_MAX_S : s) : 0) * 1000;
     }
-    json_t *body = response_body(resp);
+    json_t *body = http_response_body(resp);
     json_object_set_new(entry, "response", json_pack("{s:I, s:o}", "status", (json_int_t)status,
                                                      "body", secrets_redact(body, secrets)));
     json_decref(body);
     char *clean = secrets_redact_text(message, strlen(message), secrets, NULL);
     rc = run_step_fail(e, step, run, entry, ctx, clean ? clean : message,
-                       transient(step->u.http, status),
+                       http_transient(step->u.http, status),
                        retry_after, err);
     free(clean);
 out:
@@ -400,7 +408,7 @@ sp_code http_step(engine *e, const workflow *wf, const step_def *step, json_t *r
         json_decref(resp);
         return rc;
     }
-    json_t *secrets = secrets_now(e);
+    json_t *secrets = engine_secrets_now(e);
     json_object_set(ctx, "proposal", proposal ? proposal : json_null());
     json_t *req = build_request(e, wf, step, run, entry, ctx, secrets, err);
     json_object_set_new(ctx, "proposal", json_null());

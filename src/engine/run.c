@@ -232,8 +232,8 @@ static sp_code step_completed(engine *e, const step_def *step, json_t *run, json
     return rc ? rc : go_to(e, run, next, step->id, err);
 }
 
-static sp_code step_rejected(engine *e, const step_def *step, json_t *run, json_t *entry,
-                             json_t *ctx, sp_error *err)
+static sp_code step_rejected(engine *e, const workflow *wf, const step_def *step, json_t *run,
+                             json_t *entry, json_t *ctx, sp_error *err)
 {
     json_object_set_new(entry, "status", json_string("rejected"));
     json_object_set_new(entry, "ended_at", engine_now_json());
@@ -241,6 +241,13 @@ static sp_code step_rejected(engine *e, const step_def *step, json_t *run, json_
     if (step->on_reject >= 0) {
         set_cursor(run, step->on_reject);
         return SP_OK;
+    }
+    if (step->on_reject == FLOW_REVISE) {
+        bool revised = false;
+        sp_code rc = agent_revise(e, wf, step, run, entry, &revised, err);
+        if (rc || revised)
+            return rc;
+        /* No agent step to go back to, or no revisions left: as `fail`. */
     }
     if (step->on_reject == FLOW_END)
         return run_finish(e, run, "completed", NULL, err);
@@ -270,7 +277,7 @@ static sp_code step_expired(engine *e, const workflow *wf, const step_def *step,
         return SP_OK;
     }
     if (strcmp(on_timeout, "reject") == 0)
-        return step_rejected(e, step, run, entry, ctx, err);
+        return step_rejected(e, wf, step, run, entry, ctx, err);
     json_object_set_new(entry, "status", json_string("expired"));
     json_object_set_new(entry, "ended_at", engine_now_json());
     ctx_update(ctx, entry);
@@ -359,7 +366,8 @@ static sp_code execute(engine *e, const workflow *wf, const step_def *step, json
     case STEP_APPROVAL:
         out = proposal ? json_incref(proposal) : json_null();
         break;
-    case STEP_HTTP:     /* handled by http_step before execute is reached */
+    case STEP_HTTP:     /* handled by http_step and agent_step before execute */
+    case STEP_AGENT:
         sp_error_set(&step_err, SP_EINTERNAL, "http step reached execute");
         break;
     case STEP_WAIT:     /* the time has come: the data passes through */
@@ -453,7 +461,7 @@ sp_code run_advance(engine *e, const workflow *wf, json_t *run, sp_error *err)
                 proposal = json_incref(json_object_get(approval, "proposal"));
                 json_object_set_new(entry, "status", json_string("running"));
             } else if (gstatus && strcmp(gstatus, "rejected") == 0) {
-                rc = step_rejected(e, step, run, entry, ctx, err);
+                rc = step_rejected(e, wf, step, run, entry, ctx, err);
                 continue;
             } else if (gstatus && strcmp(gstatus, "expired") == 0) {
                 bool go_on = false;
@@ -463,6 +471,14 @@ sp_code run_advance(engine *e, const workflow *wf, json_t *run, sp_error *err)
             } else {
                 break;                          /* still pending: nothing to do */
             }
+        }
+        if (step->kind == STEP_AGENT) {
+            bool in_flight = false;
+            json_decref(proposal);
+            rc = agent_step(e, wf, step, run, entry, ctx, &in_flight, err);
+            if (in_flight)
+                break;
+            continue;
         }
         if (step->kind == STEP_HTTP) {
             bool in_flight = false;

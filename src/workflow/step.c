@@ -14,9 +14,9 @@
 #include <string.h>
 
 static const char *const kinds[] = { "transform", "switch", "succeed", "fail", "wait", "http",
-                                      NULL };
+                                      "agent", NULL };
 static const char *const kinds_later[] = {
-    "agent", "parallel", "foreach", "call", "notify", "respond", NULL
+    "parallel", "foreach", "call", "notify", "respond", NULL
 };
 static const char *const step_keys[] = {
     "id", "description", "transform", "switch", "succeed", "fail", "approval",
@@ -46,6 +46,7 @@ static const char *kind_name(step_kind k)
     case STEP_FAIL:      return "fail";
     case STEP_WAIT:      return "wait";
     case STEP_HTTP:      return "http";
+    case STEP_AGENT:     return "agent";
     }
     return "?";
 }
@@ -79,7 +80,7 @@ static bool find_kind(wf_ctx *c, const char *path, const json_t *s, step_kind *k
         return false;
     if (found >= 0) {
         *kind = (step_kind[]){ STEP_TRANSFORM, STEP_SWITCH, STEP_SUCCEED, STEP_FAIL,
-                               STEP_WAIT, STEP_HTTP }[found];
+                               STEP_WAIT, STEP_HTTP, STEP_AGENT }[found];
         return true;
     }
     if (json_object_get(s, "approval")) {
@@ -87,7 +88,8 @@ static bool find_kind(wf_ctx *c, const char *path, const json_t *s, step_kind *k
         return true;
     }
     wf_problem(c, path,
-               "a step needs a kind: transform, switch, wait, http, approval, succeed or fail");
+               "a step needs a kind: transform, switch, wait, http, agent, approval, succeed "
+               "or fail");
     return false;
 }
 
@@ -240,6 +242,8 @@ static void build_flow(wf_ctx *c, const char *path, const json_t *s, step_def *s
         wf_path_key(kp, path, "on_reject");
         if (!json_object_get(s, "approval"))
             wf_problem_key(c, kp, "on_reject needs an approval gate on this step");
+        else if (json_is_string(v) && strcmp(json_string_value(v), "revise") == 0)
+            st->on_reject = FLOW_REVISE;    /* an agent step before it: checked at run time */
         else
             st->on_reject = wf_target(c, kp, v, true, true, FLOW_FAIL);
     }
@@ -289,6 +293,14 @@ void wf_step_build(wf_ctx *c, size_t i, const json_t *s, step_def *st)
         case STEP_WAIT:
             build_wait(c, kp, v, st);
             break;
+        case STEP_AGENT:
+            st->u.agent = wf_agent_build(c, kp, v);
+            /* A model call fails transiently like any call to the world. */
+            st->retry = (step_retry){ .max_attempts = RETRY_HTTP_DEFAULT_ATTEMPTS,
+                                      .backoff_ms = RETRY_DEFAULT_BACKOFF_MS,
+                                      .max_backoff_ms = RETRY_DEFAULT_MAX_BACKOFF_MS,
+                                      .jitter = true };
+            break;
         case STEP_HTTP:
             st->u.http = wf_http_build(c, kp, v);
             /* Calls to the world fail transiently: retried unless told otherwise. */
@@ -318,4 +330,6 @@ void wf_step_free(step_def *st)
         expr_template_free(st->u.fail.error);
     else if (st->kind == STEP_HTTP)
         wf_http_free(st->u.http);
+    else if (st->kind == STEP_AGENT)
+        wf_agent_free(st->u.agent);
 }

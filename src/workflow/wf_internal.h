@@ -125,6 +125,9 @@ void wf_strv_free(char **v, size_t n);
 void wf_step_build(wf_ctx *c, size_t i, const json_t *s, step_def *step);
 void wf_step_free(step_def *step);
 
+/* Validates an agent step's settings into a new agent_def (never NULL). */
+agent_def *wf_agent_build(wf_ctx *c, const char *path, const json_t *v);
+void wf_agent_free(agent_def *a);
 /* Validates an http step's settings into a new http_def (never NULL). */
 http_def *wf_http_build(wf_ctx *c, const char *path, const json_t *v);
 void wf_http_free(http_def *h);

@@ -40,6 +40,7 @@ typedef enum {
     STEP_FAIL,          /* fail: {error?: <template>} ends the run failed */
     STEP_WAIT,          /* wait: {for: <duration>} | {until: <expr -> RFC 3339>}; output passes through */
     STEP_HTTP,          /* http: {method, url, headers, query, json|form|body, auth, ...} */
+    STEP_AGENT,         /* agent: a chat model proposes an action, using read-only tools */
 } step_kind;
 
 typedef enum { HTTP_BODY_NONE, HTTP_BODY_JSON, HTTP_BODY_FORM, HTTP_BODY_RAW } http_body_kind;
@@ -68,6 +69,7 @@ typedef struct {
 /* Special flow targets; real targets are step indexes (>= 0). */
 #define FLOW_END   (-1)     /* "end": the run completes */
 #define FLOW_FAIL  (-2)     /* "fail": the run fails */
+#define FLOW_REVISE (-3)    /* on_reject "revise": back to the latest agent step, with the comment */
 
 #define EXPR_NONE  (-1)     /* an optional expression that is absent */
 
@@ -124,6 +126,31 @@ typedef struct {
     bool jitter;            /* default true */
 } step_retry;
 
+/* A tool the model may call. Safe tools (with an http request, safe: true)
+ * run inside the agent's loop; calling any other ends the step. */
+typedef struct {
+    char *name;
+    json_t *spec;               /* {type: "function", function: {name, description, parameters}} */
+    http_def *http;             /* NULL: an action tool */
+} agent_tool;
+
+#define AGENT_DEFAULT_MAX_TURNS     5
+#define AGENT_DEFAULT_MAX_REVISIONS 3
+#define AGENT_DEFAULT_MODEL         "gpt-4o-mini"
+#define AGENT_TIMEOUT_MS            60000
+
+typedef struct {
+    expr_template *url;         /* base URL; NULL: $SPOJIT_LLM_URL */
+    char *model;                /* NULL: $SPOJIT_LLM_MODEL, else AGENT_DEFAULT_MODEL */
+    expr_template *api_key;     /* NULL: no Authorization */
+    expr_template *instructions;        /* the system message; may be NULL */
+    expr_template *prompt;      /* the user message */
+    agent_tool *tools;
+    size_t ntools;
+    int max_turns;
+    int max_revisions;
+} agent_def;
+
 typedef struct step_def {
     char *id;
     step_kind kind;
@@ -140,6 +167,7 @@ typedef struct step_def {
         struct { expr_template *error; } fail;   /* may be NULL */
         struct { int64_t for_ms; int until; } wait;  /* exactly one: for_ms > 0 or until */
         http_def *http;
+        agent_def *agent;
     } u;
 } step_def;
 

@@ -601,7 +601,7 @@ static void step_kinds_are_exactly_one_and_built(void **state)
     json_t *d = load_fails("name: k\n"
                            "steps:\n"
                            "  - id: a\n"
-                           "    agent: {prompt: x}\n"
+                           "    foreach: {items: .x}\n"
                            "  - id: b\n"
                            "    transform: .\n"
                            "    switch: [{next: a}]\n"
@@ -611,7 +611,7 @@ static void step_kinds_are_exactly_one_and_built(void **state)
                            "    succeed: true\n"
                            "    next: a\n",
                            SP_EINVALID, &err);
-    assert_problem(d, "steps[0].agent", "step kind 'agent' is not supported yet", 4);
+    assert_problem(d, "steps[0].foreach", "step kind 'foreach' is not supported yet", 4);
     assert_problem(d, "steps[1].switch", "exactly one kind", 7);
     assert_problem(d, "steps[2]", "needs a kind", 8);
     assert_problem(d, "steps[3].next", "no effect on a succeed step", 12);
@@ -963,6 +963,54 @@ static void http_steps_load_and_their_mistakes_are_named(void **state)
     sp_error_clear(&err);
 }
 
+/* agent settings: the model, the prompt, read-only and action tools. */
+static void agent_steps_load_and_their_mistakes_are_named(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    workflow *wf = load("name: a\n"
+                        "steps:\n"
+                        "  - id: draft\n"
+                        "    agent:\n"
+                        "      url: '{{ .input.llm }}'\n"
+                        "      api_key: '{{ $secrets.llm }}'\n"
+                        "      prompt: 'Ticket {{ .input.t }}'\n"
+                        "      max_turns: 3\n"
+                        "      tools:\n"
+                        "        - {name: look, safe: true, http: {url: 'http://x/{{ .arguments.id }}'}}\n"
+                        "        - {name: act, parameters: {type: object}}\n"
+                        "  - id: gate\n"
+                        "    approval: {to: user:x, proposal: .steps.draft.output.arguments}\n"
+                        "    on_reject: revise\n", &err);
+    if (!wf)
+        fail_msg("%s", err.message);
+    const agent_def *a = wf->steps[0].u.agent;
+    assert_int_equal(wf->steps[0].kind, STEP_AGENT);
+    assert_int_equal(a->ntools, 2);
+    assert_non_null(a->tools[0].http);
+    assert_null(a->tools[1].http);
+    assert_int_equal(a->max_turns, 3);
+    assert_int_equal(a->max_revisions, AGENT_DEFAULT_MAX_REVISIONS);
+    assert_int_equal(wf->steps[1].on_reject, FLOW_REVISE);
+    workflow_free(wf);
+
+    json_t *d = load_fails("name: bad\n"
+                           "steps:\n"
+                           "  - id: a\n"
+                           "    agent:\n"                                    /* 4 */
+                           "      max_turns: 0\n"                            /* 5 */
+                           "      tools:\n"
+                           "        - {name: look, safe: true}\n"            /* 7 */
+                           "        - {name: 'b a d'}\n"                     /* 8 */
+                           "        - {name: look}\n",                       /* 9 */
+                           SP_EINVALID, &err);
+    assert_problem(d, "steps[0].agent", "needs 'prompt'", 0);
+    assert_problem(d, "steps[0].agent.max_turns", "", 5);
+    assert_problem(d, "steps[0].agent.tools[0]", "read-only tool", 7);
+    assert_problem(d, "steps[0].agent.tools[1].name", "letters", 8);
+    assert_problem(d, "steps[0].agent.tools[2]", "second tool named 'look'", 9);
+    sp_error_clear(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -998,6 +1046,7 @@ int main(void)
         cmocka_unit_test(time_keys_load_and_their_mistakes_are_named),
         cmocka_unit_test(a_wait_step_breaks_a_cycle),
         cmocka_unit_test(http_steps_load_and_their_mistakes_are_named),
+        cmocka_unit_test(agent_steps_load_and_their_mistakes_are_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
