@@ -346,6 +346,25 @@ test('transient failures that outlast max_attempts fail the step and take on_err
   assert.equal(s.pending(), 1, 'no fifth attempt');
 });
 
+test('a refused connection is transient: retried with back-off, recorded per attempt, then on_error', T, async () => {
+  // A port nothing listens on: take one from the kernel and close it again.
+  const net = await import('node:net');
+  const port = await new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = probe.address().port;
+      probe.close(() => resolve(p));
+    });
+  });
+  let run = await settle('http-flaky', { sink: `http://127.0.0.1:${port}`, charge: 'ch_refused', amount: 1 });
+  for (let i = 0; i < 3; i++) run = await fireRetry(run);
+  assert.equal(run.status, 'completed', JSON.stringify(run));
+  assert.deepEqual(run.output, { rescued: true });
+  assert.equal(stepOf(run).attempts, 4);
+  const attempts = await httpAttempts(run.id);
+  assert.equal(attempts.length, 4, 'one audit row per attempt');
+  assert.ok(attempts.every((a) => a.data.error && !a.data.status), JSON.stringify(attempts.map((a) => a.data)));
+});
+
 // ---- (c) timeouts ----------------------------------------------------------
 
 test('a call that never answers times out after its timeout and is retried', T, async () => {
