@@ -5,6 +5,7 @@
 #include "api/api_internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 api *api_new(store *s, engine *e, const api_config *cfg)
 {
@@ -58,8 +59,21 @@ json_t *api_public_doc(const json_t *doc)
     json_t *out = json_object();
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)doc, key, v)
-        if (key[0] != '_')
+    json_object_foreach((json_t *)doc, key, v) {
+        if (key[0] == '_')
+            continue;
+        /* A run's step entries keep private working state too (an agent's
+         * conversation in progress, a call in flight). */
+        if (strcmp(key, "steps") == 0 && json_is_array(v)) {
+            json_t *steps = json_array();
+            size_t i;
+            json_t *entry;
+            json_array_foreach(v, i, entry)
+                json_array_append_new(steps, api_public_doc(entry));
+            json_object_set_new(out, key, steps);
+        } else {
             json_object_set(out, key, v);
+        }
+    }
     return out;
 }

@@ -25,6 +25,7 @@ typedef struct {
     bool test_clock;            /* enables POST /v1/admin/clock */
     int max_wait_seconds;       /* cap on ?wait= (default 60) */
     bool tls;                   /* served over TLS: the session cookie gets Secure */
+    bool demo;                  /* serve --demo: the /demo stand-ins (src/api/demo.c) exist */
 } api_config;
 
 api *api_new(store *s, engine *e, const api_config *cfg);

@@ -68,6 +68,7 @@ typedef enum {
     API_AUDITOR,        /* admins and viewers */
     API_ADMIN,          /* principal_is_admin */
     API_ADMIN_TEST,     /* admin, and only with --test-clock (else 404) */
+    API_DEMO,           /* no authentication, and only with --demo (else 404) */
 } api_access;
 
 typedef struct api_longpolls api_longpolls;
@@ -250,6 +251,10 @@ void api_user_update(api_call *c);
 void api_user_delete(api_call *c);
 void api_key_list(api_call *c);
 void api_key_revoke(api_call *c);
+/* demo.c: the example agent and payments API of serve --demo */
+void api_demo_llm(api_call *c);
+void api_demo_charge(api_call *c);
+void api_demo_refund(api_call *c);
 /* links.c: signed decision links */
 void api_link_issue(api_call *c);
 void api_link_keys_rotate(api_call *c);

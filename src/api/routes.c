@@ -48,7 +48,10 @@
     X("GET",  "/v1/secrets",                       API_ADMIN,      api_secret_list)        \
     X("PUT",  "/v1/secrets/{name}",                API_ADMIN,      api_secret_put)         \
     X("DELETE", "/v1/secrets/{name}",              API_ADMIN,      api_secret_delete)      \
-    X("POST", "/v1/admin/clock",                   API_ADMIN_TEST, api_admin_clock)
+    X("POST", "/v1/admin/clock",                   API_ADMIN_TEST, api_admin_clock)        \
+    X("POST", "/demo/llm/v1/chat/completions",     API_DEMO,       api_demo_llm)           \
+    X("GET",  "/demo/payments/v1/charges/{id}",    API_DEMO,       api_demo_charge)        \
+    X("POST", "/demo/payments/v1/refunds",         API_DEMO,       api_demo_refund)
 
 #define API_WRAPPER(method, path, rule, fn)                        \
     static void fn##_entry(http_request *req, void *app)           \
@@ -77,12 +80,12 @@ void api_dispatch(http_request *req, void *app, api_access rule, api_handler fn)
     atomic_fetch_add_explicit(&a->requests, 1, memory_order_relaxed);
 
     /* A disabled test hook looks like no endpoint at all, to anyone. */
-    if (rule == API_ADMIN_TEST && !a->cfg.test_clock) {
+    if ((rule == API_ADMIN_TEST && !a->cfg.test_clock) || (rule == API_DEMO && !a->cfg.demo)) {
         api_fail(req, SP_ENOTFOUND, "no such endpoint: %s %s", http_method(req),
                  http_path(req));
         return;
     }
-    if (rule == API_PUBLIC) {
+    if (rule == API_PUBLIC || rule == API_DEMO) {
         fn(&c);
         return;
     }

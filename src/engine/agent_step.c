@@ -89,7 +89,7 @@ static sp_code call_model(engine *e, const workflow *wf, const step_def *step, j
                             endpoint, "headers", "Content-Type", "application/json", "json",
                             "model", model && *model ? model : AGENT_DEFAULT_MODEL, "messages",
                             json_object_get(st, "messages"), "tools", tools);
-    if (key) {
+    if (key && json_string_length(key) && strcmp(json_string_value(key), "null") != 0) {
         char *auth = malloc(json_string_length(key) + 8);
         sprintf(auth, "Bearer %s", json_string_value(key));
         json_object_set_new(json_object_get(req, "headers"), "Authorization", json_string(auth));
@@ -371,6 +371,9 @@ sp_code agent_step(engine *e, const workflow *wf, const step_def *step, json_t *
         json_decref(body);
     }
     json_decref(resp);
+    /* Done: the conversation is in the output; the working copy can go. */
+    if (rc == SP_OK && strcmp(json_str(entry, "status"), "completed") == 0)
+        json_object_del(entry, "_agent");
     if (rc != SP_EINVALID)
         return rc;
 failed:;

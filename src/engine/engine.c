@@ -92,9 +92,20 @@ json_t *engine_public(const json_t *doc)
     json_t *copy = json_object();
     const char *key;
     json_t *value;
-    json_object_foreach((json_t *)doc, key, value)
-        if (key[0] != '_')
+    json_object_foreach((json_t *)doc, key, value) {
+        if (key[0] == '_')
+            continue;
+        if (strcmp(key, "steps") == 0 && json_is_array(value)) {
+            json_t *steps = json_array();
+            size_t i;
+            json_t *entry;
+            json_array_foreach(value, i, entry)
+                json_array_append_new(steps, engine_public(entry));
+            json_object_set_new(copy, key, steps);
+        } else {
             json_object_set(copy, key, value);
+        }
+    }
     return copy;
 }
 

@@ -64,6 +64,33 @@ static json_t *allowed_env(const char *list)
 
 static const principal system_admin = { .name = "admin", .role = "admin", .scope = "admin" };
 
+/*
+ * The demo's refund-agent example needs a model and a payments API. Unless
+ * the operator gave real ones (SPOJIT_LLM_URL, PAYMENTS_URL), it gets the
+ * stand-ins this server hosts under /demo (api/demo.c). Before any thread
+ * starts: setenv is not thread-safe.
+ */
+static void demo_point_at_stand_ins(json_t *env, const char *host, int port)
+{
+    char url[512];
+    if (port == 0) {
+        log_warn("demo: --listen with port 0: the example agent and payments stand-ins "
+                 "cannot be addressed; set SPOJIT_LLM_URL and PAYMENTS_URL yourself");
+        return;
+    }
+    const char *llm = getenv("SPOJIT_LLM_URL");
+    if (!llm || !*llm) {
+        snprintf(url, sizeof url, "http://%s:%d/demo/llm/v1", host, port);
+        setenv("SPOJIT_LLM_URL", url, 1);
+        log_info("demo: the example agent answers at %s (set SPOJIT_LLM_URL for a real model)",
+                 url);
+    }
+    if (!json_object_get(env, "PAYMENTS_URL")) {
+        snprintf(url, sizeof url, "http://%s:%d/demo/payments", host, port);
+        json_object_set_new(env, "PAYMENTS_URL", json_string(url));
+    }
+}
+
 /* A test clock continues from where the last run of the server left it,
  * so moving it, restarting and moving it again adds up. */
 static void resume_test_clock(store *st)
@@ -172,6 +199,8 @@ int serve_main(int argc, char **argv)
         resume_test_clock(st);
     if (!(master_key = serve_master_key(&o, st)))
         goto out;
+    if (o.demo)
+        demo_point_at_stand_ins(env, host, port);
     curl_global_init(CURL_GLOBAL_DEFAULT);      /* before any thread uses libcurl */
     if (!(out_calls = outbound_start(&err))) {
         log_error("%s", err.message);
@@ -190,7 +219,7 @@ int serve_main(int argc, char **argv)
         demo_load(eng, &system_admin, o.examples);
 
     api_config acfg = { .test_clock = o.test_clock, .max_wait_seconds = o.max_wait,
-                        .tls = tls_cert != NULL };
+                        .tls = tls_cert != NULL, .demo = o.demo };
     if (!(a = api_new(st, eng, &acfg))) {
         log_error("cannot set up the API: out of memory");
         goto out;

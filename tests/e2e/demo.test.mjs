@@ -1,0 +1,70 @@
+// `serve --demo` tells the whole refund story with nothing else running: the
+// example agent drafts, finance decides (and sends it back once), and the
+// payments stand-in gets the refund once.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import path from 'node:path';
+import { test } from 'node:test';
+
+import { REPO, Server, describeResponse } from './lib/server.mjs';
+import { waitRun } from './lib/world.mjs';
+
+const T = { timeout: 120_000 };
+
+function freePort() {
+  return new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+test('the demo refund: the example agent proposes, a rejection sends it back, the smaller refund is sent once', T, async () => {
+  const port = await freePort();
+  const srv = new Server({
+    args: ['--demo', '--examples', path.join(REPO, 'examples'), '--listen', `127.0.0.1:${port}`],
+    env: { SPOJIT_LLM_URL: '' },
+  });
+  try {
+    await srv.start();
+    assert.match(srv.stderr, /example agent answers at http:\/\/127\.0\.0\.1/);
+    const alice = await srv.createKey('alice');
+    const started = await srv.api('POST', '/v1/runs?wait=20', {
+      body: { workflow: 'refund-agent', input: { customer: { id: 'vip-42', tier: 'vip' }, charge: 'ch_123', amount: 612, ticket: 'T-1001' } },
+    });
+    assert.equal(started.status, 201, describeResponse(started));
+    let run = started.json;
+    assert.equal(run.status, 'waiting', JSON.stringify(run));
+    const draft = run.steps.find((s) => s.id === 'draft');
+    assert.deepEqual(draft.output.arguments, { charge: 'ch_123', amount: 612, currency: 'usd' });
+    assert.match(draft.output.reasoning, /never shipped/);
+
+    const inbox = (await srv.api('GET', '/v1/approvals', { token: alice })).json.items;
+    assert.equal(inbox.length, 1, 'in finance\'s inbox');
+    assert.equal(inbox[0].reasoning, draft.output.reasoning, 'the gate shows the agent\'s reasoning');
+    const rej = await srv.api('POST', `/v1/approvals/${inbox[0].id}/decisions`, {
+      token: alice, body: { decision: 'reject', comment: 'too much for a late parcel' },
+    });
+    assert.equal(rej.status, 200, describeResponse(rej));
+
+    // The agent offers half - 306, under the auto-approve limit of 500.
+    run = await waitRun(srv, run.id);
+    const drafts = run.steps.filter((s) => s.id === 'draft');
+    assert.equal(drafts.length, 2, 'the rejection went back to the agent');
+    assert.equal(drafts[1].output.arguments.amount, 306);
+    assert.ok(JSON.stringify(drafts[1].output.transcript).includes('too much for a late parcel'));
+    const refund = run.steps.filter((s) => s.id === 'issue_refund').at(-1);
+    assert.equal(refund.approval.auto, true, 'the smaller refund needs no person');
+    for (const s of run.steps) {
+      assert.deepEqual(Object.keys(s).filter((k) => k.startsWith('_')), [], `no private members in step ${s.id}`);
+    }
+    assert.equal(run.status, 'completed', JSON.stringify(run));
+    assert.equal(run.output.status, 200);
+    assert.equal(run.output.body.amount, 306);
+    assert.match(run.output.body.id, /^re_demo_/);
+    await srv.stopClean();
+  } finally {
+    await srv.dispose();
+  }
+});
