@@ -9,6 +9,9 @@
  *                -> an action tool called?    the step's output:
  *                                              {tool, arguments, reasoning, transcript}
  *                -> text only?                 {tool: null, arguments: null, reasoning, transcript}
+ *                -> text, with response_schema? the JSON it holds, checked:
+ *                                              {tool: null, arguments: null, response, reasoning: null,
+ *                                               transcript}; a mismatch is sent back once
  *
  * The loop's state lives in the step entry ("_agent": {messages, turns,
  * calls, pending, tool_call}), so a restart re-sends the call that was in
@@ -97,6 +100,10 @@ static sp_code call_model(engine *e, const workflow *wf, const step_def *step, j
     }
     if (json_array_size(json_object_get(json_object_get(req, "json"), "tools")) == 0)
         json_object_del(json_object_get(req, "json"), "tools");
+    if (a->response_schema)
+        json_object_set_new(json_object_get(req, "json"), "response_format",
+                            json_pack("{s:s, s:{s:s, s:O}}", "type", "json_schema", "json_schema",
+                                      "name", "response", "schema", a->response_schema));
     int calls = (int)json_integer_value(json_object_get(st, "calls")) + 1;
     json_object_set_new(st, "calls", json_integer(calls));
     json_object_set_new(st, "turns", json_integer(turns + 1));
@@ -227,6 +234,54 @@ static sp_code next_call(engine *e, const workflow *wf, const step_def *step, js
     return rc;
 }
 
+/* A text answer under response_schema: JSON matching the schema is the
+ * step's `response`. The first answer that does not match goes back to the
+ * model with the problems, once; the second fails the step. */
+static sp_code take_structured_answer(engine *e, const workflow *wf, const step_def *step,
+                                      json_t *run, json_t *entry, json_t *ctx, json_t *st,
+                                      json_t *content, bool *in_flight, sp_error *err)
+{
+    const agent_def *a = step->u.agent;
+    json_error_t jerr;
+    json_t *response = json_is_string(content)
+                           ? json_loads(json_string_value(content), JSON_DECODE_ANY, &jerr)
+                           : NULL;
+    sp_error why = SP_ERROR_INIT;
+    if (!response)
+        sp_error_set(&why, SP_EINVALID, "the answer is not JSON (%s)",
+                     json_is_string(content) ? jerr.text : "no text");
+    else
+        workflow_check_schema(a->response_schema, response, "response", &why);
+    if (!why.code) {
+        sp_error_clear(&why);
+        return run_step_complete(e, step, run, entry, ctx,
+                                 json_pack("{s:n, s:n, s:o, s:n, s:O}", "tool", "arguments",
+                                           "response", response, "reasoning", "transcript",
+                                           json_object_get(st, "messages")),
+                                 err);
+    }
+    json_decref(response);
+    int turns = (int)json_integer_value(json_object_get(st, "turns"));
+    if (json_is_true(json_object_get(st, "schema_retried")) || turns >= a->max_turns) {
+        sp_error_set(err, SP_EINVALID, "the model's answer does not match response_schema: %s",
+                     why.message);
+        sp_error_clear(&why);
+        return SP_EINVALID;
+    }
+    char text[SP_ERROR_MESSAGE_MAX + 160];
+    snprintf(text, sizeof text,
+             "Your answer does not match the response schema: %s\n"
+             "Answer again with only a JSON value that matches the schema.",
+             why.message);
+    sp_error_clear(&why);
+    json_object_set_new(st, "schema_retried", json_true());
+    json_array_append_new(json_object_get(st, "messages"),
+                          json_pack("{s:s, s:s}", "role", "user", "content", text));
+    sp_code rc = call_model(e, wf, step, run, entry, ctx, st, err);
+    *in_flight = rc == SP_OK;
+    return rc;
+}
+
 /* The model's answer: an action (the step's result), read-only tool calls
  * to run (all of them, each answered by its id), or text. */
 static sp_code take_model_answer(engine *e, const workflow *wf, const step_def *step,
@@ -244,6 +299,9 @@ static sp_code take_model_answer(engine *e, const workflow *wf, const step_def *
                                                                                 : json_null();
     json_array_append(messages, message);
     json_t *calls = json_object_get(message, "tool_calls");
+    if (json_array_size(calls) == 0 && a->response_schema)
+        return take_structured_answer(e, wf, step, run, entry, ctx, st, content, in_flight,
+                                      err);
     if (json_array_size(calls) == 0)
         return run_step_complete(e, step, run, entry, ctx,
                                  json_pack("{s:n, s:n, s:O, s:O}", "tool", "arguments",

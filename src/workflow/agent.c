@@ -16,7 +16,7 @@
 
 static const char *const agent_keys[] = {
     "url", "model", "api_key", "instructions", "prompt", "tools", "max_turns", "max_revisions",
-    NULL
+    "response_schema", NULL
 };
 static const char *const tool_keys[] = { "name", "description", "parameters", "safe", "http",
                                          NULL };
@@ -115,6 +115,12 @@ agent_def *wf_agent_build(wf_ctx *c, const char *path, const json_t *v)
     a->max_revisions = small_int(c, MEMBER(kp, path, "max_revisions"),
                                  json_object_get(v, "max_revisions"),
                                  AGENT_DEFAULT_MAX_REVISIONS);
+    if ((x = json_object_get(v, "response_schema"))) {
+        size_t before = json_array_size(c->problems);
+        wf_schema_check(c, MEMBER(kp, path, "response_schema"), x);
+        if (json_array_size(c->problems) == before)
+            a->response_schema = json_incref((json_t *)x);
+    }
     if ((x = json_object_get(v, "tools")) && wf_want_array(c, MEMBER(kp, path, "tools"), x)) {
         a->ntools = json_array_size(x);
         a->tools = calloc(a->ntools ? a->ntools : 1, sizeof *a->tools);
@@ -146,5 +152,6 @@ void wf_agent_free(agent_def *a)
         wf_http_free(a->tools[i].http);
     }
     free(a->tools);
+    json_decref(a->response_schema);
     free(a);
 }

@@ -1,5 +1,6 @@
 /*
- * schema.c - the JSON Schema subset of input_schema.
+ * schema.c - the JSON Schema subset of input_schema and an agent's
+ * response_schema.
  *
  * Supported: type (one name or a list), required, properties,
  * additionalProperties (bool or schema), items, enum, const, minimum,
@@ -294,17 +295,23 @@ static void check_value(checker *k, const json_t *s, const json_t *v, const char
         check_scalar(k, s, v, path);
 }
 
-sp_code workflow_check_input(const workflow *wf, const json_t *input, sp_error *err)
+sp_code workflow_check_schema(const json_t *schema, const json_t *v, const char *what,
+                              sp_error *err)
 {
-    if (!wf || !wf->input_schema)
-        return SP_OK;
     checker k = { json_array() };
     if (!k.problems)
         return sp_error_set(err, SP_ENOMEM, "out of memory");
-    check_value(&k, wf->input_schema, input ? input : json_null(), "input");
+    check_value(&k, schema, v ? v : json_null(), what);
     if (json_array_size(k.problems) == 0) {
         json_decref(k.problems);
         return SP_OK;
     }
-    return wf_problems_to_error(k.problems, "input", err);
+    return wf_problems_to_error(k.problems, what, err);
+}
+
+sp_code workflow_check_input(const workflow *wf, const json_t *input, sp_error *err)
+{
+    if (!wf || !wf->input_schema)
+        return SP_OK;
+    return workflow_check_schema(wf->input_schema, input, "input", err);
 }

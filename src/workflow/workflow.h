@@ -149,6 +149,7 @@ typedef struct {
     size_t ntools;
     int max_turns;
     int max_revisions;
+    json_t *response_schema;    /* a text answer must be JSON matching it; may be NULL */
 } agent_def;
 
 typedef struct step_def {
@@ -203,5 +204,13 @@ int workflow_step_index(const workflow *wf, const char *id);
  * 0, or SP_EINVALID with every problem in err->details [{path, message}].
  */
 sp_code workflow_check_input(const workflow *wf, const json_t *input, sp_error *err);
+
+/*
+ * Checks v against a schema of that same subset (one that passed the check
+ * when its workflow was applied), naming paths from `what` ("input",
+ * "response"). 0, or SP_EINVALID as workflow_check_input.
+ */
+sp_code workflow_check_schema(const json_t *schema, const json_t *v, const char *what,
+                              sp_error *err);
 
 #endif

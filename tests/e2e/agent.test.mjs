@@ -100,10 +100,30 @@ ${TOOLS}      max_turns: 3
     transform: '{after: true}'
 `;
 
+// Structured output: the answer is JSON checked against response_schema.
+const TRIAGE_SCHEMA = {
+  type: 'object',
+  required: ['category', 'priority'],
+  properties: { category: { enum: ['billing', 'bug', 'other'] }, priority: { type: 'integer', minimum: 1, maximum: 3 } },
+  additionalProperties: false,
+};
+const TRIAGE = `
+name: agent-triage
+steps:
+  - id: triage
+    agent:
+      url: "{{ .input.llm }}"
+      model: test-model
+      prompt: "Triage ticket {{ .input.ticket }}"
+      response_schema: ${JSON.stringify(TRIAGE_SCHEMA)}
+  - id: route
+    transform: '{queue: .steps.triage.output.response.category}'
+`;
+
 before(async () => {
   const put = await srv.api('PUT', '/v1/secrets/llm_key', { body: { value: LLM_KEY } });
   assert.ok([200, 201].includes(put.status), `PUT /v1/secrets/llm_key: ${describeResponse(put)}`);
-  for (const wf of [REFUND, ONCE, ALONE, TURNS]) await srv.applyWorkflow(wf);
+  for (const wf of [REFUND, ONCE, ALONE, TURNS, TRIAGE]) await srv.applyWorkflow(wf);
   keys.alice = await srv.userWithKey('alice', { teams: ['finance'] });
 }, T);
 
@@ -441,6 +461,58 @@ test('a model that keeps calling the safe tool fails the step after max_turns mo
   assert.match(JSON.stringify(draft.error), /max_turns/, `the step's error names max_turns: ${JSON.stringify(draft.error)}`);
   assert.match(JSON.stringify(run.error), /max_turns/, `the run's error names max_turns: ${JSON.stringify(run.error)}`);
   assert.ok(!run.steps.some((x) => x.id === 'after'));
+});
+
+// ---- response_schema ---------------------------------------------------------
+
+test('response_schema: the schema goes to the model as response_format; a matching JSON answer is the output\'s response, ready for the next step', T, async () => {
+  const c = await chat([{ content: '{"category": "billing", "priority": 2}' }], { apiKey: undefined });
+  const s = await sink();
+  const run = await settle('agent-triage', input(c, s));
+  assert.equal(run.status, 'completed', JSON.stringify(run));
+  assert.equal(c.requests.length, 1);
+  assert.deepEqual(c.requests[0].response_format,
+    { type: 'json_schema', json_schema: { name: 'response', schema: TRIAGE_SCHEMA } });
+  const out = stepOf(run, 'triage').output;
+  assert.deepEqual(out.response, { category: 'billing', priority: 2 });
+  assert.equal(out.tool, null);
+  assert.equal(out.arguments, null);
+  assert.equal(out.reasoning, null);
+  assert.deepEqual(run.output, { queue: 'billing' });
+});
+
+test('response_schema: an answer that does not match goes back to the model once with the problems; the corrected answer is taken', T, async () => {
+  const c = await chat([{ content: '{"category": "refund", "priority": "high"}' }, { content: '{"category": "other", "priority": 3}' }], { apiKey: undefined });
+  const s = await sink();
+  const run = await settle('agent-triage', input(c, s));
+  assert.equal(run.status, 'completed', JSON.stringify(run));
+  assert.equal(c.requests.length, 2);
+  assertValidRequests(c);
+  const retry = c.requests[1].messages.at(-1);
+  assert.equal(retry.role, 'user');
+  assert.match(retry.content, /does not match the response schema/);
+  assert.match(retry.content, /response\.category: must be one of/, retry.content);
+  assert.match(retry.content, /response\.priority: expected integer, got string/, retry.content);
+  assert.deepEqual(stepOf(run, 'triage').output.response, { category: 'other', priority: 3 });
+});
+
+test('response_schema: a second answer that does not match (here: not JSON) fails the step with the reason; no third call', T, async () => {
+  const c = await chat([{ content: 'billing, I think' }, { content: '{"category": "bug"}' }, { content: '{"category": "bug", "priority": 1}' }], { apiKey: undefined });
+  const s = await sink();
+  const run = await settle('agent-triage', input(c, s));
+  assert.equal(run.status, 'failed', JSON.stringify(run));
+  assert.equal(c.requests.length, 2, 'retried once only');
+  assert.match(c.requests[1].messages.at(-1).content, /not JSON/);
+  const step = stepOf(run, 'triage');
+  assert.equal(step.status, 'failed');
+  assert.match(JSON.stringify(step.error), /does not match response_schema.*response\.priority: is required/, JSON.stringify(step.error));
+});
+
+test('response_schema is checked when the workflow is applied: an unsupported keyword is refused with its path', T, async () => {
+  const bad = TRIAGE.replace('name: agent-triage', 'name: agent-bad-schema').replace('"additionalProperties":false', '"patternProperties":{}');
+  const r = await srv.api('POST', '/v1/workflows', { body: bad, contentType: 'application/yaml' });
+  assert.equal(r.status, 422, describeResponse(r));
+  assert.match(r.text, /steps\[0\]\.agent\.response_schema\.patternProperties/, r.text);
 });
 
 // ---- several tool calls in one answer ----------------------------------------

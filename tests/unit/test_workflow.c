@@ -978,6 +978,7 @@ static void agent_steps_load_and_their_mistakes_are_named(void **state)
                         "      tools:\n"
                         "        - {name: look, safe: true, http: {url: 'http://x/{{ .arguments.id }}'}}\n"
                         "        - {name: act, parameters: {type: object}}\n"
+                        "      response_schema: {type: object, required: [n]}\n"
                         "  - id: gate\n"
                         "    approval: {to: user:x, proposal: .steps.draft.output.arguments}\n"
                         "    on_reject: revise\n", &err);
@@ -990,6 +991,16 @@ static void agent_steps_load_and_their_mistakes_are_named(void **state)
     assert_null(a->tools[1].http);
     assert_int_equal(a->max_turns, 3);
     assert_int_equal(a->max_revisions, AGENT_DEFAULT_MAX_REVISIONS);
+    assert_non_null(a->response_schema);
+    json_t *right = json_pack("{s:i}", "n", 1);
+    assert_int_equal(workflow_check_schema(a->response_schema, right, "response", &err), SP_OK);
+    json_decref(right);
+    json_t *wrong = json_pack("{s:i}", "m", 1);
+    assert_int_equal(workflow_check_schema(a->response_schema, wrong, "response", &err),
+                     SP_EINVALID);
+    assert_non_null(strstr(err.message, "response.n: is required"));
+    json_decref(wrong);
+    sp_error_clear(&err);
     assert_int_equal(wf->steps[1].on_reject, FLOW_REVISE);
     workflow_free(wf);
 
@@ -1001,13 +1012,15 @@ static void agent_steps_load_and_their_mistakes_are_named(void **state)
                            "      tools:\n"
                            "        - {name: look, safe: true}\n"            /* 7 */
                            "        - {name: 'b a d'}\n"                     /* 8 */
-                           "        - {name: look}\n",                       /* 9 */
+                           "        - {name: look}\n"                        /* 9 */
+                           "      response_schema: {type: object, pattern: x}\n", /* 10 */
                            SP_EINVALID, &err);
     assert_problem(d, "steps[0].agent", "needs 'prompt'", 0);
     assert_problem(d, "steps[0].agent.max_turns", "", 5);
     assert_problem(d, "steps[0].agent.tools[0]", "read-only tool", 7);
     assert_problem(d, "steps[0].agent.tools[1].name", "letters", 8);
     assert_problem(d, "steps[0].agent.tools[2]", "second tool named 'look'", 9);
+    assert_problem(d, "steps[0].agent.response_schema.pattern", "not supported", 10);
     sp_error_clear(&err);
 }
 
