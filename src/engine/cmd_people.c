@@ -6,7 +6,8 @@
  * Every change takes effect at once: authentication reads the store on each
  * request, so a revoked key, a disabled or deleted user is refused from the
  * next request on. Each change is an audit row naming what changed (never a
- * password). Deleting a user revokes its keys and removes the user row; the
+ * password). A new password or disabling a user revokes its web sessions.
+ * Deleting a user revokes its keys and sessions and removes the user row; the
  * runs, decisions and audit rows that name the user stay as they are.
  */
 #include "engine/engine_internal.h"
@@ -187,6 +188,13 @@ sp_code cmd_update_user(engine *e, engine_cmd *cmd, int *status, json_t **body, 
     json_t *before = json_incref(json_object_get(user, "teams"));
     json_object_del(user, "teams");         /* not a column: memberships are rows */
     rc = store_user_put(e->w, user, err);
+    /* A new password or a disabled account signs the user out everywhere:
+     * whoever held a session under the old state keeps nothing. */
+    int64_t signed_out = 0;
+    if (rc == SP_OK && (password || json_is_true(disabled)))
+        rc = store_session_revoke_user(e->w, name, clock_now(), &signed_out, err);
+    if (signed_out > 0)
+        json_object_set_new(changes, "sessions_revoked", json_integer(signed_out));
     if (rc == SP_OK && teams)
         rc = set_teams(e, name, before, teams, cmd->who.name, err);
     /* A demoted user keeps no admin key: the scope would outrank the role. */
@@ -217,11 +225,16 @@ sp_code cmd_delete_user(engine *e, engine_cmd *cmd, int *status, json_t **body, 
         return rc;
     if (name && strcmp(name, cmd->who.name) == 0)
         return sp_error_set(err, SP_EINVALID, "an admin cannot delete themselves");
+    /* Sessions go too: a user created later under the same name must not
+     * inherit them. */
+    int64_t signed_out = 0;
     if ((rc = revoke_all(e, name, cmd->who.name, "the user was deleted", err)) ||
-        (rc = store_user_delete(e->w, name ? name : "", err)))
+        (rc = store_user_delete(e->w, name ? name : "", err)) ||
+        (rc = store_session_revoke_user(e->w, name, clock_now(), &signed_out, err)))
         return rc;
     if ((rc = engine_audit(e, cmd->who.name, "user.deleted", NULL, NULL,
-                           json_pack("{s:s}", "name", name), err)))
+                           json_pack("{s:s, s:I}", "name", name, "sessions_revoked",
+                                     (json_int_t)signed_out), err)))
         return rc;
     *status = 200;
     *body = json_pack("{s:s, s:b}", "name", name, "deleted", 1);

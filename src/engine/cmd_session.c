@@ -9,6 +9,10 @@
  * The user is read again inside the transaction, so a user disabled or
  * deleted between the password check and the commit gets no session.
  *
+ * Each login also deletes up to SESSION_PURGE_BATCH sessions that are
+ * revoked or expired: logins are what add rows, so the table stays about
+ * the size of the live sessions without a sweeper.
+ *
  * Audit: login.ok (actor the user), login.failed (actor "anonymous": the
  * attempted name is data, not an identity), logout (actor the user). Last
  * use (ENGINE_SESSION_TOUCH) is not audited: it would be one row a minute
@@ -20,6 +24,9 @@
 
 #include "auth/session.h"
 #include "core/ids.h"
+
+/* Unusable sessions deleted per login, at most. */
+#define SESSION_PURGE_BATCH 100
 
 static bool hex64(const char *s)
 {
@@ -52,6 +59,13 @@ sp_code cmd_login(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_err
         return rc;
 
     sp_time now = clock_now();
+    /* Housekeeping: each login clears away a few sessions that can no
+     * longer be used, so the table holds about the live ones. */
+    if ((rc = store_session_purge(e->w, now, now - AUTH_SESSION_IDLE_MS, SESSION_PURGE_BATCH,
+                                  NULL, err))) {
+        json_decref(user);
+        return rc;
+    }
     char id[SP_ID_MAX], at[SP_TIME_BUF], until[SP_TIME_BUF];
     id_new("ses", now, id);
     time_format(now, at);

@@ -212,6 +212,18 @@ sp_code store_session_revoke(store_conn *c, const char *id, sp_time at, sp_error
     STORE_CALL(session_revoke, id, at, err);
 }
 
+sp_code store_session_revoke_user(store_conn *c, const char *user, sp_time at,
+                                  int64_t *revoked, sp_error *err)
+{
+    STORE_CALL(session_revoke_user, user, at, revoked, err);
+}
+
+sp_code store_session_purge(store_conn *c, sp_time now, sp_time idle_before, int limit,
+                            int64_t *purged, sp_error *err)
+{
+    STORE_CALL(session_purge, now, idle_before, limit, purged, err);
+}
+
 sp_code store_run_active(store_conn *c, json_t **ids, sp_error *err)
 {
     STORE_CALL(run_active, ids, err);

@@ -130,7 +130,8 @@ sp_code store_timer_count(store_conn *c, int64_t *count, sp_error *err);
  * session: {id, hash (hex SHA-256 of the cookie token), user, csrf_hash
  *           (hex SHA-256 of the CSRF token), created_at, last_seen_at,
  *           expires_at (absolute), revoked_at?}. Expiry is the reader's
- * decision; rows are never deleted by these calls. */
+ * decision; only store_session_purge deletes rows, ones no reader would
+ * accept any more. */
 sp_code store_session_put(store_conn *c, const json_t *session, sp_error *err); /* SP_ECONFLICT on a repeated id or hash */
 sp_code store_session_lookup(store_conn *c, const char *hash, json_t **session,
                              sp_error *err);                                   /* SP_ENOTFOUND */
@@ -138,6 +139,14 @@ sp_code store_session_lookup(store_conn *c, const char *hash, json_t **session,
 sp_code store_session_touch(store_conn *c, const char *id, sp_time at, sp_error *err);
 /* Sets revoked_at unless it is set already. SP_ENOTFOUND for an unknown id. */
 sp_code store_session_revoke(store_conn *c, const char *id, sp_time at, sp_error *err);
+/* Revokes every live session of a user (password changed, disabled,
+ * deleted); *revoked (may be NULL) gets how many. */
+sp_code store_session_revoke_user(store_conn *c, const char *user, sp_time at,
+                                  int64_t *revoked, sp_error *err);
+/* Deletes up to limit sessions that are revoked, past expires_at (< now) or
+ * idle since before idle_before; *purged (may be NULL) gets how many. */
+sp_code store_session_purge(store_conn *c, sp_time now, sp_time idle_before, int limit,
+                            int64_t *purged, sp_error *err);
 
 /* ---- secrets: values sealed by secrets/ (the store never sees plaintext) ----
  * A row: name, the sealed bytes (nonce and ciphertext, secrets.h), the id of

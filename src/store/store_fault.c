@@ -183,6 +183,10 @@ FAULT_OP(session_lookup, (store_conn *c, const char *hash, json_t **session, sp_
 FAULT_OP(session_touch, (store_conn *c, const char *id, sp_time at, sp_error *err), id, at, err)
 FAULT_OP(session_revoke, (store_conn *c, const char *id, sp_time at, sp_error *err), id, at,
          err)
+FAULT_OP(session_revoke_user, (store_conn *c, const char *user, sp_time at, int64_t *revoked,
+                               sp_error *err), user, at, revoked, err)
+FAULT_OP(session_purge, (store_conn *c, sp_time now, sp_time idle_before, int limit,
+                         int64_t *purged, sp_error *err), now, idle_before, limit, purged, err)
 FAULT_OP(secret_put, (store_conn *c, const store_secret *sec, bool *created, sp_error *err),
          sec, created, err)
 FAULT_OP(secret_delete, (store_conn *c, const char *name, sp_error *err), name, err)
@@ -269,6 +273,8 @@ static const store_ops fault_ops = {
     .session_lookup = f_session_lookup,
     .session_touch = f_session_touch,
     .session_revoke = f_session_revoke,
+    .session_revoke_user = f_session_revoke_user,
+    .session_purge = f_session_purge,
     .secret_put = f_secret_put,
     .secret_delete = f_secret_delete,
     .secret_scan = f_secret_scan,

@@ -85,6 +85,10 @@ struct store_ops {
                               sp_error *err);
     sp_code (*session_touch)(store_conn *c, const char *id, sp_time at, sp_error *err);
     sp_code (*session_revoke)(store_conn *c, const char *id, sp_time at, sp_error *err);
+    sp_code (*session_revoke_user)(store_conn *c, const char *user, sp_time at,
+                                   int64_t *revoked, sp_error *err);
+    sp_code (*session_purge)(store_conn *c, sp_time now, sp_time idle_before, int limit,
+                             int64_t *purged, sp_error *err);
 
     sp_code (*secret_put)(store_conn *c, const store_secret *s, bool *created, sp_error *err);
     sp_code (*secret_delete)(store_conn *c, const char *name, sp_error *err);

@@ -170,6 +170,42 @@ test('a session ends after 8 hours idle, and 7 days after login however busy', T
   }
 });
 
+test('a new password, disabling or deleting a user signs them out everywhere; the name created again inherits no session', T, async () => {
+  await srv.createUser('pat', { password: PASSWORD });
+  const s1 = await session('pat');
+  const s2 = await session('pat');
+  for (const s of [s1, s2]) assert.equal((await srv.api('GET', '/v1/runs', withCookie(s))).status, 200);
+  const NEW = 'a brand new passphrase';
+  const pw = await srv.api('PATCH', '/v1/users/pat', { body: { password: NEW } });
+  assert.equal(pw.status, 200, describeResponse(pw));
+  for (const s of [s1, s2]) assert.equal((await srv.api('GET', '/v1/runs', withCookie(s))).status, 401, 'signed out by the new password');
+  assert.equal((await login('pat')).status, 401, 'the old password is gone');
+
+  const s3r = await login('pat', NEW);
+  assert.equal(s3r.status, 200, describeResponse(s3r));
+  const s3 = { cookie: cookieOf(s3r).split(';')[0] };
+  assert.equal((await srv.api('GET', '/v1/runs', withCookie(s3))).status, 200);
+  // a role change is no reason to sign out
+  assert.equal((await srv.api('PATCH', '/v1/users/pat', { body: { role: 'viewer' } })).status, 200);
+  assert.equal((await srv.api('GET', '/v1/runs', withCookie(s3))).status, 200, 'a role change keeps the session');
+  assert.equal((await srv.api('PATCH', '/v1/users/pat', { body: { disabled: true } })).status, 200);
+  assert.equal((await srv.api('PATCH', '/v1/users/pat', { body: { disabled: false } })).status, 200);
+  assert.equal((await srv.api('GET', '/v1/runs', withCookie(s3))).status, 401, 'enabling again does not bring the session back');
+
+  const s4r = await login('pat', NEW);
+  assert.equal(s4r.status, 200, describeResponse(s4r));
+  const s4 = { cookie: cookieOf(s4r).split(';')[0] };
+  assert.equal((await srv.api('DELETE', '/v1/users/pat')).status, 200);
+  await srv.createUser('pat', { password: NEW });
+  assert.equal((await srv.api('GET', '/v1/runs', withCookie(s4))).status, 401, 'the new pat does not inherit the old sessions');
+
+  const rows = await srv.audit();
+  const updates = rows.filter((r) => r.type === 'user.updated' && r.data?.name === 'pat');
+  assert.deepEqual(updates.map((r) => r.data.changes.sessions_revoked ?? 0), [2, 0, 1, 0], JSON.stringify(updates.map((r) => r.data)));
+  const deleted = rows.filter((r) => r.type === 'user.deleted' && r.data?.name === 'pat');
+  assert.deepEqual(deleted.map((r) => r.data.sessions_revoked), [1]);
+});
+
 test('audit rows: login.ok (actor the user), login.failed (name and address), logout', T, async () => {
   const rows = await srv.audit();
   const ok = rows.filter((r) => r.type === 'login.ok' && r.actor === 'sam');

@@ -327,6 +327,76 @@ static void test_session_ops_fail_through_the_fault_wrapper(void **state)
     store_close(f);
 }
 
+/* The stored hash of the session a cookie header carries. */
+static void hash_of(const char *header, char out[65])
+{
+    const char *tok = strstr(header, "spojit_session=") + strlen("spojit_session=");
+    sha256_hex(tok, strlen(tok), out);
+}
+
+static bool stored(const char *header)
+{
+    char hash[65];
+    hash_of(header, hash);
+    json_t *row = NULL;
+    sp_error err = SP_ERROR_INIT;
+    sp_code rc = store_session_lookup(store_writer(st), hash, &row, &err);
+    json_decref(row);
+    sp_error_clear(&err);
+    return rc == SP_OK;
+}
+
+/* Runs last: the purge clears away other tests' rows too. */
+static void test_revoking_a_users_sessions_and_purging_unusable_ones(void **state)
+{
+    clock_set(T0);
+    char b1[128], b2[128], c_exp[128], c_idle[128], c_live[128], ch[65];
+    sp_error err = SP_ERROR_INIT;
+    store_conn *w = store_writer(st);
+    assert_int_equal(store_begin(w, &err), SP_OK);
+    put_user(w, "bob", "member", false);
+    put_user(w, "carl", "member", false);
+    assert_int_equal(store_commit(w, &err), SP_OK);
+    put_session("ses_b1", "bob", T0, b1, ch);
+    put_session("ses_b2", "bob", T0, b2, ch);
+    put_session("ses_cexp", "carl", T0 - AUTH_SESSION_ABSOLUTE_MS - 5, c_exp, ch);
+    put_session("ses_cidle", "carl", T0 - AUTH_SESSION_IDLE_MS - 5000, c_idle, ch);
+    put_session("ses_clive", "carl", T0, c_live, ch);
+    principal p;
+    assert_int_equal(resolve(b1, &p, NULL, NULL), SP_OK);
+    principal_clear(&p);
+
+    int64_t n = -1;
+    assert_int_equal(store_begin(w, &err), SP_OK);
+    assert_int_equal(store_session_revoke_user(w, "bob", T0, &n, &err), SP_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_session_revoke_user(w, "bob", T0 + 1, &n, &err), SP_OK);
+    assert_int_equal(n, 0);                     /* already revoked */
+    assert_int_equal(store_session_revoke_user(w, "nobody", T0, &n, &err), SP_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_commit(w, &err), SP_OK);
+    assert_int_equal(resolve(b1, &p, NULL, NULL), SP_EUNAUTH);
+    assert_int_equal(resolve(b2, &p, NULL, NULL), SP_EUNAUTH);
+    assert_int_equal(resolve(c_live, &p, NULL, NULL), SP_OK);
+    principal_clear(&p);
+
+    /* Bounded: at most `limit` rows per call, until none is left. */
+    assert_int_equal(store_begin(w, &err), SP_OK);
+    assert_int_equal(store_session_purge(w, T0, T0 - AUTH_SESSION_IDLE_MS, 2, &n, &err), SP_OK);
+    assert_int_equal(n, 2);
+    for (int i = 0; i < 100 && n > 0; i++)
+        assert_int_equal(store_session_purge(w, T0, T0 - AUTH_SESSION_IDLE_MS, 2, &n, &err), SP_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_commit(w, &err), SP_OK);
+    assert_false(stored(b1));
+    assert_false(stored(b2));
+    assert_false(stored(c_exp));
+    assert_false(stored(c_idle));
+    assert_true(stored(c_live));
+    assert_int_equal(resolve(c_live, &p, NULL, NULL), SP_OK);
+    principal_clear(&p);
+}
+
 /* ---- the failed-login limiter ---- */
 
 static void test_rate_limit_blocks_after_max_failures_until_the_window_passes(void **state)
@@ -403,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_session_ops_fail_through_the_fault_wrapper),
         cmocka_unit_test(test_rate_limit_blocks_after_max_failures_until_the_window_passes),
         cmocka_unit_test(test_rate_limit_table_is_bounded_and_forgets_the_oldest),
+        cmocka_unit_test(test_revoking_a_users_sessions_and_purging_unusable_ones),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

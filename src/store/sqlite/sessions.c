@@ -3,12 +3,14 @@
  *
  * A session row is found by the SHA-256 of its cookie token (UNIQUE index
  * on hash), exactly as an API key is: the token itself never reaches the
- * store. Rows are never deleted here; a logout sets revoked_at, and expiry
- * is decided by the reader (auth/session.c) from the times in the row.
+ * store. A logout sets revoked_at, and expiry is decided by the reader
+ * (auth/session.c) from the times in the row; rows no reader would accept
+ * any more are deleted later, a few at a time (purge, at each login).
  *
  * Lookup is on the request path of every cookie-authenticated call: one
  * seek, one prepared statement. Touch and revoke are single-row updates by
- * primary key, run only by the engine thread (the one writer).
+ * primary key (revoking a user's sessions uses the user index), run only by
+ * the engine thread (the one writer).
  */
 #include "store/sqlite/sqlite_int.h"
 
@@ -112,5 +114,46 @@ sp_code sqlite_session_revoke(store_conn *base, const char *id, sp_time at, sp_e
         return rc;
     if (sqlite3_changes(c->db) == 0)
         return sp_error_set(err, SP_ENOTFOUND, "no such session");
+    return SP_OK;
+}
+
+sp_code sqlite_session_revoke_user(store_conn *base, const char *user, sp_time at,
+                                   int64_t *revoked, sp_error *err)
+{
+    sqlite_conn *c = sqlite_cast(base);
+    sqlite3_stmt *st = NULL;
+    sp_code rc = sqlite_stmt(c, SQ_SESSION_REVOKE_USER,
+                             "UPDATE sessions SET revoked_at = ?2 "
+                             "WHERE user = ?1 AND revoked_at IS NULL", &st, err);
+    if (rc)
+        return rc;
+    sqlite_bind_str(st, 1, user);
+    sqlite3_bind_int64(st, 2, at);
+    if ((rc = sqlite_run(c, st, err, "revoke a user's sessions")))
+        return rc;
+    if (revoked)
+        *revoked = sqlite3_changes(c->db);
+    return SP_OK;
+}
+
+sp_code sqlite_session_purge(store_conn *base, sp_time now, sp_time idle_before, int limit,
+                             int64_t *purged, sp_error *err)
+{
+    sqlite_conn *c = sqlite_cast(base);
+    sqlite3_stmt *st = NULL;
+    /* A bounded delete, so that a login never pays for a long backlog. */
+    sp_code rc = sqlite_stmt(c, SQ_SESSION_PURGE,
+                             "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions "
+                             "WHERE revoked_at IS NOT NULL OR expires_at < ?1 "
+                             "OR last_seen_at < ?2 LIMIT ?3)", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, idle_before);
+    sqlite3_bind_int(st, 3, limit);
+    if ((rc = sqlite_run(c, st, err, "purge old sessions")))
+        return rc;
+    if (purged)
+        *purged = sqlite3_changes(c->db);
     return SP_OK;
 }

@@ -83,6 +83,7 @@ typedef enum {
     SQ_TIMER_CANCEL_RUN, SQ_TIMER_COUNT,
     /* sessions.c */
     SQ_SESSION_PUT, SQ_SESSION_LOOKUP, SQ_SESSION_TOUCH, SQ_SESSION_REVOKE,
+    SQ_SESSION_REVOKE_USER, SQ_SESSION_PURGE,
     /* secrets.c */
     SQ_SECRET_EXISTS, SQ_SECRET_PUT, SQ_SECRET_DELETE, SQ_SECRET_SCAN, SQ_SECRET_SCAN_SEALED,
     SQ_COUNT
@@ -218,6 +219,10 @@ sp_code sqlite_session_lookup(store_conn *c, const char *hash, json_t **session,
                               sp_error *err);
 sp_code sqlite_session_touch(store_conn *c, const char *id, sp_time at, sp_error *err);
 sp_code sqlite_session_revoke(store_conn *c, const char *id, sp_time at, sp_error *err);
+sp_code sqlite_session_revoke_user(store_conn *c, const char *user, sp_time at, int64_t *revoked,
+                                   sp_error *err);
+sp_code sqlite_session_purge(store_conn *c, sp_time now, sp_time idle_before, int limit,
+                             int64_t *purged, sp_error *err);
 sp_code sqlite_run_put(store_conn *c, const json_t *run, sp_error *err);
 sp_code sqlite_run_get(store_conn *c, const char *id, json_t **run, sp_error *err);
 sp_code sqlite_run_list(store_conn *c, const store_run_filter *f, json_t **items,
