@@ -24,11 +24,21 @@ api *api_new(store *s, engine *e, const api_config *cfg)
         free(a);
         return NULL;
     }
-    if (!(a->login_rl = api_rl_new(API_LOGIN_RL_ENTRIES, API_LOGIN_WINDOW_MS))) {
+    if (!(a->login_rl = api_rl_new(API_LOGIN_RL_ENTRIES, API_LOGIN_WINDOW_MS)) ||
+        !(a->passwords = workers_start(API_PASSWORD_WORKERS, API_PASSWORD_QUEUE))) {
         api_free(a);
         return NULL;
     }
     return a;
+}
+
+/* After engine_stop, before http_stop: logins still queued finish (the
+ * engine answers them 503), so no worker touches a request HTTP has freed;
+ * logins arriving meanwhile get 503. */
+void api_stop(api *a)
+{
+    if (a)
+        workers_stop(a->passwords);
 }
 
 /* After http_stop: parked long-polls are answered (their replies are then
@@ -37,6 +47,7 @@ void api_free(api *a)
 {
     if (!a)
         return;
+    workers_free(a->passwords);
     api_lp_free(a->lp);
     api_rl_free(a->login_rl);
     api_key_uses_free(a->key_uses);

@@ -29,6 +29,9 @@ typedef struct {
 } api_config;
 
 api *api_new(store *s, engine *e, const api_config *cfg);
+/* Call after engine_stop and before http_stop: finishes the work the API
+ * still has off the HTTP threads (logins being checked). */
+void api_stop(api *a);
 void api_free(api *a);
 
 /* The route table to give http_start, with the api as its app pointer. */

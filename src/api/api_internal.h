@@ -33,6 +33,7 @@
 #include "auth/auth.h"
 #include "auth/session.h"
 #include "core/err.h"
+#include "core/workers.h"
 
 /* ---- limits: every one of them named here (and in docs/api) ---- */
 #define API_DEFAULT_MAX_WAIT_S   60         /* ?wait= cap when the config says 0 */
@@ -58,6 +59,8 @@
 #define API_LOGIN_MAX_PER_NAME   10         /* failures for one user name */
 #define API_LOGIN_MAX_PER_ADDR   30         /* failures from one client address */
 #define API_LOGIN_RL_ENTRIES     4096       /* names and addresses remembered at once */
+#define API_PASSWORD_WORKERS     2          /* argon2id at once: 64 MiB and a core each */
+#define API_PASSWORD_QUEUE       64         /* logins waiting for a worker; more get 503 */
 
 /* ---- who may call an endpoint ---- */
 typedef enum {
@@ -82,6 +85,7 @@ struct api {
     api_longpolls *lp;
     api_rl *login_rl;           /* session.c: failed logins per name and address */
     api_key_uses *key_uses;     /* keyuse.c: when each key was last noted */
+    workers *passwords;         /* session.c: argon2id off the HTTP threads */
 };
 
 typedef enum {
@@ -150,6 +154,11 @@ void api_reply_doc(http_request *req, int status, const json_t *doc);
  * new run is still "running", the reply waits for it as a long-poll.
  */
 void api_submit(api_call *c, engine_command cmd, json_t *args, int64_t wait_ms);
+/* api_submit for args that may hold a "password": a password worker
+ * replaces it by "password_hash" (argon2id) and then submits, so neither
+ * this thread nor the engine spends the hash, and no plain password is
+ * queued to the engine. Steals args. 503 when every worker is busy. */
+void api_submit_with_password(api_call *c, engine_command cmd, json_t *args);
 /* ?wait= of this request in ms (0 when absent), or replies 400 and returns -1. */
 int64_t api_wait_ms(api_call *c);
 /* Replies 404 "no such <what>" unless id has the shape of a <prefix> id. */

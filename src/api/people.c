@@ -124,7 +124,7 @@ void api_user_update(api_call *c)
                  "request body: give at least one of role, disabled, teams, email, password");
     } else {
         json_object_set_new(body, "name", json_string(name));
-        api_submit(c, ENGINE_UPDATE_USER, body, 0);
+        api_submit_with_password(c, ENGINE_UPDATE_USER, body);
         return;
     }
     json_decref(body);

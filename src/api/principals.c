@@ -80,7 +80,7 @@ void api_user_create(api_call *c)
         json_decref(body);
         return;
     }
-    api_submit(c, ENGINE_CREATE_USER, body, 0);
+    api_submit_with_password(c, ENGINE_CREATE_USER, body);
 }
 
 void api_team_create(api_call *c)

@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "core/ids.h"
@@ -165,4 +166,63 @@ void api_submit(api_call *c, engine_command cmd, json_t *args, int64_t wait_ms)
     http_defer(c->req);
     engine_submit(c->a->engine, cmd, &c->who, args, on_engine_reply, p);
     json_decref(args);
+}
+
+/* A change waiting for its password to be hashed. */
+typedef struct {
+    api *a;
+    http_request *req;
+    principal who;
+    engine_command cmd;
+    json_t *args;
+} password_job;
+
+/* A password worker. */
+static void hash_then_submit(void *ctx)
+{
+    password_job *j = ctx;
+    json_t *pw = json_object_get(j->args, "password");
+    char *hash = auth_password_hash(json_string_value(pw));
+    sodium_memzero((char *)json_string_value(pw), json_string_length(pw));
+    json_object_del(j->args, "password");
+    api_pending *p = hash ? malloc(sizeof *p) : NULL;
+    if (!p) {
+        free(hash);
+        api_fail(j->req, SP_EINTERNAL, "cannot hash the password");
+    } else {
+        json_object_set_new(j->args, "password_hash", json_string(hash));
+        free(hash);
+        *p = (api_pending){ .a = j->a, .req = j->req };
+        engine_submit(j->a->engine, j->cmd, &j->who, j->args, on_engine_reply, p);
+    }
+    json_decref(j->args);
+    principal_clear(&j->who);
+    free(j);
+}
+
+void api_submit_with_password(api_call *c, engine_command cmd, json_t *args)
+{
+    if (!json_is_string(json_object_get(args, "password"))) {
+        api_submit(c, cmd, args, 0);
+        return;
+    }
+    password_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        json_decref(args);
+        api_fail(c->req, SP_ENOMEM, "out of memory");
+        return;
+    }
+    *j = (password_job){ .a = c->a, .req = c->req, .cmd = cmd, .args = args };
+    principal_copy(&j->who, &c->who);
+    /* Deferred first: the worker may answer before submit returns. */
+    http_defer(c->req);
+    if (!workers_submit(c->a->passwords, hash_then_submit, j)) {
+        json_t *pw = json_object_get(args, "password");
+        sodium_memzero((char *)json_string_value(pw), json_string_length(pw));
+        json_decref(args);
+        principal_clear(&j->who);
+        free(j);
+        http_add_header(c->req, "Retry-After", "1");
+        api_fail(c->req, SP_EUNAVAIL, "too many password changes at once; try again in a second");
+    }
 }

@@ -3,9 +3,13 @@
  * authenticating a request by its session cookie (with the CSRF check).
  *
  * Where the work happens:
- * - The password is verified here, on the HTTP thread, with a store reader:
- *   argon2id costs tens of milliseconds and 64 MiB by design, and the
- *   engine thread - the one writer - must never wait for it.
+ * - The user is read here, on the HTTP thread, with a store reader; the
+ *   password is verified on one of the API's password workers
+ *   (core/workers.h): argon2id costs tens of milliseconds and 64 MiB by
+ *   design, and neither an HTTP thread (every connection it serves would
+ *   wait) nor the engine thread (the one writer) may spend that. The
+ *   workers are few and their queue short: a flood of logins gets 503 with
+ *   Retry-After rather than the whole API's attention.
  * - Everything written - the session row, the audit rows login.ok,
  *   login.failed and logout, last_seen_at - is an engine command; the
  *   reply to a login or logout comes after its commit, as for any change.
@@ -30,6 +34,7 @@
 
 #include "core/jsonx.h"
 #include "core/log.h"
+#include "core/workers.h"
 
 static const char msg_wrong[] = "wrong user name or password";
 
@@ -224,52 +229,88 @@ static const char *check_password(const json_t *user, const char *password)
     return NULL;
 }
 
-static void login_failed(api_call *c, const char *name, const char *addr, const char *ukey,
-                         const char *akey, const char *reason)
+/* A login on its way from the HTTP thread to a password worker; the
+ * request is deferred meanwhile. */
+typedef struct {
+    api *a;
+    http_request *req;
+    json_t *user;                   /* NULL: no such user */
+    char *password;                 /* wiped and freed */
+    char name[API_NAME_MAX + 1];
+    char addr[64];
+    char ukey[API_RL_KEY_MAX], akey[API_RL_KEY_MAX];
+} login_check;
+
+static void login_check_free(login_check *l)
+{
+    if (l->password) {
+        sodium_memzero(l->password, strlen(l->password));
+        free(l->password);
+    }
+    json_decref(l->user);
+    free(l);
+}
+
+static void login_failed(const login_check *l, const char *reason)
 {
     sp_time now = clock_now();
-    api_rl_failed(c->a->login_rl, ukey, now);
-    api_rl_failed(c->a->login_rl, akey, now);
-    log_warn("api: failed login as '%s' from %s (%s)", name, addr, reason);
-    json_t *args = json_pack("{s:s, s:s, s:s}", "name", name, "address", addr, "reason", reason);
+    api_rl_failed(l->a->login_rl, l->ukey, now);
+    api_rl_failed(l->a->login_rl, l->akey, now);
+    log_warn("api: failed login as '%s' from %s (%s)", l->name, l->addr, reason);
+    json_t *args = json_pack("{s:s, s:s, s:s}", "name", l->name, "address", l->addr, "reason",
+                             reason);
     if (!args) {
-        api_fail(c->req, SP_ENOMEM, "out of memory");
+        api_fail(l->req, SP_ENOMEM, "out of memory");
         return;
     }
-    http_defer(c->req);
-    engine_submit(c->a->engine, ENGINE_LOGIN_FAILED, NULL, args, on_login_failed, c->req);
+    engine_submit(l->a->engine, ENGINE_LOGIN_FAILED, NULL, args, on_login_failed, l->req);
     json_decref(args);
 }
 
-static void login_ok(api_call *c, const json_t *user, const char *addr)
+static void login_ok(const login_check *l)
 {
     sp_error err = SP_ERROR_INIT;
     login_pending *p = calloc(1, sizeof *p);
     char hash[65], csrf_hash[65];
     if (!p) {
-        api_fail(c->req, SP_ENOMEM, "out of memory");
+        api_fail(l->req, SP_ENOMEM, "out of memory");
         return;
     }
     if (auth_session_new(&p->token, hash, csrf_hash, &err) != SP_OK) {
         login_pending_free(p);
-        api_fail_err(c->req, &err);
+        api_fail_err(l->req, &err);
         return;
     }
     auth_session_csrf(p->token, strlen(p->token), p->csrf);
-    p->req = c->req;
-    p->tls = c->a->cfg.tls;
+    p->req = l->req;
+    p->tls = l->a->cfg.tls;
+    const json_t *user = l->user;
+    const char *addr = l->addr;
     const char *name = json_str(user, "name");
     json_t *args = json_pack("{s:s, s:s, s:s, s:s}", "user", name, "hash", hash, "csrf_hash",
                              csrf_hash, "address", addr);
     if (!args) {
         login_pending_free(p);
-        api_fail(c->req, SP_ENOMEM, "out of memory");
+        api_fail(l->req, SP_ENOMEM, "out of memory");
         return;
     }
     log_info("api: %s logged in from %s", name, addr);
-    http_defer(c->req);
-    engine_submit(c->a->engine, ENGINE_LOGIN, NULL, args, on_login, p);
+    engine_submit(l->a->engine, ENGINE_LOGIN, NULL, args, on_login, p);
     json_decref(args);
+}
+
+/* A password worker: the slow part, then the engine command. */
+static void check_login(void *ctx)
+{
+    login_check *l = ctx;
+    const char *reason = check_password(l->user, l->password);
+    if (reason) {
+        login_failed(l, reason);
+    } else {
+        api_rl_reset(l->a->login_rl, l->ukey);
+        login_ok(l);
+    }
+    login_check_free(l);
 }
 
 void api_session_login(api_call *c)
@@ -292,20 +333,33 @@ void api_session_login(api_call *c)
     if (over_limit(c, ukey, akey, name, addr, clock_now()))
         goto out;
 
-    json_t *user = NULL;
+    login_check *l = calloc(1, sizeof *l);
     sp_error err = SP_ERROR_INIT;
-    if (read_user(c->a, name, &user, &err) != SP_OK) {
+    if (!l || !(l->password = strdup(password))) {
+        free(l);
+        api_fail(c->req, SP_ENOMEM, "out of memory");
+        goto out;
+    }
+    l->a = c->a;
+    l->req = c->req;
+    snprintf(l->name, sizeof l->name, "%s", name);
+    snprintf(l->addr, sizeof l->addr, "%s", addr);
+    memcpy(l->ukey, ukey, sizeof ukey);
+    memcpy(l->akey, akey, sizeof akey);
+    if (read_user(c->a, name, &l->user, &err) != SP_OK) {
+        login_check_free(l);
         api_fail_err(c->req, &err);
         goto out;
     }
-    const char *reason = check_password(user, password);
-    if (reason) {
-        login_failed(c, name, addr, ukey, akey, reason);
-    } else {
-        api_rl_reset(c->a->login_rl, ukey);
-        login_ok(c, user, addr);
+    /* Deferred first: the worker may answer before submit returns. */
+    http_defer(c->req);
+    if (!workers_submit(c->a->passwords, check_login, l)) {
+        login_check_free(l);
+        http_add_header(c->req, "Retry-After", "1");
+        log_warn("api: login as '%s' from %s refused: every password worker is busy", name,
+                 addr);
+        api_fail(c->req, SP_EUNAVAIL, "too many logins at once; try again in a second");
     }
-    json_decref(user);
 out:
     /* The body held the password: wipe it before it goes back to malloc. */
     if (password)

@@ -29,6 +29,9 @@ typedef struct principal {
  * user. On success the caller frees p with principal_clear. */
 sp_code auth_bearer(store *s, const char *authorization, principal *p, sp_error *err);
 void principal_clear(principal *p);
+/* dst becomes a copy of src (zeroed when src is NULL) that owns its own
+ * teams; the key id is not copied. Free with principal_clear. */
+void principal_copy(principal *dst, const principal *src);
 
 /* The principal may act as an admin (role admin and a key scoped admin). */
 bool principal_is_admin(const principal *p);

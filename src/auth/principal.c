@@ -39,3 +39,14 @@ json_t *principal_assignee_names(const principal *p)
     }
     return names;
 }
+
+void principal_copy(principal *dst, const principal *src)
+{
+    memset(dst, 0, sizeof *dst);
+    if (!src)
+        return;
+    memcpy(dst->name, src->name, sizeof dst->name);
+    memcpy(dst->role, src->role, sizeof dst->role);
+    memcpy(dst->scope, src->scope, sizeof dst->scope);
+    dst->teams = src->teams ? json_deep_copy(src->teams) : NULL;
+}

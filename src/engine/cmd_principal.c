@@ -2,8 +2,9 @@
  * cmd_principal.c - users, teams, API keys, and the first admin.
  *
  * Only admins create principals. A key's scope never exceeds its user's
- * role: a member cannot hold an admin key. Passwords are hashed here
- * (argon2id) so that no plain password is ever queued further than this.
+ * role: a member cannot hold an admin key. Passwords arrive hashed
+ * (argon2id, by the API's password workers): no plain password is ever
+ * queued to the engine, and the one writer never spends a hash.
  */
 #include "engine/engine_internal.h"
 
@@ -56,7 +57,7 @@ sp_code cmd_ensure_team(engine *e, const char *team, const char *actor, sp_error
 }
 
 static sp_code user_insert(engine *e, const char *actor, const char *name, const char *role,
-                           const char *password, const char *email, json_t *teams,
+                           const char *password_hash, const char *email, json_t *teams,
                            sp_error *err)
 {
     json_t *existing = NULL;
@@ -68,14 +69,10 @@ static sp_code user_insert(engine *e, const char *actor, const char *name, const
         return rc;
     sp_error_clear(err);
 
-    char *hash = NULL;
-    if (password && !(hash = auth_password_hash(password)))
-        return sp_error_set(err, SP_EINTERNAL, "cannot hash the password");
     char at[SP_TIME_BUF];
     json_t *user = json_pack("{s:s, s:s, s:s?, s:s?, s:b, s:s}", "name", name, "role", role,
-                             "email", email, "password_hash", hash, "disabled", 0,
+                             "email", email, "password_hash", password_hash, "disabled", 0,
                              "created_at", time_format(clock_now(), at));
-    free(hash);
     rc = store_user_put(e->w, user, err);
     json_decref(user);
     size_t i;
@@ -114,7 +111,10 @@ sp_code cmd_create_user(engine *e, engine_cmd *cmd, int *status, json_t **body, 
     json_array_foreach(teams, i, t)
         if (!cmd_name_valid(json_string_value(t)))
             return sp_error_set(err, SP_EINVALID, "teams[%zu]: not a valid team name", i);
-    if ((rc = user_insert(e, cmd->who.name, name, role, json_str(cmd->args, "password"),
+    const char *password_hash = json_str(cmd->args, "password_hash");
+    if (password_hash && strncmp(password_hash, "$argon2id$", 10) != 0)
+        return sp_error_set(err, SP_EINTERNAL, "password_hash: not an argon2id hash");
+    if ((rc = user_insert(e, cmd->who.name, name, role, password_hash,
                           json_str(cmd->args, "email"), teams, err)))
         return rc;
     *status = 201;

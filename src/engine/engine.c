@@ -438,17 +438,6 @@ void engine_set_observer(engine *e, engine_change_fn fn, void *ctx)
     pthread_mutex_unlock(&e->lock);
 }
 
-static void principal_copy(principal *dst, const principal *src)
-{
-    memset(dst, 0, sizeof *dst);
-    if (!src)
-        return;
-    memcpy(dst->name, src->name, sizeof dst->name);
-    memcpy(dst->role, src->role, sizeof dst->role);
-    memcpy(dst->scope, src->scope, sizeof dst->scope);
-    dst->teams = src->teams ? json_deep_copy(src->teams) : NULL;
-}
-
 void engine_submit(engine *e, engine_command type, const principal *who, json_t *args,
                    engine_reply_fn reply, void *ctx)
 {

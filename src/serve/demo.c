@@ -102,9 +102,11 @@ static void apply_examples(engine *e, const principal *admin, const char *dir)
 void demo_load(engine *e, const principal *admin, const char *examples_dir)
 {
     for (size_t i = 0; i < sizeof demo_people / sizeof demo_people[0]; i++) {
-        json_t *args = json_pack("{s:s, s:s, s:s, s:[s], s:s}", "name", demo_people[i].name,
-                                 "password", "demo", "email", "", "teams", demo_people[i].team,
-                                 "role", "member");
+        char *hash = auth_password_hash("demo");
+        json_t *args = json_pack("{s:s, s:s?, s:s, s:[s], s:s}", "name", demo_people[i].name,
+                                 "password_hash", hash, "email", "", "teams",
+                                 demo_people[i].team, "role", "member");
+        free(hash);
         char email[128];
         snprintf(email, sizeof email, "%s@example.com", demo_people[i].name);
         json_object_set_new(args, "email", json_string(email));

@@ -251,9 +251,11 @@ int serve_main(int argc, char **argv)
 
 out:
     /* Queued commands finish and are answered while HTTP still runs; later
-     * ones get 503. Then HTTP stops (parked requests are closed), then the
+     * ones get 503. Logins being checked finish (503 too). Then HTTP stops
+     * (parked requests are closed), then the
      * long-poll registry goes, then the engine, then the store. */
     engine_stop(eng);
+    api_stop(a);
     if (srv)
         http_stop(srv);
     if (a)

@@ -206,6 +206,31 @@ test('a new password, disabling or deleting a user signs them out everywhere; th
   assert.deepEqual(deleted.map((r) => r.data.sessions_revoked), [1]);
 });
 
+test('a burst of 150 logins at once: each is answered 200 or 503 with Retry-After (password hashing is bounded), other requests keep being served', T, async () => {
+  await srv.createUser('burst', { password: PASSWORD });
+  const logins = Array.from({ length: 150 }, () => login('burst'));
+  const health = await srv.api('GET', '/v1/runs?limit=1');   // served while the logins queue
+  const answers = await Promise.all(logins);
+  assert.equal(health.status, 200, describeResponse(health));
+  const counts = {};
+  for (const r of answers) {
+    counts[r.status] = (counts[r.status] || 0) + 1;
+    if (r.status === 503) {
+      assert.equal(r.headers.get('retry-after'), '1');
+      assert.match(r.json.error.message, /too many logins at once/);
+    } else {
+      assert.equal(r.status, 200, describeResponse(r));
+    }
+  }
+  assert.ok(counts[200] >= 1, JSON.stringify(counts));
+  const ok = answers.filter((r) => r.status === 200);
+  for (const r of [ok[0], ok.at(-1)]) {
+    const s = { cookie: cookieOf(r).split(';')[0] };
+    assert.equal((await srv.api('GET', '/v1/runs', withCookie(s))).status, 200, 'a session from the burst works');
+  }
+  assert.equal((await login('burst')).status, 200, 'logins go on after the burst');
+});
+
 test('audit rows: login.ok (actor the user), login.failed (name and address), logout', T, async () => {
   const rows = await srv.audit();
   const ok = rows.filter((r) => r.type === 'login.ok' && r.actor === 'sam');

@@ -4,12 +4,14 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/jsonx.h"
+#include "core/workers.h"
 
 static void short_durations_parse(void **state)
 {
@@ -149,6 +151,70 @@ static void error_table_maps_codes(void **state)
     json_decref(j);
 }
 
+/* ---- workers ---- */
+
+/* A job that holds its worker until the latch opens. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool open, started;
+    int ran;
+} latch;
+
+static void held_job(void *ctx)
+{
+    latch *l = ctx;
+    pthread_mutex_lock(&l->mu);
+    l->started = true;
+    pthread_cond_broadcast(&l->cv);
+    while (!l->open)
+        pthread_cond_wait(&l->cv, &l->mu);
+    l->ran++;
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void counted_job(void *ctx)
+{
+    latch *l = ctx;
+    pthread_mutex_lock(&l->mu);
+    l->ran++;
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void workers_refuse_past_the_queue_and_drain_on_stop(void **state)
+{
+    latch l = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+    workers *w = workers_start(1, 2);
+    assert_non_null(w);
+    assert_true(workers_submit(w, held_job, &l));
+    pthread_mutex_lock(&l.mu);
+    while (!l.started)                  /* the one worker is now busy */
+        pthread_cond_wait(&l.cv, &l.mu);
+    pthread_mutex_unlock(&l.mu);
+    assert_true(workers_submit(w, counted_job, &l));
+    assert_true(workers_submit(w, counted_job, &l));
+    assert_false(workers_submit(w, counted_job, &l));   /* the queue holds 2 */
+    pthread_mutex_lock(&l.mu);
+    l.open = true;
+    pthread_cond_broadcast(&l.cv);
+    pthread_mutex_unlock(&l.mu);
+    workers_stop(w);                    /* runs what was queued, then joins */
+    assert_int_equal(l.ran, 3);
+    assert_false(workers_submit(w, counted_job, &l));   /* stopped: refused */
+    workers_stop(w);                    /* twice is fine */
+    workers_free(w);
+    workers_free(NULL);
+    assert_null(workers_start(0, 1));
+
+    /* Many jobs on several threads: each runs exactly once. */
+    latch many = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+    w = workers_start(3, 1000);
+    for (int i = 0; i < 1000; i++)
+        assert_true(workers_submit(w, counted_job, &many));
+    workers_free(w);
+    assert_int_equal(many.ran, 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +230,7 @@ int main(void)
         cmocka_unit_test(json_pointers_read_and_write),
         cmocka_unit_test(canonical_json_sorts_keys),
         cmocka_unit_test(error_table_maps_codes),
+        cmocka_unit_test(workers_refuse_past_the_queue_and_drain_on_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
