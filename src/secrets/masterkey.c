@@ -55,18 +55,19 @@ static char *dup_printf(const char *fmt, const char *a)
     return s;
 }
 
-static sp_code read_key_file(const char *path, int fd, secrets_key **key, sp_error *err)
+static sp_code read_key_file(const char *path, const char *what, int fd, secrets_key **key,
+                             sp_error *err)
 {
     struct stat sb;
     if (fstat(fd, &sb) != 0)
-        return sp_error_set(err, SP_EUNAVAIL, "master key file %s: %s", path, strerror(errno));
+        return sp_error_set(err, SP_EUNAVAIL, "%s %s: %s", what, path, strerror(errno));
     if (!S_ISREG(sb.st_mode))
-        return sp_error_set(err, SP_EINVALID, "master key file %s: not a regular file", path);
+        return sp_error_set(err, SP_EINVALID, "%s %s: not a regular file", what, path);
     if (sb.st_mode & (S_IRWXG | S_IRWXO))
         return sp_error_set(err, SP_EINVALID,
-                            "master key file %s: group or others may access it (mode %04o); "
+                            "%s %s: group or others may access it (mode %04o); "
                             "it must be private to the user spojit runs as: chmod 600 %s",
-                            path, (unsigned)(sb.st_mode & 07777), path);
+                            what, path, (unsigned)(sb.st_mode & 07777), path);
     char buf[KEY_FILE_MAX + 1];
     size_t len = 0;
     ssize_t got;
@@ -76,16 +77,27 @@ static sp_code read_key_file(const char *path, int fd, secrets_key **key, sp_err
             if (errno == EINTR)
                 continue;
             sodium_memzero(buf, sizeof buf);
-            return sp_error_set(err, SP_EUNAVAIL, "master key file %s: %s", path,
-                                strerror(errno));
+            return sp_error_set(err, SP_EUNAVAIL, "%s %s: %s", what, path, strerror(errno));
         }
         len += (size_t)got;
     }
     buf[len] = '\0';
     char where[600];
-    snprintf(where, sizeof where, "master key file %s", path);
+    snprintf(where, sizeof where, "%s %s", what, path);
     sp_code rc = secrets_key_parse(buf, where, key, err);
     sodium_memzero(buf, sizeof buf);
+    return rc;
+}
+
+sp_code secrets_key_read_file(const char *path, const char *what, secrets_key **key,
+                              sp_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sp_error_set(err, errno == ENOENT ? SP_EINVALID : SP_EUNAVAIL,
+                            "cannot open the %s %s: %s", what, path, strerror(errno));
+    sp_code rc = read_key_file(path, what, fd, key, err);
+    close(fd);
     return rc;
 }
 
@@ -178,7 +190,7 @@ sp_code secrets_key_load(const secrets_key_source *src, secrets_key **key, char 
     sp_code rc;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        rc = read_key_file(path, fd, key, err);
+        rc = read_key_file(path, "master key file", fd, key, err);
         close(fd);
         if (rc == SP_OK)
             *origin = dup_printf("key file %s", path);

@@ -92,6 +92,11 @@ typedef struct {
  * "SPOJIT_MASTER_KEY", "key file PATH", "key file PATH (created)". */
 sp_code secrets_key_load(const secrets_key_source *src, secrets_key **key, char **origin,
                          sp_error *err);
+/* Reads a key file with the checks of secrets_key_load (a regular file
+ * private to its owner, 64 hex digits or base64); `what` names it in
+ * messages ("previous master key file"). */
+sp_code secrets_key_read_file(const char *path, const char *what, secrets_key **key,
+                              sp_error *err);
 /* PATH.key for sqlite:PATH (and fault:N:sqlite:PATH); NULL for a store
  * without a file. malloc'd. */
 char *secrets_default_key_file(const char *db_url);
@@ -129,6 +134,16 @@ sp_code secrets_load_all(store_conn *c, const secrets_key *key, json_t **secrets
  */
 sp_code secrets_check(store_conn *c, const secrets_key *key, int *count, int *unopened,
                       sp_error *err);
+
+/* ---- rotating the master key (rekey.c) ---- */
+/*
+ * Re-seals every stored secret written with `from` (by key id) under `to`,
+ * within the caller's transaction on the writer w; *moved counts them.
+ * SP_EINVALID when from and to are the same key, or when a secret carrying
+ * from's id does not open with it (named; nothing should be committed).
+ */
+sp_code secrets_rekey(store_conn *w, const secrets_key *from, const secrets_key *to,
+                      int *moved, sp_error *err);
 
 /* ---- redaction (redact.c) ---- */
 /*

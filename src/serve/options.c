@@ -46,6 +46,10 @@ static const opt_spec specs[] = {
     { "--master-key-file", "SPOJIT_MASTER_KEY_FILE", OPT_STRING, NULL, AT(master_key_file),
       "file holding the key that encrypts secrets (mode 0600; created on\n"
       "                           first start; default: the database path + .key)" },
+    { "--previous-master-key-file", "SPOJIT_PREVIOUS_MASTER_KEY_FILE", OPT_STRING, NULL,
+      AT(previous_master_key_file),
+      "rotation: the old master key; secrets sealed with it are sealed\n"
+      "                           again with the current key at start-up" },
 };
 #define NSPECS (sizeof specs / sizeof specs[0])
 
@@ -59,7 +63,10 @@ void serve_options_usage(FILE *out)
         const opt_spec *s = &specs[i];
         char left[64];
         snprintf(left, sizeof left, "%s%s", s->flag, s->type == OPT_BOOL ? "" : " VALUE");
-        fprintf(out, "  %-24s %s\n  %-24s env %s", left, s->help, "", s->env);
+        if (strlen(left) > 24)      /* too wide for the column: help below */
+            fprintf(out, "  %s\n  %-24s %s\n  %-24s env %s", left, "", s->help, "", s->env);
+        else
+            fprintf(out, "  %-24s %s\n  %-24s env %s", left, s->help, "", s->env);
         if (s->def && s->type != OPT_BOOL)
             fprintf(out, ", default %s", s->def);
         fputc('\n', out);
@@ -71,7 +78,9 @@ void serve_options_usage(FILE *out)
             "                          generated and printed once)\n"
             "  SPOJIT_MASTER_KEY       the key that encrypts secrets (64 hex digits or\n"
             "                          base64 of 32 bytes), instead of a key file; lose\n"
-            "                          the key and the secrets are lost\n",
+            "                          the key and the secrets are lost\n"
+            "  SPOJIT_PREVIOUS_MASTER_KEY  rotation: the old key, as text, instead of\n"
+            "                          --previous-master-key-file\n",
             "-h, --help");
 }
 

@@ -9,7 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
 
+import { startSink } from './lib/doubles.mjs';
 import { Server, describeResponse, errorShape, useServer } from './lib/server.mjs';
+import { waitRun } from './lib/world.mjs';
 
 const T = { timeout: 180_000 };
 // Debug logging, so that "not in the log" covers everything the server says.
@@ -192,4 +194,65 @@ test('a wrong, malformed or lost master key, or a readable key file, stops the s
     await viaEnv.stop();
   }
   await srv.start();
+});
+
+// Rotation: the old key as the previous one, a new key file made at start.
+const ROTATE_WF = `
+name: rotate-check
+steps:
+  - id: call
+    http:
+      method: POST
+      url: "{{ .input.sink }}/v1/refunds"
+      auth: {bearer: "{{ $secrets.rot }}"}
+      json: {charge: ch_rot, amount: 1}
+`;
+
+test('rotating the master key: started with the old key as the previous one, every secret is sealed again under a new key, once, audited; steps still get the values', T, async () => {
+  const VALUE = unique('rotated');
+  const w = await put('rot', VALUE);
+  assert.ok([200, 201].includes(w.status), describeResponse(w));
+  await srv.applyWorkflow(ROTATE_WF);
+  const count = (await srv.api('GET', '/v1/secrets')).json.items.length;
+  const keyFile = srv.dbPath + '.key';
+  const oldHex = fs.readFileSync(keyFile, 'utf8').trim();
+  await srv.stop();
+  fs.renameSync(keyFile, keyFile + '.old');
+  const rotating = new Server({ dir: srv.dir, token: srv.token, args: ['--previous-master-key-file', keyFile + '.old'] });
+  const sink = await startSink({ apiKey: VALUE });
+  try {
+    await rotating.start();
+    assert.match(rotating.stderr, new RegExp(`${count} secret\\(s\\) sealed again, from the previous master key \\(id [0-9a-f]{16}`), rotating.tail());
+    assert.match(rotating.stderr, new RegExp(`master key from key file \\S+ \\(created\\) \\(id [0-9a-f]{16}\\), ${count} secret`));
+    const newHex = fs.readFileSync(keyFile, 'utf8').trim();
+    assert.notEqual(newHex, oldHex, 'a new key');
+    assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+    const rows = (await rotating.audit()).filter((r) => r.type === 'secrets.rekeyed');
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].data.secrets, count);
+    assert.notEqual(rows[0].data.from_key_id, rows[0].data.to_key_id);
+    // a step gets the value, opened with the new key
+    const r = await rotating.api('POST', '/v1/runs?wait=30', { body: { workflow: 'rotate-check', input: { sink: sink.url } } });
+    assert.equal(r.status, 201, describeResponse(r));
+    const run = r.json.status === 'completed' ? r.json : await waitRun(rotating, r.json.id);
+    assert.equal(run.status, 'completed', JSON.stringify(run));
+    assert.equal(sink.requests.filter((x) => x.outcome === 'applied').length, 1, 'the sink took the bearer');
+    assert.ok(!rotating.stderr.includes(VALUE), 'no value in the log');
+    await rotating.stopClean();
+    // a second start with the same setting has nothing left to do
+    await rotating.start();
+    assert.match(rotating.stderr, /no secret is sealed with the previous master key/);
+    assert.equal((await rotating.audit()).filter((x) => x.type === 'secrets.rekeyed').length, 1);
+    await rotating.stopClean();
+  } finally {
+    await rotating.stop();
+    await sink.close();
+  }
+  // the old key alone opens nothing any more; the new key file alone works
+  await refuses({ SPOJIT_MASTER_KEY: oldHex }, /is not the one \d+ of the \d+ stored secrets were written with/);
+  // giving the current key as the previous one is a mistake, said so
+  await refuses({ SPOJIT_PREVIOUS_MASTER_KEY: fs.readFileSync(keyFile, 'utf8').trim() }, /the previous master key is the current one/);
+  fs.rmSync(keyFile + '.old');
+  await srv.start();
+  assert.equal((await srv.api('GET', '/v1/secrets')).json.items.length, count);
 });
