@@ -465,6 +465,58 @@ static void test_stored_secrets_survive_a_reopen_and_only_open_with_their_key(vo
     remove_tmp(state);
 }
 
+/* Rotation: what the old key sealed moves to the new key, the rest stays;
+ * the same key twice, or an altered row, is refused. */
+static void test_rekey_moves_what_the_old_key_sealed_and_refuses_mistakes(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    store *st = store_open("sqlite::memory:", &err);
+    assert_non_null(st);
+    store_conn *w = store_writer(st);
+    secrets_key *old = key_of(HEX_A), *fresh = secrets_key_random(), *third = secrets_key_random();
+    assert_int_equal(store_begin(w, &err), SP_OK);
+    put(w, old, "stripe", "PLAINTEXT-sk-live-0001", true);
+    put(w, old, "github", "PLAINTEXT-ghp-0002", true);
+    put(w, third, "other", "PLAINTEXT-other-0003", true);     /* not the old key's */
+    int moved = -1;
+    assert_int_equal(secrets_rekey(w, old, old, &moved, &err), SP_EINVALID);
+    assert_non_null(strstr(err.message, "is the current one"));
+    sp_error_clear(&err);
+    assert_int_equal(secrets_rekey(w, old, fresh, &moved, &err), SP_OK);
+    assert_int_equal(moved, 2);
+    assert_int_equal(secrets_rekey(w, old, fresh, &moved, &err), SP_OK);
+    assert_int_equal(moved, 0);                                 /* nothing left */
+    assert_int_equal(store_commit(w, &err), SP_OK);
+
+    /* the moved ones open with the new key, and only with it */
+    store_conn *r = store_reader(st);
+    assert_int_equal(store_secret_delete(w, "other", &err), SP_OK);    /* autocommit */
+    json_t *all = NULL;
+    assert_int_equal(secrets_load_all(r, fresh, &all, &err), SP_OK);
+    json_t *want = json_pack("{s:s, s:s}", "github", "PLAINTEXT-ghp-0002", "stripe",
+                             "PLAINTEXT-sk-live-0001");
+    assert_true(json_equal(all, want));
+    json_decref(want);
+    json_decref(all);
+    int count = 0, unopened = 0;
+    assert_int_equal(secrets_check(r, old, &count, &unopened, &err), SP_EINVALID);
+    sp_error_clear(&err);
+    store_release(r);
+
+    /* a row that carries the old key's id but does not open stops it */
+    unsigned char junk[64] = { 1 };
+    store_secret bad = { .name = "broken", .sealed = junk, .sealed_len = sizeof junk,
+                         .key_id = secrets_key_id(fresh), .created_at = 1, .updated_at = 1 };
+    assert_int_equal(store_secret_put(w, &bad, NULL, &err), SP_OK);
+    assert_int_equal(secrets_rekey(w, fresh, third, &moved, &err), SP_EINVALID);
+    assert_non_null(strstr(err.message, "broken"));
+    sp_error_clear(&err);
+    secrets_key_free(old);
+    secrets_key_free(fresh);
+    secrets_key_free(third);
+    store_close(st);
+}
+
 static void test_secret_writes_count_as_fallible_store_calls(void **state)
 {
     sp_error err = SP_ERROR_INIT;
@@ -586,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_a_missing_key_file_is_not_recreated_when_secrets_exist),
         cmocka_unit_test(test_redaction_replaces_values_and_substrings_in_nested_json),
         cmocka_unit_test(test_overlapping_and_adjacent_secrets_leave_no_fragment),
+        cmocka_unit_test(test_rekey_moves_what_the_old_key_sealed_and_refuses_mistakes),
         cmocka_unit_test(test_redaction_ignores_empty_secrets_and_keeps_utf8_whole),
         cmocka_unit_test(test_stored_secrets_survive_a_reopen_and_only_open_with_their_key),
         cmocka_unit_test(test_secret_writes_count_as_fallible_store_calls),
