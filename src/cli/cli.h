@@ -121,6 +121,7 @@ extern const cli_group cli_group_approvals;
 extern const cli_group cli_group_audit;
 extern const cli_group cli_group_admin;
 extern const cli_group cli_group_people;
+extern const cli_group cli_group_secrets;
 
 /* Every group, in help order; NULL-terminated. */
 extern const cli_group *const cli_groups[];

@@ -74,6 +74,9 @@ static int user_set(const cli_ctx *ctx, const cli_args *a)
     }
     if (cli_arg_has(a, "--no-teams"))
         json_object_set_new(body, "teams", json_array());
+    const char *password = cli_arg_str(a, "--password");
+    if (password)
+        json_object_set_new(body, "password", json_string(password));
     char *path = path_of("/v1/users", a->pos[0]);
     int rc = call(ctx, "PATCH", path, body, print_user);
     free(path);
@@ -132,6 +135,8 @@ static const cli_flag set_flags[] = {
     { "--enable", CLI_BOOL, NULL, "let a disabled user back in", NULL, false },
     { "--team", CLI_LIST, "T", "the user's teams become exactly these", NULL, false },
     { "--no-teams", CLI_BOOL, NULL, "remove the user from every team", NULL, false },
+    { "--password", CLI_STR, "P", "a new password (signs the user out of every web session)",
+      NULL, false },
     { NULL },
 };
 
@@ -144,7 +149,8 @@ static const cli_flag no_flags[] = { { NULL } };
 
 static const cli_command commands[] = {
     { "admin user ls", NULL, "list users", NULL, no_flags, user_ls },
-    { "admin user set", "NAME", "change a user's role, teams, or disable them", NULL, set_flags,
+    { "admin user set", "NAME", "change a user's role, teams or password, or disable them", NULL,
+      set_flags,
       user_set },
     { "admin user rm", "NAME", "delete a user (revokes their keys; their history stays)", NULL,
       no_flags, user_rm },

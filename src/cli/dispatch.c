@@ -15,7 +15,7 @@
 
 const cli_group *const cli_groups[] = {
     &cli_group_workflow, &cli_group_run, &cli_group_approvals,
-    &cli_group_audit, &cli_group_admin, &cli_group_people, NULL,
+    &cli_group_audit, &cli_group_admin, &cli_group_people, &cli_group_secrets, NULL,
 };
 
 const cli_flag cli_global_flags[] = {

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
 
+import { startSink } from './lib/doubles.mjs';
 import { EXAMPLES, cli, describeResponse, useServer } from './lib/server.mjs';
 import { refundInput, waitRun } from './lib/world.mjs';
 
@@ -237,4 +238,65 @@ test('admin user set, user rm, key ls and key revoke change people and keys at o
   assert.equal(rm.code, 0, out(rm));
   assert.doesNotMatch((await cli(['admin', 'user', 'ls'], as('admin'))).stdout, /hugo/);
   assert.equal((await cli(['admin', 'user', 'set', 'hugo', '--enable'], as('admin'))).code, 1);
+});
+
+test('admin secret set reads the value from standard input or --file, never argv; ls names it, rm removes it; link-keys rotate; user set --password', T, async () => {
+  const VALUE = `sk-cli-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  const set = await cli(['admin', 'secret', 'set', 'cli_stripe'], { ...as('admin'), input: `${VALUE}\n` });
+  assert.equal(set.code, 0, out(set));
+  assert.match(set.stdout, /secret cli_stripe written/);
+  assert.ok(!set.stdout.includes(VALUE) && !set.stderr.includes(VALUE), 'the value is not echoed');
+  const file = path.join(srv.dir, 'secret.txt');
+  fs.writeFileSync(file, `${VALUE}-file`);
+  const fromFile = await cli(['admin', 'secret', 'set', 'cli_file', '--file', file], as('admin'));
+  assert.equal(fromFile.code, 0, out(fromFile));
+  const empty = await cli(['admin', 'secret', 'set', 'cli_empty'], { ...as('admin'), input: '' });
+  assert.equal(empty.code, 1, out(empty));
+  assert.match(empty.stderr, /is empty/);
+  const missing = await cli(['admin', 'secret', 'set', 'cli_x', '--file', path.join(srv.dir, 'nope')], as('admin'));
+  assert.equal(missing.code, 1, out(missing));
+  assert.equal((await cli(['admin', 'secret', 'set'], as('admin'))).code, 2, 'NAME is required');
+  const member = await cli(['admin', 'secret', 'set', 'cli_m'], { ...as('alice'), input: 'x' });
+  assert.equal(member.code, 1, 'a member key is refused');
+
+  const ls = await cli(['admin', 'secret', 'ls', '--json'], as('admin'));
+  assert.equal(ls.code, 0, out(ls));
+  const names = JSON.parse(ls.stdout).items.map((i) => i.name);
+  assert.ok(names.includes('cli_stripe') && names.includes('cli_file'), names.join());
+  assert.ok(!ls.stdout.includes(VALUE));
+  // the value arrived whole, less the newline: the sink accepts exactly it
+  await srv.applyWorkflow(`
+name: cli-secret-check
+steps:
+  - id: pay
+    http:
+      method: POST
+      url: "{{ .input.sink }}/v1/refunds"
+      auth: {bearer: "{{ $secrets.cli_stripe }}"}
+      json: {charge: ch_cli, amount: 1}
+`);
+  const sink = await startSink({ apiKey: VALUE });
+  try {
+    const run = await srv.api('POST', '/v1/runs?wait=30', { body: { workflow: 'cli-secret-check', input: { sink: sink.url } } });
+    assert.equal(run.status, 201, describeResponse(run));
+    const done = run.json.status === 'completed' ? run.json : await waitRun(srv, run.json.id);
+    assert.equal(done.status, 'completed', JSON.stringify(done));
+    assert.deepEqual(sink.requests.map((x) => x.outcome), ['applied']);
+  } finally {
+    await sink.close();
+  }
+  assert.equal((await cli(['admin', 'secret', 'rm', 'cli_file'], as('admin'))).code, 0);
+  assert.ok(!JSON.parse((await cli(['admin', 'secret', 'ls', '--json'], as('admin'))).stdout).items.some((i) => i.name === 'cli_file'));
+  assert.equal((await cli(['admin', 'secret', 'rm', 'cli_file'], as('admin'))).code, 1, 'twice is an error');
+
+  const rot = await cli(['admin', 'link-keys', 'rotate'], as('admin'));
+  assert.equal(rot.code, 0, out(rot));
+  assert.match(rot.stdout, /link signing key \S+ is now current/);
+
+  assert.equal((await cli(['admin', 'user', 'add', 'ivo', '--password', 'first pass'], as('admin'))).code, 0);
+  const pw = await cli(['admin', 'user', 'set', 'ivo', '--password', 'second pass'], as('admin'));
+  assert.equal(pw.code, 0, out(pw));
+  const login = (password) => srv.api('POST', '/v1/session', { token: null, body: { name: 'ivo', password } });
+  assert.equal((await login('first pass')).status, 401);
+  assert.equal((await login('second pass')).status, 200);
 });
