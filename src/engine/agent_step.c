@@ -421,10 +421,17 @@ sp_code agent_step(engine *e, const workflow *wf, const step_def *step, json_t *
                          pending && !strcmp(pending, "tool") ? "tool" : "model", status);
             json_decref(body);
             json_decref(resp);
-            /* The loop starts over on the next attempt. */
-            json_object_del(entry, "_agent");
-            return run_step_fail(e, step, run, entry, ctx, message, status == 0 || status == 408 ||
-                                 status == 429 || status >= 500, 0, err);
+            /* Transient: the next attempt sends the failed call again, with
+             * the conversation so far (tools already run are not run
+             * again). Permanent: the step fails, the working copy goes. */
+            bool transient = status == 0 || status == 408 || status == 429 || status >= 500;
+            if (!transient)
+                json_object_del(entry, "_agent");
+            rc = run_step_fail(e, step, run, entry, ctx, message, transient, 0, err);
+            const char *now_status = json_str(entry, "status");
+            if (now_status && strcmp(now_status, "failed") == 0)      /* no retry left */
+                json_object_del(entry, "_agent");
+            return rc;
         }
         json_decref(body);
     }
@@ -440,6 +447,7 @@ failed:;
     sp_error_clear(err);
     *in_flight = false;
     json_object_del(entry, "_in_flight");
+    json_object_del(entry, "_agent");
     return run_step_fail(e, step, run, entry, ctx, message, false, 0, err);
 }
 

@@ -463,6 +463,30 @@ test('a model that keeps calling the safe tool fails the step after max_turns mo
   assert.ok(!run.steps.some((x) => x.id === 'after'));
 });
 
+// ---- transient model failures -------------------------------------------------
+
+test('a model call answered 503 is retried with back-off and the conversation so far: the tool is not run again, the retry sends the same messages', T, async () => {
+  const c = await chat([LOOKUP, { status: 503, body: { error: { message: 'overloaded', type: 'server_error' } } }, PROPOSE(612, REASONING)]);
+  const s = await sink();
+  const run = await settle('agent-refund', input(c, s));
+  const settled = run.status === 'waiting' && run.waiting?.type === 'retry'
+    ? await waitRun(srv, run.id, { pred: (x) => x.status === 'waiting' && x.waiting?.type === 'approval' })
+    : run;
+  assertAtGate(settled);
+  assert.equal(c.requests.length, 3, 'lookup, the failed call, its retry');
+  assertValidRequests(c);
+  assert.deepEqual(c.requests[2].messages, c.requests[1].messages, 'the retry sends the conversation as it was');
+  assert.equal(charges(s).length, 1, 'the read-only tool ran once');
+  const draft = stepOf(settled, 'draft');
+  assert.equal(draft.output.tool, 'issue_refund');
+  assert.equal(draft.attempts, 2, JSON.stringify(draft));
+  const rows = (await srv.audit({ run: run.id })).filter((r) => r.type === 'step.attempt_failed');
+  assert.equal(rows.length, 1);
+  assert.match(rows[0].data.error, /HTTP 503/);
+  const g = await srv.api('POST', `/v1/runs/${run.id}/cancel`);
+  assert.equal(g.status, 200, describeResponse(g));
+});
+
 // ---- response_schema ---------------------------------------------------------
 
 test('response_schema: the schema goes to the model as response_format; a matching JSON answer is the output\'s response, ready for the next step', T, async () => {
