@@ -15,7 +15,7 @@
  *
  * The loop's state lives in the step entry ("_agent": {messages, turns,
  * calls, pending, tool_call}), so a restart re-sends the call that was in
- * flight and goes on. The model is called at most max_turns times.
+ * flight and goes on, and so does a retry after a transient failure. The model is called at most max_turns times.
  *
  * REVISE
  * `on_reject: revise` on a gated step after it sends the run back to the
