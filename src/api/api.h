@@ -26,6 +26,7 @@ typedef struct {
     int max_wait_seconds;       /* cap on ?wait= (default 60) */
     bool tls;                   /* served over TLS: the session cookie gets Secure */
     bool demo;                  /* serve --demo: the /demo stand-ins (src/api/demo.c) exist */
+    const struct secrets_key *secrets_key;  /* opens the sealed link keys (borrowed) */
 } api_config;
 
 api *api_new(store *s, engine *e, const api_config *cfg);

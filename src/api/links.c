@@ -27,6 +27,7 @@
 #include "core/clock.h"
 #include "core/jsonx.h"
 #include "core/log.h"
+#include "secrets/secrets.h"
 
 /* ---- issuing ---- */
 
@@ -122,7 +123,6 @@ static bool link_usable(api_call *c, const char *token, link_claims *lc, json_t 
                         json_t **user)
 {
     sp_error err = SP_ERROR_INIT;
-    char *keys_text = NULL;
     json_t *keys = NULL;
     bool used = false;
     *gate = *user = NULL;
@@ -131,9 +131,9 @@ static bool link_usable(api_call *c, const char *token, link_claims *lc, json_t 
         page_message(c->req, 503, "Try again", "The server cannot read its store just now.");
         return false;
     }
-    if (store_meta_get(r, "link_keys", &keys_text, &err) == SP_OK)
-        keys = json_loads(keys_text, 0, NULL);
-    free(keys_text);
+    if (secrets_doc_get(r, c->a->cfg.secrets_key, "link_keys", &keys, &err) != SP_OK &&
+        err.code != SP_ENOTFOUND)
+        log_error("api: cannot read the link signing keys: %s", err.message);
     sp_error_clear(&err);
     sp_code rc = link_verify(keys, token, lc, &err);
     json_decref(keys);

@@ -5,7 +5,9 @@
  * gate, for one decision. It expires when the gate is due or, for a gate
  * without a timeout, LINK_DEFAULT_TTL_MS after issue. The signing keys are
  * created on first use and rotated on request, in the store (meta
- * "link_keys"), inside the engine's transaction like every other write.
+ * "link_keys", sealed with the master key: the database alone must not
+ * let anyone forge a link), inside the engine's transaction like every
+ * other write.
  */
 #include "engine/engine_internal.h"
 
@@ -14,28 +16,20 @@
 
 #include "auth/link.h"
 #include "gate/gate.h"
+#include "secrets/secrets.h"
 
 #define LINK_DEFAULT_TTL_MS (72LL * 3600 * 1000)
 
 /* The "link_keys" document (new ref), made and stored when there is none. */
 static sp_code link_keys(engine *e, json_t **keys, sp_error *err)
 {
-    char *text = NULL;
-    sp_code rc = store_meta_get(e->w, "link_keys", &text, err);
-    if (rc == SP_OK) {
-        *keys = json_loads(text, 0, NULL);
-        free(text);
-        return *keys ? SP_OK : sp_error_set(err, SP_ESTORE, "meta link_keys is not JSON");
-    }
+    sp_code rc = secrets_doc_get(e->w, e->secrets_key, "link_keys", keys, err);
     if (rc != SP_ENOTFOUND)
         return rc;
     sp_error_clear(err);
-    *keys = link_keys_rotate(NULL);
-    char *doc = json_dumps(*keys, JSON_COMPACT);
-    rc = doc ? store_meta_put(e->w, "link_keys", doc, err)
-             : sp_error_set(err, SP_ENOMEM, "out of memory");
-    free(doc);
-    return rc;
+    if (!(*keys = link_keys_rotate(NULL)))
+        return sp_error_set(err, SP_ENOMEM, "out of memory");
+    return secrets_doc_put(e->w, e->secrets_key, "link_keys", *keys, err);
 }
 
 sp_code cmd_issue_link(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err)
@@ -103,10 +97,8 @@ sp_code cmd_rotate_link_keys(engine *e, engine_cmd *cmd, int *status, json_t **b
     if (rc || (rc = link_keys(e, &keys, err)))
         return rc;
     json_t *next = link_keys_rotate(keys);
-    char *doc = json_dumps(next, JSON_COMPACT);
-    rc = doc ? store_meta_put(e->w, "link_keys", doc, err)
-             : sp_error_set(err, SP_ENOMEM, "out of memory");
-    free(doc);
+    rc = next ? secrets_doc_put(e->w, e->secrets_key, "link_keys", next, err)
+              : sp_error_set(err, SP_ENOMEM, "out of memory");
     if (rc == SP_OK)
         rc = engine_audit(e, cmd->who.name, "link_key.rotated", NULL, NULL,
                           json_pack("{s:O}", "current", json_object_get(next, "current")), err);

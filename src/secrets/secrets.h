@@ -145,6 +145,21 @@ sp_code secrets_check(store_conn *c, const secrets_key *key, int *count, int *un
 sp_code secrets_rekey(store_conn *w, const secrets_key *from, const secrets_key *to,
                       int *moved, sp_error *err);
 
+/* ---- documents in the meta table, sealed (sealed_doc.c) ----
+ * For server-side keys that reading the database alone must not reveal
+ * (the decision-link signing keys). A plain JSON value written before
+ * sealing is still read; the next put seals it. */
+#define SECRETS_SEALED_DOCS { "link_keys", NULL }       /* re-sealed at rotation */
+/* The document (new reference); SP_ENOTFOUND when none is stored. */
+sp_code secrets_doc_get(store_conn *c, const secrets_key *key, const char *name, json_t **doc,
+                        sp_error *err);
+sp_code secrets_doc_put(store_conn *c, const secrets_key *key, const char *name,
+                        const json_t *doc, sp_error *err);
+/* Re-seals the document under `to` unless it already is; *moved says
+ * whether it was. Nothing stored: SP_OK, not moved. */
+sp_code secrets_doc_rekey(store_conn *w, const secrets_key *from, const secrets_key *to,
+                          const char *name, bool *moved, sp_error *err);
+
 /* ---- redaction (redact.c) ---- */
 /*
  * A copy of value (new reference) in which every string - object keys

@@ -17,6 +17,7 @@
  */
 #include "serve/master_key.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +69,54 @@ static int previous_key(const serve_options *o, secrets_key **key, char **origin
     return 0;
 }
 
+static const char *const sealed_docs[] = SECRETS_SEALED_DOCS;
+
+/* Re-seals the sealed meta documents under `to` (from == to: seals one
+ * still stored plain, and checks that the others open). */
+static sp_code reseal_docs(store_conn *w, const secrets_key *from, const secrets_key *to,
+                           int *moved, sp_error *err)
+{
+    *moved = 0;
+    for (int i = 0; sealed_docs[i]; i++) {
+        bool m = false;
+        sp_code rc = secrets_doc_rekey(w, from, to, sealed_docs[i], &m, err);
+        if (rc) {
+            char why[SP_ERROR_MESSAGE_MAX];
+            snprintf(why, sizeof why, "%s", err->message);
+            return sp_error_set(err, rc,
+                                "%s (the meta document %s; restore the master key it was "
+                                "sealed with, or remove it: sqlite3 DB \"DELETE FROM meta "
+                                "WHERE key='%s'\" - for link_keys, links already sent then "
+                                "stop working)", why, sealed_docs[i], sealed_docs[i]);
+        }
+        *moved += m;
+    }
+    return SP_OK;
+}
+
+/* Seals a document still stored plain and checks the others, in one
+ * transaction; 0 or -1. */
+static int check_docs(store *st, const secrets_key *key)
+{
+    sp_error err = SP_ERROR_INIT;
+    store_conn *w = store_writer(st);
+    int sealed = 0;
+    sp_code rc = store_begin(w, &err);
+    if (rc == SP_OK && (rc = reseal_docs(w, key, key, &sealed, &err)) == SP_OK)
+        rc = store_commit(w, &err);
+    else if (rc != SP_OK)
+        store_rollback(w);
+    if (rc) {
+        log_error("master key (id %s): %s", secrets_key_id(key), err.message);
+        sp_error_clear(&err);
+        return -1;
+    }
+    if (sealed)
+        log_info("secrets: %d key document(s) stored in plain text sealed with the master key",
+                 sealed);
+    return 0;
+}
+
 /* Re-seals what the previous key sealed, with an audit row, in one
  * transaction; 0 or -1. */
 static int rotate(store *st, const secrets_key *from, const char *from_origin,
@@ -76,12 +125,14 @@ static int rotate(store *st, const secrets_key *from, const char *from_origin,
     sp_error err = SP_ERROR_INIT;
     store_conn *w = store_writer(st);
     audit_chain chain;
-    int moved = 0;
+    int moved = 0, docs = 0;
     sp_code rc = store_begin(w, &err);
-    if (rc == SP_OK && (rc = secrets_rekey(w, from, to, &moved, &err)) == SP_OK && moved > 0 &&
+    if (rc == SP_OK && (rc = secrets_rekey(w, from, to, &moved, &err)) == SP_OK &&
+        (rc = reseal_docs(w, from, to, &docs, &err)) == SP_OK && moved + docs > 0 &&
         (rc = audit_chain_load(w, &chain, &err)) == SP_OK) {
-        json_t *data = json_pack("{s:i, s:s, s:s}", "secrets", moved, "from_key_id",
-                                 secrets_key_id(from), "to_key_id", secrets_key_id(to));
+        json_t *data = json_pack("{s:i, s:i, s:s, s:s}", "secrets", moved, "documents", docs,
+                                 "from_key_id", secrets_key_id(from), "to_key_id",
+                                 secrets_key_id(to));
         rc = audit_append(w, &chain, clock_now(), "system", "secrets.rekeyed", NULL, NULL,
                           data, &err);
         json_decref(data);
@@ -95,11 +146,11 @@ static int rotate(store *st, const secrets_key *from, const char *from_origin,
         sp_error_clear(&err);
         return -1;
     }
-    if (moved > 0)
-        log_warn("secrets: %d secret(s) sealed again, from the previous master key (id %s, %s) "
-                 "to the current one (id %s): take a new backup of the key and the database, "
-                 "then remove the previous key from the configuration", moved,
-                 secrets_key_id(from), from_origin, secrets_key_id(to));
+    if (moved + docs > 0)
+        log_warn("secrets: %d secret(s) and %d key document(s) sealed again, from the previous "
+                 "master key (id %s, %s) to the current one (id %s): take a new backup of the "
+                 "key and the database, then remove the previous key from the configuration",
+                 moved, docs, secrets_key_id(from), from_origin, secrets_key_id(to));
     else
         log_warn("secrets: no secret is sealed with the previous master key (id %s, %s): "
                  "nothing to rotate; remove it from the configuration", secrets_key_id(from),
@@ -141,6 +192,13 @@ secrets_key *serve_master_key(const serve_options *o, store *st)
     if (secrets_check(r, key, &checked, &unopened, &err) != SP_OK) {
         log_error("master key from %s: %s", origin, err.message);
         goto fail;
+    }
+    if (!previous) {
+        store_release(r);           /* sealing a plain document writes */
+        r = NULL;
+        if (check_docs(st, key) != 0)
+            goto fail;
+        r = store_reader(st);
     }
     if (unopened)
         log_error("secrets: %d of %d stored secrets do not open with the master key although "

@@ -219,7 +219,7 @@ int serve_main(int argc, char **argv)
         demo_load(eng, &system_admin, o.examples);
 
     api_config acfg = { .test_clock = o.test_clock, .max_wait_seconds = o.max_wait,
-                        .tls = tls_cert != NULL, .demo = o.demo };
+                        .tls = tls_cert != NULL, .demo = o.demo, .secrets_key = master_key };
     if (!(a = api_new(st, eng, &acfg))) {
         log_error("cannot set up the API: out of memory");
         goto out;

@@ -214,6 +214,12 @@ test('rotating the master key: started with the old key as the previous one, eve
   assert.ok([200, 201].includes(w.status), describeResponse(w));
   await srv.applyWorkflow(ROTATE_WF);
   const count = (await srv.api('GET', '/v1/secrets')).json.items.length;
+  // a decision link signed before the rotation (its signing keys are sealed
+  // with the master key too)
+  const ask = await srv.api('POST', '/v1/approvals', { body: { title: 'rotate?', to: ['user:member1'] } });
+  assert.equal(ask.status, 201, describeResponse(ask));
+  const link = await srv.api('POST', `/v1/approvals/${ask.json.id}/links`, { body: { user: 'member1', decision: 'approve' } });
+  assert.equal(link.status, 201, describeResponse(link));
   const keyFile = srv.dbPath + '.key';
   const oldHex = fs.readFileSync(keyFile, 'utf8').trim();
   await srv.stop();
@@ -222,7 +228,7 @@ test('rotating the master key: started with the old key as the previous one, eve
   const sink = await startSink({ apiKey: VALUE });
   try {
     await rotating.start();
-    assert.match(rotating.stderr, new RegExp(`${count} secret\\(s\\) sealed again, from the previous master key \\(id [0-9a-f]{16}`), rotating.tail());
+    assert.match(rotating.stderr, new RegExp(`${count} secret\\(s\\) and 1 key document\\(s\\) sealed again, from the previous master key \\(id [0-9a-f]{16}`), rotating.tail());
     assert.match(rotating.stderr, new RegExp(`master key from key file \\S+ \\(created\\) \\(id [0-9a-f]{16}\\), ${count} secret`));
     const newHex = fs.readFileSync(keyFile, 'utf8').trim();
     assert.notEqual(newHex, oldHex, 'a new key');
@@ -230,6 +236,10 @@ test('rotating the master key: started with the old key as the previous one, eve
     const rows = (await rotating.audit()).filter((r) => r.type === 'secrets.rekeyed');
     assert.equal(rows.length, 1);
     assert.equal(rows[0].data.secrets, count);
+    assert.equal(rows[0].data.documents, 1);
+    const page = await fetch(rotating.url + link.json.path);
+    assert.equal(page.status, 200, 'the link signed before the rotation still verifies');
+    assert.match(await page.text(), /Approve this request\?/);
     assert.notEqual(rows[0].data.from_key_id, rows[0].data.to_key_id);
     // a step gets the value, opened with the new key
     const r = await rotating.api('POST', '/v1/runs?wait=30', { body: { workflow: 'rotate-check', input: { sink: sink.url } } });

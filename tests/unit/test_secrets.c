@@ -517,6 +517,63 @@ static void test_rekey_moves_what_the_old_key_sealed_and_refuses_mistakes(void *
     store_close(st);
 }
 
+/* Sealed meta documents: stored sealed, bound to their name, read back;
+ * a plain one from before is read and sealed by a rekey onto itself. */
+static void test_sealed_documents_hide_their_content_and_follow_the_key(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    store *st = store_open("sqlite::memory:", &err);
+    assert_non_null(st);
+    store_conn *w = store_writer(st);
+    secrets_key *k = key_of(HEX_A), *other = secrets_key_random();
+    json_t *doc = json_pack("{s:s}", "current", "PLAINTEXT-kid-0001"), *got = NULL;
+    assert_int_equal(secrets_doc_get(w, k, "link_keys", &got, &err), SP_ENOTFOUND);
+    sp_error_clear(&err);
+    assert_int_equal(secrets_doc_put(w, k, "link_keys", doc, &err), SP_OK);
+    char *raw = NULL;
+    assert_int_equal(store_meta_get(w, "link_keys", &raw, &err), SP_OK);
+    assert_int_equal(strncmp(raw, "sealed:", 7), 0);
+    assert_null(strstr(raw, "PLAINTEXT"));
+    assert_int_equal(secrets_doc_get(w, k, "link_keys", &got, &err), SP_OK);
+    assert_true(json_equal(got, doc));
+    json_decref(got);
+    assert_int_equal(secrets_doc_get(w, other, "link_keys", &got, &err), SP_EINVALID);
+    sp_error_clear(&err);
+    assert_int_equal(secrets_doc_get(w, NULL, "link_keys", &got, &err), SP_EUNAVAIL);
+    sp_error_clear(&err);
+    /* the same box under another name does not open */
+    assert_int_equal(store_meta_put(w, "moved", raw, &err), SP_OK);
+    assert_int_equal(secrets_doc_get(w, k, "moved", &got, &err), SP_EINVALID);
+    sp_error_clear(&err);
+    free(raw);
+
+    /* rekey: onto another key, then nothing left to do */
+    bool moved = false;
+    assert_int_equal(secrets_doc_rekey(w, k, other, "link_keys", &moved, &err), SP_OK);
+    assert_true(moved);
+    assert_int_equal(secrets_doc_rekey(w, k, other, "link_keys", &moved, &err), SP_OK);
+    assert_false(moved);
+    assert_int_equal(secrets_doc_get(w, other, "link_keys", &got, &err), SP_OK);
+    assert_true(json_equal(got, doc));
+    json_decref(got);
+    assert_int_equal(secrets_doc_rekey(w, k, other, "absent", &moved, &err), SP_OK);
+    assert_false(moved);
+
+    /* a plain document from before sealing: read as is, sealed onto itself */
+    assert_int_equal(store_meta_put(w, "legacy", "{\"current\":\"PLAINTEXT-old\"}", &err), SP_OK);
+    assert_int_equal(secrets_doc_get(w, k, "legacy", &got, &err), SP_OK);
+    json_decref(got);
+    assert_int_equal(secrets_doc_rekey(w, k, k, "legacy", &moved, &err), SP_OK);
+    assert_true(moved);
+    assert_int_equal(store_meta_get(w, "legacy", &raw, &err), SP_OK);
+    assert_null(strstr(raw, "PLAINTEXT"));
+    free(raw);
+    json_decref(doc);
+    secrets_key_free(k);
+    secrets_key_free(other);
+    store_close(st);
+}
+
 static void test_secret_writes_count_as_fallible_store_calls(void **state)
 {
     sp_error err = SP_ERROR_INIT;
@@ -639,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_redaction_replaces_values_and_substrings_in_nested_json),
         cmocka_unit_test(test_overlapping_and_adjacent_secrets_leave_no_fragment),
         cmocka_unit_test(test_rekey_moves_what_the_old_key_sealed_and_refuses_mistakes),
+        cmocka_unit_test(test_sealed_documents_hide_their_content_and_follow_the_key),
         cmocka_unit_test(test_redaction_ignores_empty_secrets_and_keeps_utf8_whole),
         cmocka_unit_test(test_stored_secrets_survive_a_reopen_and_only_open_with_their_key),
         cmocka_unit_test(test_secret_writes_count_as_fallible_store_calls),
