@@ -17,6 +17,7 @@
 #include "core/log.h"
 
 #define NAME_MAX_LEN 64
+#define BOOTSTRAP_TOKEN_MIN 32        /* characters of SPOJIT_BOOTSTRAP_TOKEN */
 
 bool cmd_name_valid(const char *s)
 {
@@ -227,12 +228,26 @@ sp_code cmd_create_key(engine *e, engine_cmd *cmd, int *status, json_t **body, s
 /*
  * The first start on an empty store: the admin user and its key (the
  * bootstrap token when given, else a new key returned once).
+ *
+ * Once only, ever: the store remembers that it was bootstrapped (meta
+ * "bootstrapped"), so deleting the "admin" user later does not bring it
+ * back at the next start with a fresh key in the log. A store from before
+ * the mark that has any user counts as bootstrapped.
  */
 sp_code cmd_bootstrap(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err)
 {
-    json_t *admin = NULL;
-    sp_code rc = store_user_get(e->w, "admin", &admin, err);
-    json_decref(admin);
+    char *mark = NULL;
+    json_t *users = NULL;
+    sp_code rc = store_meta_get(e->w, "bootstrapped", &mark, err);
+    free(mark);
+    if (rc == SP_ENOTFOUND) {
+        sp_error_clear(err);
+        if ((rc = store_user_list(e->w, &users, err)) == SP_OK && json_array_size(users) > 0)
+            rc = store_meta_put(e->w, "bootstrapped", "before the mark", err);
+        else if (rc == SP_OK)
+            rc = SP_ENOTFOUND;              /* a new store: bootstrap it */
+        json_decref(users);
+    }
     if (rc == SP_OK) {
         *status = 200;
         *body = json_pack("{s:b}", "created", 0);
@@ -241,8 +256,17 @@ sp_code cmd_bootstrap(engine *e, engine_cmd *cmd, int *status, json_t **body, sp
     if (rc != SP_ENOTFOUND)
         return rc;
     sp_error_clear(err);
+    /* An admin key anyone could guess is no key: ours carry 256 bits. */
+    const char *token = json_str(cmd->args, "token");
+    if (token && strlen(token) < BOOTSTRAP_TOKEN_MIN)
+        return sp_error_set(err, SP_EINVALID,
+                            "SPOJIT_BOOTSTRAP_TOKEN is %zu characters long; the first admin key "
+                            "needs at least %d (for example: openssl rand -hex 32)",
+                            strlen(token), BOOTSTRAP_TOKEN_MIN);
+    char at[SP_TIME_BUF];
     json_t *key = NULL;
-    if ((rc = user_insert(e, "system", "admin", "admin", NULL, NULL, NULL, err)) ||
+    if ((rc = store_meta_put(e->w, "bootstrapped", time_format(clock_now(), at), err)) ||
+        (rc = user_insert(e, "system", "admin", "admin", NULL, NULL, NULL, err)) ||
         (rc = key_insert(e, "system", "admin", "admin", "bootstrap", NULL,
                          json_str(cmd->args, "token"), &key, err)))
         return rc;

@@ -74,8 +74,8 @@ void serve_options_usage(FILE *out)
     fprintf(out,
             "  %-24s show this help\n\n"
             "Environment only:\n"
-            "  SPOJIT_BOOTSTRAP_TOKEN  on first start, the admin's API key (else one is\n"
-            "                          generated and printed once)\n"
+            "  SPOJIT_BOOTSTRAP_TOKEN  on first start, the admin's API key, at least 32\n"
+            "                          characters (else one is generated and printed once)\n"
             "  SPOJIT_MASTER_KEY       the key that encrypts secrets (64 hex digits or\n"
             "                          base64 of 32 bytes), instead of a key file; lose\n"
             "                          the key and the secrets are lost\n"
