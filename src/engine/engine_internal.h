@@ -57,6 +57,8 @@ struct engine {
     sp_time batch_next_due;     /* earliest timer added by the current batch */
     engine_cmd *timer_waiters;  /* ENGINE_AWAIT_TIMERS commands, answered when none is due */
     int64_t timer_pause_until;  /* mono ms: after a failed timer batch, wait before retrying */
+    int64_t timer_failing_id;   /* the timer whose effect last failed for a store error */
+    int timer_failing_tries;    /* ... how many times in a row */
     _Atomic uint64_t timers_fired;
 
     /* Outbound calls (http_step.c): queued while a batch runs, sent after

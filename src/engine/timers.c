@@ -45,6 +45,9 @@ static const struct {
 };
 
 #define TIMER_PAUSE_AFTER_FAILURE_MS 1000
+/* A timer whose effect fails for a store error is tried again with the
+ * whole batch this many times before it counts as broken. */
+#define TIMER_STORE_TRIES 5
 
 sp_code timer_schedule(engine *e, sp_time due_at, const char *kind, const char *run_id,
                        const char *approval_id, json_t *data, sp_error *err)
@@ -114,6 +117,19 @@ static bool fire_one(engine *e, const json_t *t)
     log_error("engine: timer %lld (%s, run %s) failed: %s", (long long)id, kind ? kind : "?",
               json_str(t, "run_id"), err.message);
 
+    /* A store error may pass (memory, I/O): the batch is rolled back and
+     * the timer fires later - dropping it would leave a gate pending past
+     * its due time, which no decision can then resolve. Only if it keeps
+     * failing is it treated as broken. */
+    if (rc == SP_OK)                        /* the savepoint's release failed */
+        rc = err.code ? err.code : SP_ESTORE;
+    bool store_trouble = rc == SP_ESTORE || rc == SP_ENOMEM || rc == SP_EUNAVAIL;
+    if (store_trouble) {
+        e->timer_failing_tries = e->timer_failing_id == id ? e->timer_failing_tries + 1 : 1;
+        e->timer_failing_id = id;
+        if (e->timer_failing_tries < TIMER_STORE_TRIES)
+            goto store_failed;
+    }
     /* Deleted anyway, with the reason on record: it would fail again. */
     char message[SP_ERROR_MESSAGE_MAX];
     memcpy(message, err.message, sizeof message);
@@ -163,6 +179,8 @@ void timers_fire(engine *e)
         http_calls_truncate(e, 0);
         e->timer_pause_until = clock_mono_ms() + TIMER_PAUSE_AFTER_FAILURE_MS;
     } else {
+        e->timer_failing_id = 0;            /* every timer of the batch went through */
+        e->timer_failing_tries = 0;
         http_calls_flush(e);
         atomic_fetch_add(&e->timers_fired, fired);
         engine_notify_changes(e);

@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "core/clock.h"
 #include "engine/engine.h"
 #include "store/store.h"
+#include "store/store_impl.h"
 
 static const char *workflow_yaml =
     "name: refund\n"
@@ -224,6 +226,55 @@ static void idempotency_key_returns_the_first_run(void **state)
     json_decref(args);
 }
 
+/* A store error while a timer takes effect must not lose the timer: for a
+ * fault at every point of the timer batch in turn, the gate still expires
+ * once the store is well again (else it would stay pending past its due
+ * time, where no decision can resolve it). */
+static void a_store_error_in_a_timer_batch_does_not_lose_the_timer(void **state)
+{
+    char dir[64] = "/tmp/spojit-engine-fault-XXXXXX", url[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(url, sizeof url, "fault:0:sqlite:%s/test.db", dir);
+    sp_error err = SP_ERROR_INIT;
+    store *st = store_open(url, &err);
+    assert_non_null(st);
+    clock_enable_test();
+    engine *e = engine_start(st, NULL, &err);
+    assert_non_null(e);
+    assert_int_equal(engine_call(e, ENGINE_BOOTSTRAP, &admin, NULL, NULL), 200);
+    for (long k = 1; k <= 16; k++) {
+        json_t *ask = json_pack("{s:s, s:[s], s:s, s:{s:b}}", "title", "t", "to", "user:admin",
+                                "timeout", "1s", "policy", "forbid_self_approval", 0);
+        json_t *gate = NULL;
+        assert_int_equal(engine_call(e, ENGINE_CREATE_APPROVAL, &admin, ask, &gate), 201);
+        char id[64];
+        snprintf(id, sizeof id, "%s", json_string_value(json_object_get(gate, "id")));
+        json_decref(ask);
+        json_decref(gate);
+        store_fault_arm(st, k);                 /* the k-th store call from now fails */
+        clock_advance(2000);
+        json_t *reply = NULL;
+        engine_call(e, ENGINE_AWAIT_TIMERS, &admin, NULL, &reply);   /* may hit the fault */
+        json_decref(reply);
+        store_fault_arm(st, 0);
+        reply = NULL;
+        assert_int_equal(engine_call(e, ENGINE_AWAIT_TIMERS, &admin, NULL, &reply), 200);
+        json_decref(reply);
+        store_conn *r = store_reader(st);
+        assert_int_equal(store_approval_get(r, id, &gate, &err), SP_OK);
+        store_release(r);
+        if (strcmp(json_string_value(json_object_get(gate, "status")), "expired") != 0)
+            fail_msg("fault at call %ld: the gate is %s, not expired", k,
+                     json_string_value(json_object_get(gate, "status")));
+        json_decref(gate);
+    }
+    engine_free(e);
+    store_close(st);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +284,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(waiting_run_survives_a_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_command_leaves_the_audit_chain_intact, setup, teardown),
         cmocka_unit_test_setup_teardown(idempotency_key_returns_the_first_run, setup, teardown),
+        cmocka_unit_test(a_store_error_in_a_timer_batch_does_not_lose_the_timer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
