@@ -182,6 +182,12 @@ json_t *http_request_build(engine *e, const workflow *wf, const http_def *h,
             sp_error_set(err, SP_EINVALID, "http form: expected an object");
             goto fail;
         }
+        /* Encoded here once to be sure it can be: a value that is not a
+         * scalar fails the step, rather than send an empty body. */
+        char *encoded = urlencode(body, "form", err);
+        if (!encoded)
+            goto fail;
+        free(encoded);
         json_object_set(req, "form", body);
     } else if (h->body_kind == HTTP_BODY_RAW) {
         if (!json_is_string(body)) {

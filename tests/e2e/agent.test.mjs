@@ -480,7 +480,7 @@ test('a model call answered 503 is retried with back-off and the conversation so
   const draft = stepOf(settled, 'draft');
   assert.equal(draft.output.tool, 'issue_refund');
   assert.equal(draft.attempts, 2, JSON.stringify(draft));
-  const rows = (await srv.audit({ run: run.id })).filter((r) => r.type === 'step.attempt_failed');
+  const rows = (await srv.audit({ run_id: run.id })).filter((r) => r.type === 'step.attempt_failed');
   assert.equal(rows.length, 1);
   assert.match(rows[0].data.error, /HTTP 503/);
   const g = await srv.api('POST', `/v1/runs/${run.id}/cancel`);

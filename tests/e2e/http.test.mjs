@@ -101,10 +101,21 @@ steps:
     retry: {max_attempts: 3, backoff: 1s, jitter: false}
 `;
 
+// A form whose value may not be a scalar.
+const FORMY = `
+name: http-formy
+steps:
+  - id: refund
+    http:
+      method: POST
+      url: "{{ .input.sink }}/v1/refunds"
+      form: {charge: "{{ .input.charge }}", meta: "{{ .input.meta }}"}
+`;
+
 before(async () => {
   const put = await srv.api('PUT', '/v1/secrets/stripe_key', { body: { value: SECRET } });
   assert.ok([200, 201].includes(put.status), `PUT /v1/secrets/stripe_key: ${describeResponse(put)}`);
-  for (const wf of [REFUND, GATED, FLAKY, STRICT, SLOW]) await srv.applyWorkflow(wf);
+  for (const wf of [REFUND, GATED, FLAKY, STRICT, SLOW, FORMY]) await srv.applyWorkflow(wf);
   keys.approver = await srv.userWithKey('approver');
 }, T);
 
@@ -631,5 +642,21 @@ test('a restart while the API still processes the call: its 409 "key in use" is 
     await own.stopClean();
   } finally {
     await own.dispose();
+  }
+});
+
+test('a form value that is not text (an object) fails the step naming the field; nothing is sent', T, async () => {
+  const s = await startSink();
+  try {
+    const run = await settle('http-formy', { sink: s.url, charge: 'ch_f', meta: { a: 1 } });
+    assert.equal(run.status, 'failed', JSON.stringify(run));
+    assert.match(JSON.stringify(stepOf(run).error), /http form\.meta: expected a string, got an object/);
+    assert.equal(s.requests.length, 0, 'no request with an empty body went out');
+    const ok = await settle('http-formy', { sink: s.url, charge: 'ch_f', meta: 7 });
+    assert.equal(ok.status, 'completed', JSON.stringify(ok));
+    assert.equal(s.requests.length, 1);
+    assert.equal(s.requests[0].raw, 'charge=ch_f&meta=7');
+  } finally {
+    await s.close();
   }
 });
