@@ -90,20 +90,22 @@ int64_t api_rl_blocked(api_rl *rl, const char *key, int max, sp_time now)
 }
 
 /* Under mu: a free entry, else one whose window has passed, else the one
- * with the oldest window. */
+ * with the fewest failures (the oldest of those): a blocked key is the last
+ * to be forgotten, so a flood of new keys cannot unblock it cheaply. */
 static rl_entry *slot(api_rl *rl, sp_time now)
 {
-    rl_entry *oldest = NULL;
+    rl_entry *least = NULL;
     for (size_t i = 0; i < rl->cap; i++) {
         rl_entry *e = &rl->e[i];
         if (!e->key[0])
             return e;
         if (passed(rl, e, now))
             return e;
-        if (!oldest || e->start < oldest->start)
-            oldest = e;
+        if (!least || e->count < least->count ||
+            (e->count == least->count && e->start < least->start))
+            least = e;
     }
-    return oldest;
+    return least;
 }
 
 void api_rl_failed(api_rl *rl, const char *key, sp_time now)
@@ -150,4 +152,15 @@ size_t api_rl_size(api_rl *rl)
     size_t n = rl->used;
     pthread_mutex_unlock(&rl->mu);
     return n;
+}
+
+void api_rl_refund(api_rl *rl, const char *key)
+{
+    if (!rl || !key)
+        return;
+    pthread_mutex_lock(&rl->mu);
+    rl_entry *e = find(rl, key);
+    if (e && e->count > 0)
+        e->count--;
+    pthread_mutex_unlock(&rl->mu);
 }

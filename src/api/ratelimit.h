@@ -8,9 +8,10 @@
  *
  * Per process: a cluster of spojit nodes counts on each node separately,
  * and a restart forgets every count. When the table is full, an entry whose
- * window has passed is reused, else the one with the oldest window: so a
- * flood of distinct keys can at worst make the limiter forget, never make
- * it refuse a key that had no failures.
+ * window has passed is reused, else the one with the fewest failures: so a
+ * flood of distinct keys can at worst make the limiter forget keys with few
+ * failures, never a blocked one first, and never make it refuse a key that
+ * had no failures.
  *
  * Pure (no HTTP, no store), thread-safe; unit-tested in tests/unit.
  */
@@ -38,6 +39,8 @@ int64_t api_rl_blocked(api_rl *rl, const char *key, int max, sp_time now);
 void api_rl_failed(api_rl *rl, const char *key, sp_time now);
 /* Forgets key's failures (a successful login). */
 void api_rl_reset(api_rl *rl, const char *key);
+/* Takes back one failure counted in advance (an attempt that did not fail). */
+void api_rl_refund(api_rl *rl, const char *key);
 /* Entries in use (tests). */
 size_t api_rl_size(api_rl *rl);
 

@@ -26,11 +26,14 @@
  */
 #include "api/api_internal.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/jsonx.h"
 #include "core/log.h"
@@ -251,11 +254,9 @@ static void login_check_free(login_check *l)
     free(l);
 }
 
+/* The attempt was counted as a failure when it arrived (login_reserve). */
 static void login_failed(const login_check *l, const char *reason)
 {
-    sp_time now = clock_now();
-    api_rl_failed(l->a->login_rl, l->ukey, now);
-    api_rl_failed(l->a->login_rl, l->akey, now);
     log_warn("api: failed login as '%s' from %s (%s)", l->name, l->addr, reason);
     json_t *args = json_pack("{s:s, s:s, s:s}", "name", l->name, "address", l->addr, "reason",
                              reason);
@@ -299,6 +300,33 @@ static void login_ok(const login_check *l)
     json_decref(args);
 }
 
+/* The limiter's key for a client address: IPv6 addresses by their /64, as
+ * one machine is commonly given a whole /64 to pick addresses from. */
+static void address_key(const char *addr, char out[API_RL_KEY_MAX])
+{
+    struct in6_addr a6;
+    char text[INET6_ADDRSTRLEN];
+    if (strchr(addr, ':') && inet_pton(AF_INET6, addr, &a6) == 1) {
+        if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+            inet_ntop(AF_INET, &a6.s6_addr[12], text, sizeof text);
+            snprintf(out, API_RL_KEY_MAX, "addr:%s", text);
+            return;
+        }
+        memset(&a6.s6_addr[8], 0, 8);
+        inet_ntop(AF_INET6, &a6, text, sizeof text);
+        snprintf(out, API_RL_KEY_MAX, "addr:%s/64", text);
+        return;
+    }
+    snprintf(out, API_RL_KEY_MAX, "addr:%s", addr);
+}
+
+/* An attempt that never got to its password check does not count. */
+static void login_unreserve(api *a, const char *ukey, const char *akey)
+{
+    api_rl_refund(a->login_rl, ukey);
+    api_rl_refund(a->login_rl, akey);
+}
+
 /* A password worker: the slow part, then the engine command. */
 static void check_login(void *ctx)
 {
@@ -308,6 +336,7 @@ static void check_login(void *ctx)
         login_failed(l, reason);
     } else {
         api_rl_reset(l->a->login_rl, l->ukey);
+        api_rl_refund(l->a->login_rl, l->akey);
         login_ok(l);
     }
     login_check_free(l);
@@ -315,6 +344,16 @@ static void check_login(void *ctx)
 
 void api_session_login(api_call *c)
 {
+    /* Login CSRF: another site's page must not sign a visitor in to an
+     * account of its choosing (a form can post text that parses as JSON).
+     * Browsers say where a request comes from; other clients send neither
+     * header. */
+    const char *site = http_header(c->req, "Sec-Fetch-Site");
+    const char *origin = http_header(c->req, "Origin");
+    if ((site && strcasecmp(site, "cross-site") == 0) || (origin && strcmp(origin, "null") == 0)) {
+        api_fail(c->req, SP_EFORBIDDEN, "a login must come from this server's own pages");
+        return;
+    }
     json_t *body = api_body_checked(c, login_fields, false);
     if (!body)
         return;
@@ -329,14 +368,20 @@ void api_session_login(api_call *c)
         addr = "unknown";
     char ukey[API_RL_KEY_MAX], akey[API_RL_KEY_MAX];
     snprintf(ukey, sizeof ukey, "user:%s", name);
-    snprintf(akey, sizeof akey, "addr:%s", addr);
+    address_key(addr, akey);
     if (over_limit(c, ukey, akey, name, addr, clock_now()))
         goto out;
+    /* Counted as a failure now, taken back if it succeeds: attempts in
+     * flight at once count too, so parallel guesses cannot overrun the
+     * limit while their hashes are being checked. */
+    api_rl_failed(c->a->login_rl, ukey, clock_now());
+    api_rl_failed(c->a->login_rl, akey, clock_now());
 
     login_check *l = calloc(1, sizeof *l);
     sp_error err = SP_ERROR_INIT;
     if (!l || !(l->password = strdup(password))) {
         free(l);
+        login_unreserve(c->a, ukey, akey);
         api_fail(c->req, SP_ENOMEM, "out of memory");
         goto out;
     }
@@ -348,6 +393,7 @@ void api_session_login(api_call *c)
     memcpy(l->akey, akey, sizeof akey);
     if (read_user(c->a, name, &l->user, &err) != SP_OK) {
         login_check_free(l);
+        login_unreserve(c->a, ukey, akey);
         api_fail_err(c->req, &err);
         goto out;
     }
@@ -355,6 +401,7 @@ void api_session_login(api_call *c)
     http_defer(c->req);
     if (!workers_submit(c->a->passwords, check_login, l)) {
         login_check_free(l);
+        login_unreserve(c->a, ukey, akey);
         http_add_header(c->req, "Retry-After", "1");
         log_warn("api: login as '%s' from %s refused: every password worker is busy", name,
                  addr);

@@ -206,7 +206,7 @@ test('a new password, disabling or deleting a user signs them out everywhere; th
   assert.deepEqual(deleted.map((r) => r.data.sessions_revoked), [1]);
 });
 
-test('a burst of 150 logins at once: each is answered 200 or 503 with Retry-After (password hashing is bounded), other requests keep being served', T, async () => {
+test('a burst of 150 logins at once: each is answered 200, 503 with Retry-After (password hashing is bounded) or 429 (attempts in flight count against the limit), other requests keep being served', T, async () => {
   await srv.createUser('burst', { password: PASSWORD });
   const logins = Array.from({ length: 150 }, () => login('burst'));
   const health = await srv.api('GET', '/v1/runs?limit=1');   // served while the logins queue
@@ -218,6 +218,8 @@ test('a burst of 150 logins at once: each is answered 200 or 503 with Retry-Afte
     if (r.status === 503) {
       assert.equal(r.headers.get('retry-after'), '1');
       assert.match(r.json.error.message, /too many logins at once/);
+    } else if (r.status === 429) {
+      assert.ok(Number(r.headers.get('retry-after')) > 0);
     } else {
       assert.equal(r.status, 200, describeResponse(r));
     }
@@ -228,6 +230,7 @@ test('a burst of 150 logins at once: each is answered 200 or 503 with Retry-Afte
     const s = { cookie: cookieOf(r).split(';')[0] };
     assert.equal((await srv.api('GET', '/v1/runs', withCookie(s))).status, 200, 'a session from the burst works');
   }
+  await advance('16m');
   assert.equal((await login('burst')).status, 200, 'logins go on after the burst');
 });
 
@@ -269,4 +272,32 @@ test('20 failed logins in a row: the later ones are 429 with Retry-After, even w
   assert.equal((await login('ida')).status, 200);
   await advance('16m');
   assert.equal((await login('rita')).status, 200, 'after the window');
+});
+
+test('60 wrong logins at once: no more than the limit get their password checked, the rest are 429; each checked one is audited', T, async () => {
+  await advance('16m');                 // a fresh window for this address
+  await srv.createUser('para', { password: PASSWORD });
+  const before = (await srv.audit()).filter((r) => r.type === 'login.failed' && r.data?.name === 'para').length;
+  const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => login('para', `guess-${i}`)));
+  const counts = {};
+  for (const r of answers) counts[r.status] = (counts[r.status] || 0) + 1;
+  // The limit is 10 per name; attempts in flight at once count too (a few
+  // may pass the check together on different HTTP threads).
+  assert.ok((counts[401] || 0) >= 10 && counts[401] <= 14, JSON.stringify(counts));
+  assert.equal((counts[401] || 0) + (counts[429] || 0), 60, JSON.stringify(counts));
+  const after = (await srv.audit()).filter((r) => r.type === 'login.failed' && r.data?.name === 'para').length;
+  assert.equal(after - before, counts[401], 'every checked attempt is audited, no refused one');
+  await advance('16m');
+  assert.equal((await login('para')).status, 200, 'after the window');
+});
+
+test('a login from another site (Sec-Fetch-Site: cross-site, or Origin: null) is 403; same-origin and non-browser clients log in', T, async () => {
+  const post = (headers) => srv.api('POST', '/v1/session', { token: null, body: { name: 'sam', password: PASSWORD }, headers });
+  const cross = await post({ 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' });
+  assert.equal(cross.status, 403, describeResponse(cross));
+  assert.match(cross.json.error.message, /this server's own pages/);
+  assert.ok(!(cross.headers.getSetCookie?.() || []).some((c) => c.startsWith('spojit_session=sps_')), 'no session cookie');
+  assert.equal((await post({ origin: 'null' })).status, 403);
+  assert.equal((await post({ 'sec-fetch-site': 'same-origin' })).status, 200);
+  assert.equal((await post({})).status, 200);
 });

@@ -460,6 +460,37 @@ static void test_rate_limit_table_is_bounded_and_forgets_the_oldest(void **state
     assert_null(api_rl_new(0, 1000));
     assert_null(api_rl_new(4, 0));
     api_rl_free(NULL);
+
+    /* When full, the key with the fewest failures goes first: a blocked
+     * key (many failures) outlives a flood of new keys. */
+    rl = api_rl_new(3, 1000);
+    for (int i = 0; i < 5; i++)
+        api_rl_failed(rl, "user:victim", 10);          /* oldest, and blocked at 5 */
+    api_rl_failed(rl, "addr:a", 11);
+    api_rl_failed(rl, "addr:b", 12);
+    for (int i = 0; i < 10; i++) {
+        snprintf(k, sizeof k, "addr:flood%d", i);
+        api_rl_failed(rl, k, 20 + i);
+    }
+    assert_true(api_rl_blocked(rl, "user:victim", 5, 30) > 0);
+    api_rl_free(rl);
+}
+
+static void test_rate_limit_refund_takes_back_one_counted_attempt(void **state)
+{
+    api_rl *rl = api_rl_new(8, 1000);
+    api_rl_failed(rl, "user:x", 10);
+    api_rl_failed(rl, "user:x", 10);
+    assert_true(api_rl_blocked(rl, "user:x", 2, 11) > 0);
+    api_rl_refund(rl, "user:x");                        /* one did not fail after all */
+    assert_int_equal(api_rl_blocked(rl, "user:x", 2, 11), 0);
+    api_rl_refund(rl, "user:x");
+    api_rl_refund(rl, "user:x");                        /* never below zero */
+    api_rl_failed(rl, "user:x", 12);
+    assert_int_equal(api_rl_blocked(rl, "user:x", 2, 13), 0);
+    api_rl_refund(rl, "user:unknown");                  /* unknown keys: nothing */
+    api_rl_refund(NULL, "user:x");
+    api_rl_free(rl);
 }
 
 int main(void)
@@ -473,6 +504,7 @@ int main(void)
         cmocka_unit_test(test_session_ops_fail_through_the_fault_wrapper),
         cmocka_unit_test(test_rate_limit_blocks_after_max_failures_until_the_window_passes),
         cmocka_unit_test(test_rate_limit_table_is_bounded_and_forgets_the_oldest),
+        cmocka_unit_test(test_rate_limit_refund_takes_back_one_counted_attempt),
         cmocka_unit_test(test_revoking_a_users_sessions_and_purging_unusable_ones),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
