@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "auth/link.h"
+#include "gate/gate.h"
 #include "core/clock.h"
 #include "core/jsonx.h"
 #include "core/log.h"
@@ -160,7 +161,9 @@ static bool link_usable(api_call *c, const char *token, link_claims *lc, json_t 
                   : "This approval is no longer waiting for a decision.";
     } else if (store_user_get(r, lc->by, user, &err) != SP_OK ||
                json_is_true(json_object_get(*user, "disabled")) ||
-               strcmp(json_str(*user, "role"), "viewer") == 0) {
+               strcmp(json_str(*user, "role"), "viewer") == 0 ||
+               !gate_is_assignee(*gate, lc->by, json_object_get(*user, "teams"))) {
+        /* Reassigned away: the page shows nothing of the approval either. */
         status = 403, title = "This link cannot be used",
         why = "The person it was issued to can no longer decide.";
     }

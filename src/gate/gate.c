@@ -9,6 +9,7 @@
  */
 #include "gate/gate.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #include "core/jsonx.h"
@@ -57,7 +58,10 @@ static bool already_decided(const json_t *gate, const char *user)
 static sp_code check_comment(const json_t *gate, const gate_decision *d, sp_error *err)
 {
     const char *rule = json_str(json_object_get(gate, "policy"), "require_comment");
-    bool has_comment = d->comment && d->comment[0];
+    /* White space alone says nothing: it does not count as a comment. */
+    bool has_comment = false;
+    for (const char *p = d->comment; p && *p && !has_comment; p++)
+        has_comment = !isspace((unsigned char)*p);
     bool needed = rule && (strcmp(rule, "always") == 0 ||
                            (strcmp(rule, "reject") == 0 && strcmp(d->decision, "reject") == 0));
     if (needed && !has_comment)

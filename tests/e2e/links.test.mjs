@@ -101,6 +101,8 @@ test('a link works once even while the gate stays open, and a reject link needs 
   assert.match(p.text, /required/, 'the form asks for the comment a reject needs');
   const bare = await page('POST', rej.path, {});
   assert.equal(bare.status, 422, bare.text);
+  const blank = await page('POST', rej.path, { comment: '  \t ' });
+  assert.equal(blank.status, 422, `white space alone is no comment: ${blank.text}`);
   assert.equal(await gateStatus(approvalId), 'pending', 'the refused POST changed nothing');
   const ok = await page('POST', rej.path, { comment: 'no+budget & no time' });
   assert.equal(ok.status, 200, ok.text);
@@ -136,10 +138,15 @@ test('edited, foreign, unassigned and expired links are refused with a page that
   const m = await srv.api('POST', `/v1/approvals/${approvalId}/links`, { token: keys.ann, body: { user: 'ann', decision: 'approve' } });
   assert.equal(m.status, 403, describeResponse(m));
 
-  // ann leaves the team after the link was sent: the engine refuses her
+  // ann leaves the team after the link was sent: the page shows nothing of
+  // the approval any more, and its POST is refused
   await srv.must('PATCH', '/v1/users/ann', { body: { teams: [] } });
   const gone = await page('POST', link.path, {});
   assert.equal(gone.status, 403, gone.text);
+  const look = await page('GET', link.path);
+  assert.equal(look.status, 403, look.text);
+  assert.match(look.text, /can no longer decide/);
+  assert.doesNotMatch(look.text, /Pay 9/, 'not even the title');
   await srv.must('PATCH', '/v1/users/ann', { body: { teams: ['payers'] } });
 
   // expired: the link ends when the gate is due (10h)
