@@ -38,6 +38,11 @@ static bool gate_visible(const principal *p, const json_t *gate)
     const char *starter = json_str(gate, "_started_by");
     if (starter && strcmp(starter, p->name) == 0)
         return true;
+    /* An agent key reads what it asked for, not its user's inbox: what
+     * people are asked to decide is not for a program that may be acting
+     * on someone else's instructions. */
+    if (strcmp(p->scope, "agent") == 0)
+        return false;
     size_t i;
     json_t *d;
     json_array_foreach(json_object_get(gate, "decisions"), i, d) {
@@ -144,7 +149,9 @@ static sp_code inbox_names(const principal *p, const char *assignee, json_t **na
 {
     *names = NULL;
     if (!assignee || strcmp(assignee, "me") == 0) {
-        *names = principal_assignee_names(p);
+        /* An agent key has no inbox (it decides nothing): no names match. */
+        *names = strcmp(p->scope, "agent") == 0 ? json_pack("[s]", "agent:none")
+                                                 : principal_assignee_names(p);
         return SP_OK;
     }
     if (strcmp(assignee, "any") != 0 && !api_assignee_valid(assignee))

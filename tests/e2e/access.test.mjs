@@ -173,3 +173,25 @@ test('a gate is 404 to members who are not its assignees, and its starter may no
   const ok = await srv.api('POST', `/v1/approvals/${id}/decisions`, { token: ann, body: { decision: 'approve' } });
   assert.equal(ok.status, 200, describeResponse(ok));
 });
+
+test("an agent key sees what its user asked for, not its user's inbox", T, async () => {
+  const person = await srv.userWithKey('ola', { teams: ['desk'] });
+  const robot = await srv.createKey('ola', 'agent');
+  const other = await srv.userWithKey('pia');
+  // pia asks ola (by name and through her team); ola's agent asks someone
+  const forOla = await srv.api('POST', '/v1/approvals', { token: other, body: { title: 'for ola', to: ['user:ola', 'team:desk'] } });
+  assert.equal(forOla.status, 201, describeResponse(forOla));
+  const own = await srv.api('POST', '/v1/approvals', { token: robot, body: { title: 'from the agent', to: ['user:pia'] } });
+  assert.equal(own.status, 201, describeResponse(own));
+
+  assert.equal((await srv.api('GET', `/v1/approvals/${forOla.json.id}`, { token: person })).status, 200, 'ola herself sees it');
+  assert.equal((await srv.api('GET', `/v1/approvals/${forOla.json.id}`, { token: robot })).status, 404, 'her agent does not');
+  const inbox = await srv.api('GET', '/v1/approvals', { token: robot });
+  assert.equal(inbox.status, 200, describeResponse(inbox));
+  assert.deepEqual(inbox.json.items, [], 'an agent key has no inbox');
+  assert.ok((await srv.api('GET', '/v1/approvals', { token: person })).json.items.some((g) => g.id === forOla.json.id));
+  const mine = await srv.api('GET', `/v1/approvals/${own.json.id}`, { token: robot });
+  assert.equal(mine.status, 200, 'what the agent asked for it reads');
+  const run = await srv.api('GET', `/v1/runs/${own.json.run_id}`, { token: robot });
+  assert.equal(run.status, 200, describeResponse(run));
+});
