@@ -225,15 +225,19 @@ void api_lp_free(api_longpolls *lp);
 /*
  * Parks req (already deferred) until the run ("run") or gate ("approval")
  * id is no longer in its waiting status, or wait_ms pass; then replies
- * status with the document as it is. Any thread.
+ * status with the document as it is - or 404, when who (copied; NULL: no
+ * check) may no longer see it by then (a gate reassigned away). Any thread.
  */
 void api_lp_park(api_longpolls *lp, const char *kind, const char *id, http_request *req,
-                 int status, int64_t wait_ms);
+                 const principal *who, int status, int64_t wait_ms);
 void api_lp_wake(api_longpolls *lp, const char *kind, const char *id);
 size_t api_lp_waiting(const api_longpolls *lp);
 /* The status a document waits in: "running" for runs, "pending" for gates.
  * Pure, so it lives in validate.c with the other unit-tested checks. */
 bool api_lp_still_waiting(const char *kind, const json_t *doc);
+/* Who sees which run and gate: docs/api/README.md, "What a caller sees". */
+bool api_run_visible(const principal *p, const json_t *run);
+bool api_gate_visible(const principal *p, const json_t *gate);
 
 /* ---- handlers, one file per resource ---- */
 void api_workflow_apply(api_call *c);

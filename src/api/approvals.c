@@ -31,7 +31,7 @@ static bool array_has(const json_t *arr, const char *s)
     return false;
 }
 
-static bool gate_visible(const principal *p, const json_t *gate)
+bool api_gate_visible(const principal *p, const json_t *gate)
 {
     if (api_sees_all(p))
         return true;
@@ -222,7 +222,7 @@ void api_approval_get(api_call *c)
     store_conn *r = store_reader(c->a->store);
     sp_code rc = store_approval_get(r, id, &gate, &err);
     store_release(r);
-    if (rc == SP_OK && !gate_visible(&c->who, gate))
+    if (rc == SP_OK && !api_gate_visible(&c->who, gate))
         rc = sp_error_set(&err, SP_ENOTFOUND, "no approval '%s'", id);
     if (rc) {
         json_decref(gate);
@@ -231,7 +231,7 @@ void api_approval_get(api_call *c)
     }
     if (wait_ms > 0 && api_lp_still_waiting("approval", gate)) {
         http_defer(c->req);
-        api_lp_park(c->a->lp, "approval", id, c->req, 200, wait_ms);
+        api_lp_park(c->a->lp, "approval", id, c->req, &c->who, 200, wait_ms);
     } else {
         api_reply_doc(c->req, 200, gate);
     }

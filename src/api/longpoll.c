@@ -46,6 +46,8 @@ typedef struct lp_entry {
     char kind[LP_KIND_MAX];
     char id[SP_ID_MAX];
     http_request *req;
+    bool check_who;                 /* who must still see the document */
+    principal who;                  /* owned copy */
     int status;                     /* of the eventual reply */
     int64_t deadline;
 } lp_entry;
@@ -110,6 +112,18 @@ static json_t *read_doc(store_conn *r, const lp_entry *e, sp_error *err)
     return rc == SP_OK ? doc : NULL;
 }
 
+static void entry_free(lp_entry *e)
+{
+    principal_clear(&e->who);
+    free(e);
+}
+
+static bool visible(const lp_entry *e, const json_t *doc)
+{
+    return strcmp(e->kind, "run") == 0 ? api_run_visible(&e->who, doc)
+                                       : api_gate_visible(&e->who, doc);
+}
+
 /* Sweeper thread, without mu. Entries of the batch are on a list; those
  * that are done are taken off it, answered and freed. */
 static void check_batch(api_longpolls *lp, lp_entry *batch)
@@ -134,13 +148,20 @@ static void check_batch(api_longpolls *lp, lp_entry *batch)
         unlink_entry(lp, e);
         pthread_mutex_unlock(&lp->mu);
         atomic_fetch_sub(&lp->waiting, 1);
+        if (doc && e->check_who && !visible(e, doc)) {
+            /* Reassigned away while waiting: it is gone for this caller,
+             * as a plain GET would now say. */
+            json_decref(doc);
+            doc = NULL;
+            sp_error_set(&err, SP_ENOTFOUND, "no such %s", e->kind);
+        }
         if (doc)
             api_reply_doc(e->req, e->status, doc);
         else
             http_reply_error(e->req, &err);
         json_decref(doc);
         sp_error_clear(&err);
-        free(e);
+        entry_free(e);
     }
     store_release(r);
 }
@@ -239,7 +260,7 @@ static void answer_unavailable(lp_entry *e)
     sp_error_set(&err, SP_EUNAVAIL, "the server is shutting down");
     http_reply_error(e->req, &err);
     sp_error_clear(&err);
-    free(e);
+    entry_free(e);
 }
 
 void api_lp_free(api_longpolls *lp)
@@ -269,7 +290,7 @@ void api_lp_free(api_longpolls *lp)
 }
 
 void api_lp_park(api_longpolls *lp, const char *kind, const char *id, http_request *req,
-                 int status, int64_t wait_ms)
+                 const principal *who, int status, int64_t wait_ms)
 {
     lp_entry *e = calloc(1, sizeof *e);
     if (!e || strlen(kind) >= LP_KIND_MAX || strlen(id) >= SP_ID_MAX) {
@@ -284,6 +305,8 @@ void api_lp_park(api_longpolls *lp, const char *kind, const char *id, http_reque
     strcpy(e->id, id);
     e->bucket = hash_id(id);
     e->req = req;
+    e->check_who = who != NULL;
+    principal_copy(&e->who, who);
     e->status = status;
     e->deadline = clock_mono_ms() + wait_ms;
     atomic_fetch_add(&lp->waiting, 1);

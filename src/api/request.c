@@ -145,7 +145,7 @@ static void on_engine_reply(void *ctx, int status, json_t *body)
     const char *id = json_str(body, "id");
     if (p->wait_ms > 0 && status >= 200 && status < 300 && id &&
         api_lp_still_waiting("run", body)) {
-        api_lp_park(p->a->lp, "run", id, p->req, status, p->wait_ms);
+        api_lp_park(p->a->lp, "run", id, p->req, NULL, status, p->wait_ms);   /* its starter */
         json_decref(body);
     } else {
         http_reply_json(p->req, status, body);

@@ -16,7 +16,7 @@
 static const char *const run_statuses[] = { "running", "waiting", "completed", "failed",
                                             "canceled", NULL };
 
-static bool run_visible(const principal *p, const json_t *run)
+bool api_run_visible(const principal *p, const json_t *run)
 {
     const char *starter = json_str(run, "started_by");
     return api_sees_all(p) || (starter && strcmp(starter, p->name) == 0);
@@ -103,7 +103,7 @@ void api_run_get(api_call *c)
     store_conn *r = store_reader(c->a->store);
     sp_code rc = store_run_get(r, id, &run, &err);
     store_release(r);
-    if (rc == SP_OK && !run_visible(&c->who, run))
+    if (rc == SP_OK && !api_run_visible(&c->who, run))
         rc = sp_error_set(&err, SP_ENOTFOUND, "no run '%s'", id);
     if (rc) {
         json_decref(run);
@@ -112,7 +112,7 @@ void api_run_get(api_call *c)
     }
     if (wait_ms > 0 && api_lp_still_waiting("run", run)) {
         http_defer(c->req);
-        api_lp_park(c->a->lp, "run", id, c->req, 200, wait_ms);
+        api_lp_park(c->a->lp, "run", id, c->req, &c->who, 200, wait_ms);
     } else {
         api_reply_doc(c->req, 200, run);
     }

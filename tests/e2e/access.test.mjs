@@ -195,3 +195,21 @@ test("an agent key sees what its user asked for, not its user's inbox", T, async
   const run = await srv.api('GET', `/v1/runs/${own.json.run_id}`, { token: robot });
   assert.equal(run.status, 200, describeResponse(run));
 });
+
+test('a long-poll answers 404 when the gate was reassigned away from the caller while it waited', T, async () => {
+  const bo = await srv.userWithKey('bo');
+  const cara = await srv.userWithKey('cara');
+  const ask = await srv.api('POST', '/v1/approvals', { body: { title: 'who decides?', to: ['user:bo'] } });
+  assert.equal(ask.status, 201, describeResponse(ask));
+  const id = ask.json.id;
+  const waiting = srv.api('GET', `/v1/approvals/${id}?wait=30`, { token: bo, timeout: 40_000 });
+  await new Promise((r) => setTimeout(r, 300));      // parked
+  const re = await srv.api('POST', `/v1/approvals/${id}/reassign`, { body: { to: ['user:cara'] } });
+  assert.equal(re.status, 200, describeResponse(re));
+  const no = await srv.api('POST', `/v1/approvals/${id}/decisions`, { token: cara, body: { decision: 'reject', comment: 'secret reasons' } });
+  assert.equal(no.status, 200, describeResponse(no));
+  const r = await waiting;
+  assert.equal(r.status, 404, describeResponse(r));
+  assert.ok(!r.text.includes('secret reasons'), "the other approver's comment does not leak");
+  assert.equal((await srv.api('GET', `/v1/approvals/${id}`, { token: bo })).status, 404, 'as a plain GET says');
+});
