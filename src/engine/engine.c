@@ -185,9 +185,17 @@ static void run_batch(engine *e, engine_cmd *batch)
 
     e->batch_next_due = STORE_TIMER_NONE;
     if (ok) {
-        for (engine_cmd *c = batch; c; c = c->next)
+        for (engine_cmd *c = batch; c && ok; c = c->next) {
             execute(e, c);
-        ok = store_commit(e->w, &err) == SP_OK;
+            /* SQLite ended the transaction on its own (a full disk, an I/O
+             * error): the batch's work is gone, and a later command's
+             * savepoint would start a new transaction of its own. */
+            if (!store_in_transaction(e->w))
+                ok = sp_error_set(&err, SP_ESTORE, "the store ended the transaction after "
+                                  "an error; nothing of this batch was kept") == SP_OK;
+        }
+        if (ok)
+            ok = store_commit(e->w, &err) == SP_OK;
         if (!ok)
             store_rollback(e->w);
     }
@@ -207,6 +215,9 @@ static void run_batch(engine *e, engine_cmd *batch)
         json_object_clear(e->batch_runs);
         json_object_clear(e->batch_gates);
         http_calls_truncate(e, 0);
+        /* A COMMIT that reported failure may still have reached the log:
+         * ask the store when the next timer is, rather than guess. */
+        timers_refresh(e);
     }
     sp_error_clear(&err);
     if (ok && e->batch_next_due < e->next_due)

@@ -159,7 +159,8 @@ void timers_fire(engine *e)
         size_t i;
         json_t *t;
         json_array_foreach(due, i, t) {
-            if (!(ok = fire_one(e, t)))
+            /* Also when SQLite ended the transaction by itself (engine.c). */
+            if (!(ok = fire_one(e, t) && store_in_transaction(e->w)))
                 break;
             fired++;
         }

@@ -106,6 +106,11 @@ void store_savepoint_rollback(store_conn *c)
         c->ops->savepoint_rollback(c);
 }
 
+bool store_in_transaction(store_conn *c)
+{
+    return c && c->ops->in_transaction(c);
+}
+
 sp_code store_meta_get(store_conn *c, const char *key, char **value, sp_error *err)
 {
     STORE_CALL(meta_get, key, value, err);

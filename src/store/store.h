@@ -48,6 +48,10 @@ void store_rollback(store_conn *c);
 sp_code store_savepoint(store_conn *c, sp_error *err);
 sp_code store_savepoint_release(store_conn *c, sp_error *err);
 void store_savepoint_rollback(store_conn *c);
+/* Whether a transaction is still open: SQLite ends one by itself on some
+ * errors (a full disk, an I/O error), and what runs after that must not
+ * go on as if it were inside it. */
+bool store_in_transaction(store_conn *c);
 
 /* ---- meta: small key/value settings (schema version, signing keys) ---- */
 sp_code store_meta_get(store_conn *c, const char *key, char **value, sp_error *err); /* SP_ENOTFOUND */

@@ -234,6 +234,11 @@ static void f_savepoint_rollback(store_conn *c)
     IN(c)->ops->savepoint_rollback(IN(c));
 }
 
+static bool f_in_transaction(store_conn *c)
+{
+    return IN(c)->ops->in_transaction(IN(c));
+}
+
 static const store_ops fault_ops = {
     .name = "fault",
     .close = f_close,
@@ -246,6 +251,7 @@ static const store_ops fault_ops = {
     .savepoint = f_savepoint,
     .savepoint_release = f_savepoint_release,
     .savepoint_rollback = f_savepoint_rollback,
+    .in_transaction = f_in_transaction,
     .meta_get = f_meta_get,
     .meta_put = f_meta_put,
     .workflow_put = f_workflow_put,

@@ -44,6 +44,7 @@ struct store_ops {
     sp_code (*savepoint)(store_conn *c, sp_error *err);
     sp_code (*savepoint_release)(store_conn *c, sp_error *err);
     void (*savepoint_rollback)(store_conn *c);
+    bool (*in_transaction)(store_conn *c);
 
     sp_code (*meta_get)(store_conn *c, const char *key, char **value, sp_error *err);
     sp_code (*meta_put)(store_conn *c, const char *key, const char *value, sp_error *err);

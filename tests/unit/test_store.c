@@ -170,6 +170,29 @@ static void durability_pragmas_are_set_on_the_writer(void **state)
     assert_int_equal(pragma_int(db, "PRAGMA user_version"), sqlite_schema_version());
 }
 
+/* The engine asks this after each command: SQLite may end a transaction by
+ * itself after an error (simulated here by a ROLLBACK behind its back). */
+static void in_transaction_follows_begin_commit_and_sqlites_own_rollback(void **state)
+{
+    fixture *f = *state;
+    store_conn *w = store_writer(f->st);
+    sp_error err = SP_ERROR_INIT;
+    assert_false(store_in_transaction(w));
+    assert_int_equal(store_begin(w, &err), SP_OK);
+    assert_true(store_in_transaction(w));
+    assert_int_equal(store_savepoint(w, &err), SP_OK);
+    assert_true(store_in_transaction(w));
+    store_savepoint_rollback(w);
+    assert_true(store_in_transaction(w));
+    assert_int_equal(store_commit(w, &err), SP_OK);
+    assert_false(store_in_transaction(w));
+    assert_int_equal(store_begin(w, &err), SP_OK);
+    assert_int_equal(sqlite3_exec(sqlite_cast(w)->db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    assert_false(store_in_transaction(w));
+    store_rollback(w);                                  /* nothing left to undo: fine */
+    assert_false(store_in_transaction(NULL));
+}
+
 static void readers_are_query_only(void **state)
 {
     fixture *f = *state;
@@ -1088,6 +1111,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(durability_pragmas_are_set_on_the_writer),
+        T(in_transaction_follows_begin_commit_and_sqlites_own_rollback),
         T(readers_are_query_only),
         T(reopening_keeps_data_and_schema),
         T(newer_schema_version_is_refused),

@@ -13,6 +13,7 @@ const store_ops sqlite_ops = {
     .savepoint = sqlite_savepoint,
     .savepoint_release = sqlite_savepoint_release,
     .savepoint_rollback = sqlite_savepoint_rollback,
+    .in_transaction = sqlite_in_transaction,
     .meta_get = sqlite_meta_get,
     .meta_put = sqlite_meta_put,
     .workflow_put = sqlite_workflow_put,

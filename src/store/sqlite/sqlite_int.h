@@ -182,6 +182,7 @@ void sqlite_rollback(store_conn *c);
 sp_code sqlite_savepoint(store_conn *c, sp_error *err);
 sp_code sqlite_savepoint_release(store_conn *c, sp_error *err);
 void sqlite_savepoint_rollback(store_conn *c);
+bool sqlite_in_transaction(store_conn *c);
 sp_code sqlite_meta_get(store_conn *c, const char *key, char **value, sp_error *err);
 sp_code sqlite_meta_put(store_conn *c, const char *key, const char *value, sp_error *err);
 

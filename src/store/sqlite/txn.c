@@ -73,6 +73,11 @@ void sqlite_savepoint_rollback(store_conn *base)
     c->depth--;
 }
 
+bool sqlite_in_transaction(store_conn *base)
+{
+    return !sqlite3_get_autocommit(sqlite_cast(base)->db);
+}
+
 sp_code sqlite_meta_get(store_conn *base, const char *key, char **value, sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);
