@@ -24,7 +24,8 @@ typedef struct api api;
 typedef struct {
     bool test_clock;            /* enables POST /v1/admin/clock */
     int max_wait_seconds;       /* cap on ?wait= (default 60) */
-    bool tls;                   /* served over TLS: the session cookie gets Secure */
+    bool tls;                   /* served over TLS, or behind a proxy that terminates it
+                                 * (--secure-cookies): the session cookie gets Secure */
     bool demo;                  /* serve --demo: the /demo stand-ins (src/api/demo.c) exist */
     const struct secrets_key *secrets_key;  /* opens the sealed link keys (borrowed) */
 } api_config;

@@ -43,6 +43,9 @@ static const opt_spec specs[] = {
       "PEM certificate (chain) file: serve HTTPS; needs --tls-key" },
     { "--tls-key", "SPOJIT_TLS_KEY", OPT_STRING, NULL, AT(tls_key),
       "PEM private key file of --tls-cert" },
+    { "--secure-cookies", "SPOJIT_SECURE_COOKIES", OPT_BOOL, "0", AT(secure_cookies),
+      "mark the session cookie Secure although spojit serves plain HTTP\n"
+      "                           (HTTPS ends at a proxy in front of it)" },
     { "--master-key-file", "SPOJIT_MASTER_KEY_FILE", OPT_STRING, NULL, AT(master_key_file),
       "file holding the key that encrypts secrets (mode 0600; created on\n"
       "                           first start; default: the database path + .key)" },

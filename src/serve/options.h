@@ -23,6 +23,7 @@ typedef struct {
     char *tls_cert;         /* PEM file: serve HTTPS (with tls_key) */
     char *tls_key;          /* PEM file of the certificate's private key */
     char *master_key_file;  /* NULL: <db path>.key (SPOJIT_MASTER_KEY wins) */
+    bool secure_cookies;    /* HTTPS ends at a proxy in front: cookies get Secure */
     char *previous_master_key_file;     /* rotation: re-seal what it sealed (or
                                          * SPOJIT_PREVIOUS_MASTER_KEY) */
 } serve_options;

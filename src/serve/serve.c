@@ -219,7 +219,8 @@ int serve_main(int argc, char **argv)
         demo_load(eng, &system_admin, o.examples);
 
     api_config acfg = { .test_clock = o.test_clock, .max_wait_seconds = o.max_wait,
-                        .tls = tls_cert != NULL, .demo = o.demo, .secrets_key = master_key };
+                        .tls = tls_cert != NULL || o.secure_cookies, .demo = o.demo,
+                        .secrets_key = master_key };
     if (!(a = api_new(st, eng, &acfg))) {
         log_error("cannot set up the API: out of memory");
         goto out;
@@ -235,7 +236,7 @@ int serve_main(int argc, char **argv)
         goto out;
     }
     /* The PEM texts stay until MHD is stopped: it keeps pointers to them. */
-    const char *scheme = acfg.tls ? "https" : "http";
+    const char *scheme = tls_cert ? "https" : "http";
     log_info("listening on %s://%s:%d", scheme, host, http_port(srv));
     if (o.demo)
         log_info("demo: users alice, bob, carol (password demo); try "

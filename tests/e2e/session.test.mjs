@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 
-import { describeResponse, errorShape, useServer } from './lib/server.mjs';
+import { Server, describeResponse, errorShape, useServer } from './lib/server.mjs';
 
 const T = { timeout: 240_000 };
 // The test clock moves session expiry and the rate-limit window.
@@ -300,4 +300,21 @@ test('a login from another site (Sec-Fetch-Site: cross-site, or Origin: null) is
   assert.equal((await post({ origin: 'null' })).status, 403);
   assert.equal((await post({ 'sec-fetch-site': 'same-origin' })).status, 200);
   assert.equal((await post({})).status, 200);
+});
+
+test('--secure-cookies marks the cookie Secure on plain HTTP (HTTPS ends at a proxy); without it, plain HTTP gets no Secure', T, async () => {
+  const behindProxy = new Server({ args: ['--secure-cookies'] });
+  try {
+    await behindProxy.start();
+    await behindProxy.createUser('pxy', { password: PASSWORD });
+    const r = await behindProxy.api('POST', '/v1/session', { token: null, body: { name: 'pxy', password: PASSWORD } });
+    assert.equal(r.status, 200, describeResponse(r));
+    assert.match(cookieOf(r), /; Secure/);
+    await behindProxy.stopClean();
+  } finally {
+    await behindProxy.dispose();
+  }
+  const plain = await login('sam');
+  assert.equal(plain.status, 200);
+  assert.doesNotMatch(cookieOf(plain), /Secure/);
 });
