@@ -150,9 +150,16 @@ static void outside_builtins_are_refused(void **state)
 {
     const char *bad[] = { "env.HOME", "$ENV.PATH", "input", "[inputs]", "debug", ". | stderr",
                           "halt", "halt_error", "input_filename", "\"\\(env)\"",
-                          "import \"x\" as x; .", "$__loc__" };
+                          "import \"x\" as x; .", "$__loc__",
+                          /* found by fuzzing: a slice looks like a key, a comment or
+                           * space may sit between '$' and the name */
+                          "null | path(.[env:]) | .[0].start", ".[1, env:]", "$#x\n ENV",
+                          "$ ENV", "$\t__loc__", "{a: .[env:]}", "{(env): 1}", ". as $x | env",
+                          "[.[] | env]", "\"\\(.a) \\(env)\"", "def f: env; f" };
     const char *good[] = { ".env", "{env: 1}", "\"env\"", "$env", ".input | .halt",
-                           "\"say \\(.input.customer)\"", "# env\n." };
+                           "\"say \\(.input.customer)\"", "# env\n.", "{a: 1, env: 2}",
+                           "{a: 1,\n # c\n env: 2}", "def env: 1; 2", ".a.env", "{\"env\": 1}",
+                           ". as $env | $env", "{halt: .x, input: [1]} | .input" };
     sp_error err = SP_ERROR_INIT;
     expr_builder *b = expr_builder_new();
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
