@@ -476,11 +476,18 @@ static void ignore_reply(void *ctx, int status, json_t *body)
 
 static const principal engine_self = { .name = "system", .role = "admin", .scope = "admin" };
 
-/* Outbound worker thread: hands the answer to the engine. */
+/* Outbound worker thread: hands the answer to the engine. r NULL: the
+ * call was abandoned by outbound_stop - the engine may be gone, so only
+ * cc is freed (the run is in flight in the store; start-up re-sends). */
 static void on_answer(void *arg, const outbound_result *r)
 {
     call_ctx *cc = arg;
     json_t *args = cc->key;
+    if (!r) {
+        json_decref(args);
+        free(cc);
+        return;
+    }
     json_object_set_new(args, "status", json_integer(r->status));
     json_object_set(args, "headers", r->headers ? r->headers : json_object());
     json_object_set_new(args, "body", json_stringn_nocheck(r->body ? r->body : "", r->body_len));

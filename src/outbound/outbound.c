@@ -277,14 +277,17 @@ void outbound_stop(outbound *o)
     pthread_mutex_unlock(&o->lock);
     curl_multi_wakeup(o->multi);
     pthread_join(o->thread, NULL);
-    /* Abandoned: queued calls, and transfers still running. */
+    /* Abandoned: queued calls, and transfers still running. Each caller's
+     * ctx is theirs to free, hence the callback with no result. */
     for (call *c = o->queue, *next; c; c = next) {
         next = c->next;
+        c->done(c->ctx, NULL);
         call_free(c);
     }
     for (call *c = o->active, *next; c; c = next) {
         next = c->next_active;
         curl_multi_remove_handle(o->multi, c->easy);
+        c->done(c->ctx, NULL);
         call_free(c);
     }
     curl_multi_cleanup(o->multi);

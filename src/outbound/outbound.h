@@ -9,10 +9,12 @@
  * INVARIANTS
  * - outbound_send copies everything it is given; the caller keeps nothing
  *   alive for the call.
- * - Each accepted call gets exactly one callback, on the worker thread,
- *   unless outbound_stop comes first: calls still in flight then are
- *   abandoned without a callback (whoever made them must not depend on an
- *   answer across a restart - the engine re-sends from the store).
+ * - Each accepted call gets exactly one callback, on the worker thread
+ *   with its result - or, for a call still queued or in flight when
+ *   outbound_stop comes, on the stopping thread with r NULL: abandoned,
+ *   the callback only frees its ctx (whoever made the call may be gone and
+ *   must not depend on an answer across a restart - the engine re-sends
+ *   from the store).
  * - Callbacks must not block: they hand the result over and return.
  */
 #ifndef SP_OUTBOUND_H
@@ -49,11 +51,12 @@ typedef struct {
     long elapsed_ms;
 } outbound_result;
 
-/* Called once per call, on the worker thread; r is freed after it returns. */
+/* Called once per call: on the worker thread with the result (freed after
+ * it returns), or from outbound_stop with r NULL when the call is abandoned. */
 typedef void (*outbound_done_fn)(void *ctx, const outbound_result *r);
 
 outbound *outbound_start(sp_error *err);
-/* Stops the worker; in-flight calls are abandoned (no callback). NULL ok. */
+/* Stops the worker; in-flight calls are abandoned (callback with r NULL). NULL ok. */
 void outbound_stop(outbound *o);
 
 /* Queues a call. 0, or -1 when stopping or out of memory (no callback then). */
