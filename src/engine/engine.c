@@ -20,6 +20,10 @@
  * timers, so a burst of 100,000 timers is fired a few dozen at a time
  * with decisions served in between.
  *
+ * The answer of an outbound call arrives once; if its command fails with
+ * the store (or its batch does), redeliver.c keeps it and queues it again
+ * after a back-off rather than answer it to nobody.
+ *
  * INVARIANTS
  * - A reply is given only after COMMIT returned; if COMMIT fails, every
  *   command of the batch is answered with an error and the in-memory audit
@@ -233,6 +237,8 @@ static void run_batch(engine *e, engine_cmd *batch)
             batch->body = NULL;
             batch->next = e->timer_waiters;
             e->timer_waiters = batch;
+        } else if (redeliver_hold(e, batch)) {
+            /* A call's answer that did not stick: it runs again later. */
         } else {
             json_t *body = batch->body;
             batch->body = NULL;
@@ -250,20 +256,29 @@ void engine_cmd_reply(engine_cmd *cmd, int status, json_t *body)
     cmd_free(cmd);
 }
 
-/* Sleeps until a command is queued, a timer is due or the engine stops. */
+/* Sleeps until a command is queued, a timer or a held answer is due, or
+ * the engine stops. */
 static void wait_for_work(engine *e)
 {
-    while (!e->head && !e->stopping && !timers_due(e)) {
-        if (e->next_due == STORE_TIMER_NONE) {
+    while (!e->head && !e->stopping && !timers_due(e) && redeliver_wait_ms(e) != 0) {
+        int64_t ms = 0, held = redeliver_wait_ms(e);
+        bool timed = e->next_due != STORE_TIMER_NONE;
+        if (timed) {
+            ms = e->next_due - clock_now();
+            int64_t paused = e->timer_pause_until - clock_mono_ms();
+            if (paused > ms)
+                ms = paused;
+        }
+        if (held >= 0 && (!timed || held < ms)) {
+            ms = held;
+            timed = true;
+        }
+        if (!timed) {
             pthread_cond_wait(&e->wake, &e->lock);
             continue;
         }
         /* At most a second at a time: the wall clock may be stepped, and
          * a failed timer batch pauses firing for a while. */
-        int64_t ms = e->next_due - clock_now();
-        int64_t paused = e->timer_pause_until - clock_mono_ms();
-        if (paused > ms)
-            ms = paused;
         if (ms > 1000)
             ms = 1000;
         if (ms < 1)
@@ -286,6 +301,8 @@ static bool take_batch(engine *e, engine_cmd **batch)
 {
     pthread_mutex_lock(&e->lock);
     wait_for_work(e);
+    if (!e->stopping)
+        redeliver_take_due(e);
     engine_cmd *first = e->head, *last = first;
     for (int n = 1; last && last->next && n < e->max_batch; n++)
         last = last->next;
@@ -356,6 +373,7 @@ static void *engine_main(void *arg)
             timers_fire(e);
         timers_answer_waiters(e, false);
     }
+    redeliver_drop(e);
     timers_answer_waiters(e, true);
     return NULL;
 }

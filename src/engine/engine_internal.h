@@ -23,6 +23,8 @@ typedef struct engine_cmd {
     void *ctx;
     int status;                 /* the reply, filled while the batch runs */
     json_t *body;
+    int redeliveries;           /* an answer held after failing (redeliver.c): how often */
+    int64_t due_ms;             /* ... and when it runs again (mono ms) */
     struct engine_cmd *next;
 } engine_cmd;
 
@@ -65,6 +67,7 @@ struct engine {
      * its commit. [{run_id, step, visit, attempt, method, url, headers, body, timeout_ms}] */
     outbound *outbound;
     json_t *calls;
+    engine_cmd *held;           /* answers whose batch failed, to run again (redeliver.c) */
     wf_entry *wf_cache[WF_CACHE_BUCKETS];
 
     /* Per command: what it changed, for the observer after commit.
@@ -173,6 +176,17 @@ size_t http_calls_mark(engine *e);
 void http_calls_truncate(engine *e, size_t mark);
 void http_calls_flush(engine *e);
 sp_code cmd_http_result(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_error *err);
+
+/* ---- answers that could not be applied (redeliver.c) ---- */
+/* A command carrying a call's answer that failed with a 5xx: kept (not
+ * answered) to run again after a back-off. false: reply as usual. */
+bool redeliver_hold(engine *e, engine_cmd *cmd);
+/* ms until the earliest held command is due (0: now), -1 when none. */
+int64_t redeliver_wait_ms(const engine *e);
+/* Puts the held commands that are due at the front of the queue; under e->lock. */
+void redeliver_take_due(engine *e);
+/* Stopping: answers every held command 503 (start-up re-sends the calls). */
+void redeliver_drop(engine *e);
 
 /* ---- callbacks to external agents (callback.c) ---- */
 /* A new per-approval signing secret ("whsec_..."), malloc'd. */
