@@ -11,6 +11,12 @@
  *   the entry as "_response", and run_advance is called again: the step
  *   completes, waits for a retry (transient failure) or fails.
  *
+ * NO ANSWER IS LOST WHILE THE PROCESS LIVES
+ *   A call the worker cannot take is answered at once as "no answer"
+ *   (http_calls_flush); an ENGINE_HTTP_RESULT whose batch fails is held by
+ *   the engine and applied again after a back-off (redeliver.c). So a run
+ *   leaves "_in_flight" without waiting for a restart.
+ *
  * EXACTLY ONCE
  *   Every non-GET call carries Idempotency-Key: <run>/<step>/<visit>, the
  *   same for every attempt of that visit. A crash while a call is in flight
@@ -489,7 +495,7 @@ static void on_answer(void *arg, const outbound_result *r)
         return;
     }
     json_object_set_new(args, "status", json_integer(r->status));
-    json_object_set(args, "headers", r->headers ? r->headers : json_object());
+    json_object_set_new(args, "headers", r->headers ? json_incref(r->headers) : json_object());
     json_object_set_new(args, "body", json_stringn_nocheck(r->body ? r->body : "", r->body_len));
     if (r->error[0])
         json_object_set_new(args, "error", json_string(r->error));
@@ -520,10 +526,13 @@ void http_calls_flush(engine *e)
         cc->result = (engine_command)json_integer_value(json_object_get(c, "result"));
         cc->key = json_deep_copy(json_object_get(c, "key"));
         if (outbound_send(e->outbound, &req, on_answer, cc) != 0) {
-            /* Stopping: the run stays in flight in the store and is re-sent
-             * after the next start. */
-            json_decref(cc->key);
-            free(cc);
+            /* Not sent (out of memory, no curl handle, the worker gone):
+             * answered at once as a call that got no answer, a transient
+             * failure retried per the step's retry. Nothing went out, so
+             * the retry duplicates nothing. If the engine is stopping the
+             * answer is refused, the run stays in flight in the store and
+             * start-up sends the call. */
+            on_answer(cc, &(outbound_result){ .error = "cannot start the call" });
         }
         free(hs);
     }
