@@ -1,6 +1,8 @@
 /* err.c - the error table and helpers; see err.h. */
 #include "core/err.h"
 
+#include "core/jsonx.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +31,9 @@ sp_code sp_error_vset(sp_error *err, sp_code code, const char *fmt, va_list ap)
     if (err) {
         err->code = code;
         vsnprintf(err->message, sizeof err->message, fmt, ap);
+        /* Cut to size (or quoting the caller's bytes), it may not be UTF-8;
+         * the API's JSON must be. */
+        utf8_sanitize(err->message);
     }
     return code;
 }

@@ -35,6 +35,12 @@ char *json_canonical(const json_t *v);
 /* Borrowed string member or NULL when absent or not a string. */
 const char *json_str(const json_t *obj, const char *key);
 
+/* Makes s valid UTF-8 in place: every byte that does not start a complete,
+ * well-formed sequence becomes '?'. For text cut to a buffer's size (which
+ * may end mid-character) before it goes into JSON, which refuses invalid
+ * UTF-8 - a message must never be lost for that. Returns s. */
+char *utf8_sanitize(char *s);
+
 /* Lowercase hex of SHA-256(data); out needs 65 bytes. */
 void sha256_hex(const void *data, size_t len, char out[65]);
 

@@ -8,6 +8,8 @@
  */
 #include "workflow/wf_internal.h"
 
+#include "core/jsonx.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,12 +104,19 @@ void wf_doc_loc(const wf_doc *doc, const char *path, bool at_key, int *line, int
 
 static void add_problem(wf_ctx *c, const char *path, bool at_key, const char *fmt, va_list ap)
 {
-    char msg[SP_ERROR_MESSAGE_MAX];
+    char msg[SP_ERROR_MESSAGE_MAX], where[WF_PATH_MAX];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    snprintf(where, sizeof where, "%s", path);
     int line, col;
     wf_doc_loc(c->doc, path, at_key, &line, &col);
-    json_array_append_new(c->problems, json_pack("{s:s, s:i, s:i, s:s}", "path", path,
-                                                 "line", line, "column", col, "message", msg));
+    /* Text cut to size may end mid-character; JSON would refuse it, and a
+     * problem that is not recorded is a definition accepted with it. */
+    json_t *p = json_pack("{s:s, s:i, s:i, s:s}", "path", utf8_sanitize(where), "line", line,
+                          "column", col, "message", utf8_sanitize(msg));
+    if (!p)
+        p = json_pack("{s:s, s:i, s:i, s:s}", "path", "?", "line", line, "column", col,
+                      "message", "a problem that cannot be shown");
+    json_array_append_new(c->problems, p);
 }
 
 void wf_problem(wf_ctx *c, const char *path, const char *fmt, ...)

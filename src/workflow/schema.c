@@ -15,6 +15,8 @@
  */
 #include "workflow/wf_internal.h"
 
+#include "core/jsonx.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -117,12 +119,19 @@ static void problem(checker *k, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void problem(checker *k, const char *path, const char *fmt, ...)
 {
-    char msg[SP_ERROR_MESSAGE_MAX / 2];
+    char msg[SP_ERROR_MESSAGE_MAX / 2], where[WF_PATH_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_array_append_new(k->problems, json_pack("{s:s, s:s}", "path", path, "message", msg));
+    snprintf(where, sizeof where, "%s", path);
+    /* Cut text may end mid-character: JSON would refuse it, and a problem
+     * not recorded is input let through. Never lost, whatever it says. */
+    json_t *p = json_pack("{s:s, s:s}", "path", utf8_sanitize(where), "message",
+                          utf8_sanitize(msg));
+    if (!p)
+        p = json_pack("{s:s, s:s}", "path", "?", "message", "does not match the schema");
+    json_array_append_new(k->problems, p);
 }
 
 static const char *json_kind(const json_t *v)

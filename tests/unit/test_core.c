@@ -215,6 +215,28 @@ static void workers_refuse_past_the_queue_and_drain_on_stop(void **state)
     assert_int_equal(many.ran, 1000);
 }
 
+static void utf8_sanitize_keeps_valid_text_and_marks_every_bad_byte(void **state)
+{
+    char ok[] = "plain, \xc3\xa9, \xe2\x82\xac, \xf0\x9f\x98\x80";
+    assert_string_equal(utf8_sanitize(ok), "plain, \xc3\xa9, \xe2\x82\xac, \xf0\x9f\x98\x80");
+    char cut[] = "ab\xc3";                                  /* cut mid-character */
+    assert_string_equal(utf8_sanitize(cut), "ab?");
+    char cut3[] = "\xe2\x82";
+    assert_string_equal(utf8_sanitize(cut3), "??");
+    char overlong[] = "\xc0\xaf|\xe0\x80\xaf|\xf0\x80\x80\xaf";
+    assert_string_equal(utf8_sanitize(overlong), "??|???|????");
+    char surrogate[] = "\xed\xa0\x80";                      /* U+D800 */
+    assert_string_equal(utf8_sanitize(surrogate), "???");
+    char too_big[] = "\xf4\x90\x80\x80";                    /* past U+10FFFF */
+    assert_string_equal(utf8_sanitize(too_big), "????");
+    char stray[] = "\x80x\xff";
+    assert_string_equal(utf8_sanitize(stray), "?x?");
+    assert_null(utf8_sanitize(NULL));
+    json_t *j = json_string(utf8_sanitize(cut));
+    assert_non_null(j);                                     /* JSON takes it now */
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +253,7 @@ int main(void)
         cmocka_unit_test(canonical_json_sorts_keys),
         cmocka_unit_test(error_table_maps_codes),
         cmocka_unit_test(workers_refuse_past_the_queue_and_drain_on_stop),
+        cmocka_unit_test(utf8_sanitize_keeps_valid_text_and_marks_every_bad_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1024,6 +1024,61 @@ static void agent_steps_load_and_their_mistakes_are_named(void **state)
     sp_error_clear(&err);
 }
 
+/* Text cut to a buffer's size can end mid-character; found by fuzzing, a
+ * problem whose path or message did so was dropped (JSON refuses invalid
+ * UTF-8), and the definition or input it was about went through. */
+static void problems_about_long_non_ascii_names_are_never_lost(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    char *yaml = malloc(8192), *json = malloc(8192);
+    char long_id[2400] = "a";
+    for (int i = 0; i < 600; i++)
+        strcat(long_id, "\xc3\xa9");                     /* é, two bytes each */
+    /* a duplicate id, and an unknown key, each named by a long path */
+    snprintf(yaml, 8192, "name: t\nsteps:\n  - id: %s\n    transform: .\n  - id: %s\n"
+                         "    transform: .\n%s: 1\n", long_id, long_id, long_id);
+    json_t *d = load_fails(yaml, SP_EINVALID, &err);
+    assert_true(json_array_size(d) >= 2);
+    size_t i;
+    json_t *p;
+    json_array_foreach(d, i, p) {
+        assert_non_null(json_str(p, "path"));
+        assert_non_null(json_str(p, "message"));
+    }
+    char *text = json_dumps(d, 0);
+    assert_non_null(text);
+    free(text);
+    sp_error_clear(&err);
+
+    /* input_schema: additionalProperties false, enum - with long keys and
+     * long enum members the input is still refused */
+    workflow *wf = load("name: s\ninput_schema:\n  type: object\n  additionalProperties: false\n"
+                        "  properties: {amount: {type: integer}}\nsteps:\n  - id: a\n"
+                        "    transform: .\n", &err);
+    assert_non_null(wf);
+    snprintf(json, 8192, "{\"amount\": 1, \"%s\": 2}", long_id);
+    json_t *in = json_loads(json, 0, NULL);
+    assert_non_null(in);
+    assert_int_equal(workflow_check_input(wf, in, &err), SP_EINVALID);
+    json_decref(in);
+    sp_error_clear(&err);
+    workflow_free(wf);
+    snprintf(yaml, 8192, "name: s\ninput_schema:\n  properties:\n    city: {enum: ['%s', Brno]}\n"
+                         "steps:\n  - id: a\n    transform: .\n", long_id);
+    wf = load(yaml, &err);
+    assert_non_null(wf);
+    in = json_pack("{s:s}", "city", "Mordor");
+    assert_int_equal(workflow_check_input(wf, in, &err), SP_EINVALID);
+    text = json_dumps(err.details, 0);
+    assert_non_null(text);
+    free(text);
+    json_decref(in);
+    sp_error_clear(&err);
+    workflow_free(wf);
+    free(yaml);
+    free(json);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1055,6 +1110,7 @@ int main(void)
         cmocka_unit_test(json_input_loads_and_reports_positions),
         cmocka_unit_test(check_input_accepts_what_the_schema_allows),
         cmocka_unit_test(check_input_lists_every_problem_with_its_path),
+        cmocka_unit_test(problems_about_long_non_ascii_names_are_never_lost),
         cmocka_unit_test(mangled_definitions_never_crash),
         cmocka_unit_test(time_keys_load_and_their_mistakes_are_named),
         cmocka_unit_test(a_wait_step_breaks_a_cycle),
