@@ -40,6 +40,8 @@
 
 #include "core/log.h"
 
+#define ENGINE_STACK_BYTES ((size_t)1 << 30)     /* 1 GiB of address space */
+
 static const engine_cmd_fn command_table[] = {
     [ENGINE_APPLY_WORKFLOW] = cmd_apply_workflow,
     [ENGINE_START_RUN] = cmd_start_run,
@@ -405,7 +407,16 @@ engine *engine_start(store *s, const engine_config *cfg, sp_error *err)
     pthread_condattr_destroy(&attr);
     if (audit_chain_load(e->w, &e->chain, err) != SP_OK)
         goto fail;
-    if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+    /* A large stack: libjq (which runs only here) recurses as deep as the
+     * values an expression builds, and within its time limit one can
+     * build values nested millions of levels deep. Only the pages touched
+     * are ever backed by memory. */
+    pthread_attr_t tattr;
+    pthread_attr_init(&tattr);
+    pthread_attr_setstacksize(&tattr, ENGINE_STACK_BYTES);
+    int started = pthread_create(&e->thread, &tattr, engine_main, e);
+    pthread_attr_destroy(&tattr);
+    if (started != 0) {
         sp_error_set(err, SP_EINTERNAL, "cannot start the engine thread");
         goto fail;
     }

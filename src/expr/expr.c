@@ -349,8 +349,14 @@ json_t *expr_eval(expr_program *p, int idx, json_t *input, json_t *env, json_t *
     jv result = jq_next(p->jq.jq);
     bool timed_out = expr_watchdog_disarm();
 
-    if (jv_is_valid(result))
-        return expr_jv_to_json(result);
+    if (jv_is_valid(result)) {
+        if (!expr_jv_too_deep(result, EXPR_MAX_RESULT_DEPTH))
+            return expr_jv_to_json(result);
+        expr_jv_free_deep(result);
+        sp_error_set(err, SP_EINVALID, "the expression's result is nested deeper than %d levels",
+                     EXPR_MAX_RESULT_DEPTH);
+        return NULL;
+    }
     if (timed_out || jq_halted(p->jq.jq)) {
         jv_free(result);
         sp_error_set(err, SP_EINVALID, "the expression ran longer than %d ms and was stopped",

@@ -20,6 +20,9 @@
  * runaway expression (`def f: f; f`, `[range(1e12)]`) cannot stall the
  * engine thread. Documented in docs/workflows. */
 #define EXPR_TIME_LIMIT_MS 1000
+/* Deepest result an expression may give: deeper documents could not be
+ * stored and read back (JSON readers recurse). */
+#define EXPR_MAX_RESULT_DEPTH 256
 
 /* jq_state with an error callback that keeps the first compile message. */
 typedef struct {
@@ -41,6 +44,10 @@ jv expr_json_to_jv(const json_t *v);
 /* Consumes v. Numbers that are whole and within +-2^53 become integers;
  * NaN and infinities become null (as jq prints them). */
 json_t *expr_jv_to_json(jv v);
+/* Whether v is nested deeper than limit levels (borrowed). */
+bool expr_jv_too_deep(jv v, int limit);
+/* Consumes v like jv_free, with no recursion however deep it is. */
+void expr_jv_free_deep(jv v);
 
 /* ---- sandbox.c ---- */
 /* SP_EINVALID naming the first forbidden builtin src uses outside a string. */

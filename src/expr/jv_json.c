@@ -5,6 +5,7 @@
 #include "expr/expr_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 jv expr_json_to_jv(const json_t *v)
 {
@@ -89,4 +90,83 @@ json_t *expr_jv_to_json(jv v)
     }
     jv_free(v);
     return out;
+}
+
+/* Deeper than limit? The walk stops one level past it, so its own
+ * recursion is bounded by limit. */
+static bool deeper_than(jv v, int limit)
+{
+    jv_kind k = jv_get_kind(v);
+    if (k != JV_KIND_ARRAY && k != JV_KIND_OBJECT)
+        return false;
+    if (limit <= 0)
+        return true;
+    bool deep = false;
+    if (k == JV_KIND_ARRAY) {
+        int n = jv_array_length(jv_copy(v));
+        for (int i = 0; i < n && !deep; i++) {
+            jv m = jv_array_get(jv_copy(v), i);
+            deep = deeper_than(m, limit - 1);
+            jv_free(m);
+        }
+    } else {
+        for (int it = jv_object_iter(v); jv_object_iter_valid(v, it) && !deep;
+             it = jv_object_iter_next(v, it)) {
+            jv m = jv_object_iter_value(v, it);
+            deep = deeper_than(m, limit - 1);
+            jv_free(m);
+        }
+    }
+    return deep;
+}
+
+bool expr_jv_too_deep(jv v, int limit)
+{
+    return deeper_than(v, limit);
+}
+
+/*
+ * jv_free is recursive: freeing a value nested a few hundred thousand
+ * levels deep ("reduce range(300000) as $i (null; [.])") would overflow the
+ * stack. Here the children are taken out first (each kept alive by the copy
+ * on our own stack, so freeing the parent frees nothing below it) and freed
+ * in turn - iteratively, however deep.
+ */
+void expr_jv_free_deep(jv v)
+{
+    size_t cap = 64, n = 0;
+    jv *stack = malloc(cap * sizeof *stack);
+    if (!stack) {
+        jv_free(v);                 /* the best that is left */
+        return;
+    }
+    stack[n++] = v;
+    while (n > 0) {
+        jv x = stack[--n];
+        jv_kind k = jv_get_kind(x);
+        if ((k == JV_KIND_ARRAY || k == JV_KIND_OBJECT) && jv_get_refcnt(x) == 1) {
+            size_t kids = k == JV_KIND_ARRAY ? (size_t)jv_array_length(jv_copy(x))
+                                             : (size_t)jv_object_length(jv_copy(x));
+            if (n + kids > cap) {
+                size_t want = (n + kids) * 2;
+                jv *bigger = realloc(stack, want * sizeof *stack);
+                if (!bigger) {
+                    jv_free(x);
+                    continue;
+                }
+                stack = bigger;
+                cap = want;
+            }
+            if (k == JV_KIND_ARRAY) {
+                for (size_t i = 0; i < kids; i++)
+                    stack[n++] = jv_array_get(jv_copy(x), (int)i);
+            } else {
+                for (int it = jv_object_iter(x); jv_object_iter_valid(x, it);
+                     it = jv_object_iter_next(x, it))
+                    stack[n++] = jv_object_iter_value(x, it);
+            }
+        }
+        jv_free(x);
+    }
+    free(stack);
 }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 
 import { describeResponse, errorShape, prng, rawRequest, useServer } from './lib/server.mjs';
-import { REFUND_YAML, refundInput, startWaiting } from './lib/world.mjs';
+import { REFUND_YAML, refundInput, startRun, startWaiting, waitRun } from './lib/world.mjs';
 
 const T = { timeout: 300_000 };
 const srv = useServer();
@@ -266,4 +266,30 @@ test('unknown routes are 404, wrong methods 405, missing or wrong tokens 401, a 
   const users = await srv.api('POST', '/v1/users', { body: { name: 'mallory', password: 'x' } });
   assert.equal(users.status, 201, 'mallory was not created by the refused request, so the admin can create her now');
   await healthy('auth checks');
+});
+
+test('expressions that build values nested hundreds of thousands of levels deep fail their step; the server lives on', T, async () => {
+  await srv.applyWorkflow(`
+name: deep-values
+steps:
+  - id: build
+    transform: 'reduce range(.input.n) as $i (null; [.]) | length'
+`);
+  await srv.applyWorkflow(`
+name: deep-result
+steps:
+  - id: build
+    transform: 'reduce range(.input.n) as $i (null; [.])'
+`);
+  // freed inside jq (recursively) before the step ends
+  const a = await startRun(srv, 'deep-values', { n: 300000 });
+  const ra = a.status === 'running' ? await waitRun(srv, a.id) : a;
+  assert.ok(['completed', 'failed'].includes(ra.status), JSON.stringify(ra));
+  // given back as the result: refused as too deep
+  const b = await startRun(srv, 'deep-result', { n: 300000 });
+  const rb = b.status === 'running' ? await waitRun(srv, b.id) : b;
+  assert.equal(rb.status, 'failed', JSON.stringify(rb));
+  assert.match(JSON.stringify(rb.error), /nested deeper than 256 levels|longer than/);
+  assert.ok(srv.alive, 'the server is still running');
+  assert.equal((await srv.api('GET', '/healthz')).status, 200);
 });

@@ -175,6 +175,37 @@ static void outside_builtins_are_refused(void **state)
     expr_builder_free(b);
 }
 
+/* Found by fuzzing: a result nested hundreds of thousands of levels deep
+ * crashed the server (recursive frees and dumps). It is refused, and freed
+ * without recursion; a shallow one still comes through. */
+static void results_nested_too_deep_are_refused_not_crashed_on(void **state)
+{
+    const char *src[] = { "reduce range(5000) as $i (null; [.])",
+                          "reduce range(300) as $i (null; {a: .})",
+                          "reduce range(200) as $i (null; [.]) | [.] | length",
+                          "reduce range(300000) as $i (null; [.])" };
+    int idx[4];
+    expr_program *p = program(src, 4, idx);
+    json_t *d = doc();
+    sp_error err = SP_ERROR_INIT;
+    for (int i = 0; i < 2; i++) {
+        assert_null(expr_eval(p, idx[i], d, NULL, NULL, &err));
+        assert_int_equal(err.code, SP_EINVALID);
+        assert_non_null(strstr(err.message, "nested deeper than 256 levels"));
+        sp_error_clear(&err);
+    }
+    /* 300,000 levels: refused as too deep, or - under a slow checker such
+     * as valgrind - stopped by the time limit first; never a crash. */
+    assert_null(expr_eval(p, idx[3], d, NULL, NULL, &err));
+    assert_true(strstr(err.message, "nested deeper") || strstr(err.message, "longer than"));
+    sp_error_clear(&err);
+    json_t *v = expr_eval(p, idx[2], d, NULL, NULL, &err);
+    assert_int_equal(json_integer_value(v), 1);
+    json_decref(v);
+    json_decref(d);
+    expr_program_free(p);
+}
+
 static void runtime_errors_and_runaways_fail_cleanly(void **state)
 {
     const char *src[] = { ".input.customer + 1", "error(\"nope\")", "def f: f; f", "error({a: 1})",
@@ -309,6 +340,7 @@ int main(void)
         cmocka_unit_test(syntax_errors_name_each_bad_expression),
         cmocka_unit_test(outside_builtins_are_refused),
         cmocka_unit_test(runtime_errors_and_runaways_fail_cleanly),
+        cmocka_unit_test(results_nested_too_deep_are_refused_not_crashed_on),
         cmocka_unit_test(templates_keep_types_and_splice_text),
         cmocka_unit_test(bad_templates_name_the_part),
         cmocka_unit_test(limits_are_enforced),
