@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/jsonx.h"
+#include "outbound/outbound.h"
 
 static const char *const gate_statuses[] = { "pending", "approved", "rejected", "expired",
                                              "canceled", NULL };
@@ -86,8 +87,25 @@ static sp_code check_policy(const json_t *policy, sp_error *err)
     return rc;
 }
 
+/* A callback_url that plainly names this host or a private network is
+ * refused here, so the caller learns at once; host names are checked when
+ * the callback connects (engine/callback.c), as only then is it known
+ * where they lead. */
+static sp_code check_callback_url(const char *url, bool private_ok, sp_error *err)
+{
+    const char *what = NULL;
+    if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+        return sp_error_set(err, SP_EINVALID, "callback_url: expected an http:// or https:// URL");
+    if (!private_ok && outbound_url_not_public(url, &what))
+        return sp_error_set(err, SP_EINVALID,
+                            "callback_url: its host is a %s address; callbacks go to public "
+                            "addresses only (unless the server runs with --callbacks-private)",
+                            what);
+    return SP_OK;
+}
+
 /* What api_check_fields cannot say: the words, the duration, the URL. */
-static sp_code check_request(const json_t *body, sp_error *err)
+static sp_code check_request(const json_t *body, bool private_ok, sp_error *err)
 {
     static const char *const on_timeout[] = { "reject", "approve", "fail", NULL };
     static const char *const urgencies[] = { "low", "normal", "high", NULL };
@@ -106,8 +124,8 @@ static sp_code check_request(const json_t *body, sp_error *err)
         rc = api_check_word(json_str(body, "on_timeout"), on_timeout, "on_timeout", err);
     if (!rc && json_str(body, "urgency"))
         rc = api_check_word(json_str(body, "urgency"), urgencies, "urgency", err);
-    if (!rc && url && strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
-        rc = sp_error_set(err, SP_EINVALID, "callback_url: expected an http:// or https:// URL");
+    if (!rc && url)
+        rc = check_callback_url(url, private_ok, err);
     return rc;
 }
 
@@ -131,7 +149,7 @@ void api_approval_create(api_call *c)
     if (!body)
         return;
     sp_error err = SP_ERROR_INIT;
-    if (check_request(body, &err)) {
+    if (check_request(body, c->a->cfg.callbacks_private, &err)) {
         json_decref(body);
         api_fail_err(c->req, &err);
         return;

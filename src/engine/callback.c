@@ -22,6 +22,16 @@
  * any moment loses no callback, and the receiver may see one twice: it
  * should treat approval ids as idempotent. After CALLBACK_MAX_ATTEMPTS the
  * callback is given up, with an audit row.
+ *
+ * PUBLIC ADDRESSES ONLY
+ * The URL comes from whoever asked for the approval - an agent's key will
+ * do - and the outcome of each attempt is theirs to read (callback.last).
+ * Unless the operator allowed private targets (callbacks_private), the
+ * call may connect to public addresses only (outbound.h, public_only), or
+ * the server would probe its own host and networks for them. A refused
+ * address fails the callback at once: it would be refused every time. The
+ * reason recorded is coarse on purpose: which address or port it was is
+ * an answer to the very question a scanner asks.
  */
 #include "engine/engine_internal.h"
 
@@ -36,6 +46,7 @@
 #define CALLBACK_MAX_ATTEMPTS  20
 #define CALLBACK_BACKOFF_MS    1000        /* doubles per attempt ... */
 #define CALLBACK_BACKOFF_MAX_MS (3600 * 1000)   /* ... up to an hour: ~17 h in all */
+#define CALLBACK_REFUSED       "refused: the callback address is not public"
 
 char *callback_secret_new(void)
 {
@@ -125,12 +136,28 @@ sp_code gate_timer_callback(engine *e, const json_t *timer, sp_error *err)
     json_t *headers = json_pack("[s, s]", "Content-Type: application/json", line);
     engine_queue_call(e, ENGINE_CALLBACK_RESULT, json_pack("{s:s, s:i}", "approval_id", id,
                                                            "attempt", attempt),
-                      "POST", json_str(cb, "url"), headers, body, CALLBACK_TIMEOUT_MS);
+                      "POST", json_str(cb, "url"), headers, body, CALLBACK_TIMEOUT_MS,
+                      !e->callbacks_private);
     free(body);
     set_state(gate, "sending", attempt, NULL);
     rc = gate_save(e, gate, err);
 out:
     json_decref(gate);
+    return rc;
+}
+
+/* The address was not public: given up now, as every attempt would be. */
+static sp_code give_up_refused(engine *e, json_t *gate, int attempt, sp_error *err)
+{
+    const char *id = json_str(gate, "id");
+    set_state(gate, "failed", attempt, json_pack("{s:s}", "error", CALLBACK_REFUSED));
+    sp_code rc = gate_save(e, gate, err);
+    if (!rc)
+        rc = store_timer_cancel(e->w, NULL, id, err);
+    if (!rc)
+        rc = engine_audit(e, "system", "callback.failed", json_str(gate, "run_id"), id,
+                          json_pack("{s:i, s:s}", "attempts", attempt, "error",
+                                    CALLBACK_REFUSED), err);
     return rc;
 }
 
@@ -155,6 +182,10 @@ sp_code cmd_callback_result(engine *e, engine_cmd *cmd, int *status, json_t **bo
     json_int_t attempt = json_integer_value(json_object_get(a, "attempt"));
     if (!state || strcmp(state, "sending") != 0)
         goto out;                           /* delivered already by another attempt */
+    if (json_is_true(json_object_get(a, "refused"))) {
+        rc = give_up_refused(e, gate, (int)attempt, err);
+        goto out;
+    }
     json_t *last = code ? json_pack("{s:I}", "status", (json_int_t)code)
                         : json_pack("{s:s}", "error", json_str(a, "error") ? json_str(a, "error")
                                                                              : "no answer");

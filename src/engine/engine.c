@@ -393,6 +393,7 @@ engine *engine_start(store *s, const engine_config *cfg, sp_error *err)
     e->env = cfg && cfg->env ? json_deep_copy(cfg->env) : json_object();
     e->secrets_key = cfg ? cfg->secrets_key : NULL;
     e->outbound = cfg ? cfg->outbound : NULL;
+    e->callbacks_private = cfg && cfg->callbacks_private;
     e->calls = json_array();
     e->changed_runs = json_object();
     e->changed_gates = json_object();

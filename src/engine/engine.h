@@ -41,6 +41,8 @@ typedef struct {
                                      * NULL: secret commands answer 503 */
     struct outbound *outbound;  /* sends http steps' calls (borrowed; must outlive the
                                  * engine); NULL: they stay in flight until a restart */
+    bool callbacks_private;     /* approval callbacks may go to private and loopback
+                                 * addresses (trusted set-ups, tests); else public only */
 } engine_config;
 
 /*

@@ -64,10 +64,11 @@ struct engine {
     _Atomic uint64_t timers_fired;
 
     /* Outbound calls (http_step.c): queued while a batch runs, sent after
-     * its commit. [{run_id, step, visit, attempt, method, url, headers, body, timeout_ms}] */
+     * its commit. [{result, key, method, url, headers, body?, timeout_ms, public_only}] */
     outbound *outbound;
     json_t *calls;
     engine_cmd *held;           /* answers whose batch failed, to run again (redeliver.c) */
+    bool callbacks_private;     /* engine_config.callbacks_private */
     wf_entry *wf_cache[WF_CACHE_BUCKETS];
 
     /* Per command: what it changed, for the observer after commit.
@@ -148,10 +149,11 @@ json_t *http_preview(engine *e, const workflow *wf, const step_def *step, json_t
                      json_t *entry, json_t *ctx, sp_error *err);
 /* Queues an outbound call for after the commit; its answer comes back as
  * command `result` with key's members plus {status, headers, body, error?,
- * elapsed_ms}. key and header_lines ("Name: value" strings) are stolen. */
+ * refused?, elapsed_ms}. key and header_lines ("Name: value" strings) are
+ * stolen. public_only: see outbound.h (for targets API callers chose). */
 void engine_queue_call(engine *e, engine_command result, json_t *key, const char *method,
                        const char *url, json_t *header_lines, const char *body,
-                       int64_t timeout_ms);
+                       int64_t timeout_ms, bool public_only);
 /* The request of http settings h as JSON {method, url, headers, json|form|body}
  * (secrets in clear: for sending). idem_key: the Idempotency-Key, if h sends one. */
 json_t *http_request_build(engine *e, const workflow *wf, const http_def *h,

@@ -299,20 +299,21 @@ void http_request_queue(engine *e, json_t *key, const json_t *req, int64_t timeo
         has_ctype = has_ctype || strcasecmp(k, "Content-Type") == 0;
     if (ctype && !has_ctype)
         json_array_append_new(lines, json_string(ctype));
+    /* Workflows are written by admins: their URLs may go anywhere. */
     engine_queue_call(e, ENGINE_HTTP_RESULT, key, json_str(req, "method"), json_str(req, "url"),
-                      lines, body, timeout_ms);
+                      lines, body, timeout_ms, false);
     free(body);
 }
 
 void engine_queue_call(engine *e, engine_command result, json_t *key, const char *method,
                        const char *url, json_t *header_lines, const char *body,
-                       int64_t timeout_ms)
+                       int64_t timeout_ms, bool public_only)
 {
     json_array_append_new(e->calls,
-                          json_pack("{s:i, s:o, s:s, s:s, s:o, s:s?, s:I}", "result",
+                          json_pack("{s:i, s:o, s:s, s:s, s:o, s:s?, s:I, s:b}", "result",
                                     (int)result, "key", key, "method", method, "url", url,
                                     "headers", header_lines, "body", body, "timeout_ms",
-                                    (json_int_t)timeout_ms));
+                                    (json_int_t)timeout_ms, "public_only", public_only));
 }
 
 static bool accepted(const http_def *h, long status)
@@ -499,6 +500,8 @@ static void on_answer(void *arg, const outbound_result *r)
     json_object_set_new(args, "body", json_stringn_nocheck(r->body ? r->body : "", r->body_len));
     if (r->error[0])
         json_object_set_new(args, "error", json_string(r->error));
+    if (r->refused)
+        json_object_set_new(args, "refused", json_true());
     json_object_set_new(args, "elapsed_ms", json_integer(r->elapsed_ms));
     engine_submit(cc->e, cc->result, &engine_self, args, ignore_reply, NULL);
     json_decref(args);
@@ -520,6 +523,7 @@ void http_calls_flush(engine *e)
             .method = json_str(c, "method"), .url = json_str(c, "url"), .headers = hs,
             .nheaders = n, .body = body, .body_len = body ? strlen(body) : 0,
             .timeout_ms = (long)json_integer_value(json_object_get(c, "timeout_ms")),
+            .public_only = json_is_true(json_object_get(c, "public_only")),
         };
         call_ctx *cc = malloc(sizeof *cc);
         cc->e = e;

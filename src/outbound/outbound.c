@@ -16,6 +16,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "outbound/guard.h"
 
 typedef struct call {
     CURL *easy;
@@ -23,6 +24,8 @@ typedef struct call {
     char *url, *method, *body;
     size_t body_len;
     long timeout_ms;
+    bool public_only;
+    outbound_guard guard;           /* public_only: what the guard saw */
     outbound_done_fn done;
     void *ctx;
     int64_t started_ms;
@@ -116,6 +119,7 @@ static call *call_new(const outbound_request *req, outbound_done_fn done, void *
     c->method = strdup(req->method ? req->method : "GET");
     c->result.headers = json_object();
     c->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 30000;
+    c->public_only = req->public_only;
     c->done = done;
     c->ctx = ctx;
     if (req->body && req->body_len) {
@@ -161,6 +165,8 @@ static call *call_new(const outbound_request *req, outbound_done_fn done, void *
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, c);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "spojit");
+    if (c->public_only)
+        outbound_guard_attach(e, &c->guard);
     return c;
 }
 
@@ -182,6 +188,11 @@ static void finish(outbound *o, call *c, CURLcode code)
     r->elapsed_ms = (long)(clock_mono_ms() - c->started_ms);
     if (code == CURLE_OK) {
         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r->status);
+    } else if (c->public_only && outbound_guard_refused_all(&c->guard)) {
+        /* libcurl's text would say which address and port were refused:
+         * to whoever chose the URL that is a port scanner's answer. */
+        r->refused = true;
+        snprintf(r->error, sizeof r->error, "refused: the address is not public");
     } else {
         r->status = 0;
         r->timed_out = code == CURLE_OPERATION_TIMEDOUT;

@@ -16,6 +16,11 @@
  *   must not depend on an answer across a restart - the engine re-sends
  *   from the store).
  * - Callbacks must not block: they hand the result over and return.
+ * - A public_only call never opens a connection to an address that is not
+ *   public (core/netaddr.h): the check is on each address libcurl is about
+ *   to connect to, after DNS, so a name that resolves (or rebinds) to a
+ *   private address is caught too. Such calls go direct, never through a
+ *   proxy from the environment, as the proxy's address is not the target.
  */
 #ifndef SP_OUTBOUND_H
 #define SP_OUTBOUND_H
@@ -38,6 +43,7 @@ typedef struct {
     const char *body;               /* may be NULL */
     size_t body_len;
     long timeout_ms;
+    bool public_only;               /* connect to public addresses only (see above) */
 } outbound_request;
 
 typedef struct {
@@ -47,6 +53,7 @@ typedef struct {
     size_t body_len;
     bool truncated;
     bool timed_out;
+    bool refused;                   /* public_only, and every address was not public */
     char error[256];                /* "" on an HTTP answer; else what went wrong */
     long elapsed_ms;
 } outbound_result;
@@ -61,6 +68,13 @@ void outbound_stop(outbound *o);
 
 /* Queues a call. 0, or -1 when stopping or out of memory (no callback then). */
 int outbound_send(outbound *o, const outbound_request *req, outbound_done_fn done, void *ctx);
+
+/* Whether url's host is written as an address that is not public - an IP
+ * literal (in any form libcurl accepts) or "localhost" - so that a target
+ * public_only calls would refuse can be refused when it is given. *what
+ * gets the kind in a word ("loopback", ...). Other host names pass: they
+ * are checked when the call connects. An unparsable url is false. */
+bool outbound_url_not_public(const char *url, const char **what);
 
 /* Calls queued or in flight now (any thread; for metrics and tests). */
 size_t outbound_in_flight(outbound *o);

@@ -35,6 +35,9 @@ static const opt_spec specs[] = {
       "largest request body in bytes; larger ones get 413" },
     { "--max-wait", "SPOJIT_MAX_WAIT", OPT_INT, "60", AT(max_wait),
       "longest ?wait= long-poll in seconds" },
+    { "--callbacks-private", "SPOJIT_CALLBACKS_PRIVATE", OPT_BOOL, "0", AT(callbacks_private),
+      "let approval callbacks go to loopback and private addresses\n"
+      "                           (trusted networks and tests; else public only)" },
     { "--env-allow", "SPOJIT_ENV_ALLOW", OPT_STRING, NULL, AT(env_allow),
       "comma-separated environment variables expressions may read as $env" },
     { "--log-level", "SPOJIT_LOG_LEVEL", OPT_STRING, "info", AT(log_level),

@@ -26,6 +26,7 @@ typedef struct {
     bool secure_cookies;    /* HTTPS ends at a proxy in front: cookies get Secure */
     char *previous_master_key_file;     /* rotation: re-seal what it sealed (or
                                          * SPOJIT_PREVIOUS_MASTER_KEY) */
+    bool callbacks_private; /* approval callbacks may go to private addresses */
 } serve_options;
 
 /* 0 ok, 1 --help was printed, 2 usage error (message printed). */

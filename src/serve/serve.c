@@ -206,8 +206,12 @@ int serve_main(int argc, char **argv)
         log_error("%s", err.message);
         goto out;
     }
+    if (o.callbacks_private)
+        log_warn("callbacks: --callbacks-private is on: approval callbacks may reach loopback "
+                 "and private addresses, so any key that may ask for approvals can make "
+                 "this server call its own host and networks");
     engine_config ecfg = { .max_batch = 256, .env = env, .secrets_key = master_key,
-                           .outbound = out_calls };
+                           .outbound = out_calls, .callbacks_private = o.callbacks_private };
     if (!(eng = engine_start(st, &ecfg, &err))) {
         log_error("cannot start the engine: %s", err.message);
         goto out;
@@ -220,7 +224,7 @@ int serve_main(int argc, char **argv)
 
     api_config acfg = { .test_clock = o.test_clock, .max_wait_seconds = o.max_wait,
                         .tls = tls_cert != NULL || o.secure_cookies, .demo = o.demo,
-                        .secrets_key = master_key };
+                        .secrets_key = master_key, .callbacks_private = o.callbacks_private };
     if (!(a = api_new(st, eng, &acfg))) {
         log_error("cannot set up the API: out of memory");
         goto out;

@@ -1,6 +1,8 @@
 // External agents (SPEC §8, POST /v1/approvals): a decision reached by
 // long-poll, and by a signed callback retried until it is taken - checked
-// with the verification code the docs give agents.
+// with the verification code the docs give agents. The receivers here
+// listen on 127.0.0.1, so the server runs with --callbacks-private
+// (callback_targets.test.mjs: what happens without it).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
@@ -11,7 +13,7 @@ import { REPO, describeResponse, useServer } from './lib/server.mjs';
 import { decide, waitRun } from './lib/world.mjs';
 
 const T = { timeout: 120_000 };
-const srv = useServer();
+const srv = useServer({ args: ['--callbacks-private'] });
 const keys = {};
 const VERIFY = path.join(REPO, 'docs/api/examples/verify_callback.py');
 
