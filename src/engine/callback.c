@@ -4,6 +4,7 @@
  *
  *   POST <callback_url>
  *   Content-Type: application/json
+ *   Idempotency-Key: <approval id>/callback
  *   Spojit-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
  *
  *   {"type": "approval.resolved", "approval": <the gate>}
@@ -19,9 +20,9 @@
  * is queued for after the commit. A 2xx answer marks the callback delivered
  * and cancels that timer; any other answer moves it to after the back-off
  * alone (the timeout need not be waited out). So a crash at
- * any moment loses no callback, and the receiver may see one twice: it
- * should treat approval ids as idempotent. After CALLBACK_MAX_ATTEMPTS the
- * callback is given up, with an audit row.
+ * any moment loses no callback, and the receiver may see one twice: the
+ * Idempotency-Key, the same on every attempt, lets it drop the repeats.
+ * After CALLBACK_MAX_ATTEMPTS the callback is given up, with an audit row.
  *
  * PUBLIC ADDRESSES ONLY
  * The URL comes from whoever asked for the approval - an agent's key will
@@ -130,10 +131,11 @@ sp_code gate_timer_callback(engine *e, const json_t *timer, sp_error *err)
     json_object_del(json_object_get(payload, "approval"), "callback");
     char *body = json_dumps(payload, JSON_COMPACT);
     json_decref(payload);
-    char signature[128], line[160];
+    char signature[128], line[160], idem[128];
     sign(json_str(cb, "secret"), body, signature);
     snprintf(line, sizeof line, "Spojit-Signature: %s", signature);
-    json_t *headers = json_pack("[s, s]", "Content-Type: application/json", line);
+    snprintf(idem, sizeof idem, "Idempotency-Key: %s/callback", id);
+    json_t *headers = json_pack("[s, s, s]", "Content-Type: application/json", idem, line);
     engine_queue_call(e, ENGINE_CALLBACK_RESULT, json_pack("{s:s, s:i}", "approval_id", id,
                                                            "attempt", attempt),
                       "POST", json_str(cb, "url"), headers, body, CALLBACK_TIMEOUT_MS,

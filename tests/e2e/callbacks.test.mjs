@@ -95,6 +95,10 @@ test('a signed callback is retried until taken, and the documented check accepts
     });
     assert.equal(rx.got.length, 3, 'two 500s, then a 2xx');
     assert.equal(gate.callback.attempts, 3);
+    for (const got of rx.got) {
+      assert.equal(got.headers['idempotency-key'], `${made.json.id}/callback`,
+        'every attempt carries the same key, for the receiver to drop repeats');
+    }
 
     const last = rx.got[2];
     const header = last.headers['spojit-signature'];

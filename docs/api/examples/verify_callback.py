@@ -1,4 +1,7 @@
-"""Checks a spojit callback: Spojit-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>."""
+"""Checks a spojit callback: Spojit-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>.
+
+Delivery is at least once: after this check, drop a callback whose
+Idempotency-Key header (<approval id>/callback) was handled already."""
 import hashlib, hmac, sys, time
 
 def verify(secret: str, header: str, body: bytes, tolerance=300, now=None) -> bool:

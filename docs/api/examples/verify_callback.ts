@@ -1,4 +1,6 @@
 // Checks a spojit callback: Spojit-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>.
+// Delivery is at least once: after this check, drop a callback whose
+// Idempotency-Key header (<approval id>/callback) was handled already.
 import { createHmac, timingSafeEqual } from "node:crypto";
 
 export function verify(secret: string, header: string, body: Buffer, toleranceS = 300, now = Date.now() / 1000): boolean {
