@@ -4,14 +4,16 @@
 #   make run          install deps, build, serve the demo on 127.0.0.1:8080
 #   make test         install deps, unit + end-to-end tests, then again under ASan+UBSan
 #   make bench        the benchmark (HITL cycle against a real server)
+#   make fuzz         libFuzzer harnesses (clang) in build/fuzz; see docs/internals/testing.md
 #   make SANITIZE=address ...   any target with ASan+UBSan (outputs in build/asan)
 
 CC      ?= cc
 PKGS    := libmicrohttpd jansson libfyaml libcurl sqlite3 libpq libsodium
 CFLAGS  ?= -O2 -g
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
            -Wshadow -Wstrict-prototypes -Werror=implicit-function-declaration \
-           -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -pthread
+           -Isrc $(PKG_CFLAGS) -pthread
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ljq -lonig -lm -pthread
 
 ifeq ($(SANITIZE),address)
@@ -29,7 +31,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BUILD)/spojit-bench
 
-.PHONY: all deps test-deps run test unit e2e check bench clean leakcheck-expr
+.PHONY: all deps test-deps run test unit e2e check bench clean leakcheck-expr fuzz
 all: $(BUILD)/spojit
 
 $(BUILD)/spojit: $(OBJ)
@@ -83,6 +85,8 @@ leakcheck-expr: $(BUILD)/tests/test_expr
 bench: deps
 	$(MAKE) all $(BENCH_BIN)
 	$(BENCH_BIN) --server $(abspath $(BUILD)/spojit)
+
+include tests/fuzz/fuzz.mk
 
 clean:
 	rm -rf build
