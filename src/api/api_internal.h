@@ -45,6 +45,7 @@
 #define API_TITLE_MAX            500
 #define API_TEXT_MAX             10000      /* summary, comment */
 #define API_PASSWORD_MAX         1024
+#define API_PASSWORD_MIN         8          /* characters of a password being set */
 #define API_EMAIL_MAX            254
 #define API_URL_MAX              2048
 #define API_ASSIGNEES_MAX        100        /* entries of "to" */
@@ -177,6 +178,9 @@ sp_code api_check_word(const char *s, const char *const *words, const char *fiel
                        sp_error *err);
 /* [A-Za-z0-9._-]{1,64} */
 bool api_name_valid(const char *s);
+/* A new password is at least API_PASSWORD_MIN characters (logins are not
+ * checked against it: old passwords keep working). */
+bool api_password_settable(const char *s);
 /* name@domain: one '@' with something on both sides, no spaces or control
  * characters (deliverability is the mail server's business). */
 bool api_email_valid(const char *s);

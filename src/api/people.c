@@ -117,6 +117,8 @@ void api_user_update(api_call *c)
     const char *role = json_str(body, "role"), *email = json_str(body, "email");
     if (role && api_check_word(role, roles, "role", &err) != SP_OK) {
         api_fail_err(c->req, &err);
+    } else if (json_str(body, "password") && !api_password_settable(json_str(body, "password"))) {
+        api_fail(c->req, SP_EINVALID, "password: at least %d characters", API_PASSWORD_MIN);
     } else if (email && !api_email_valid(email)) {
         api_fail(c->req, SP_EINVALID, "email: expected an address such as name@example.com");
     } else if (json_object_size(body) == 0) {

@@ -52,6 +52,16 @@ static bool name_ok(api_call *c, const json_t *body, const char *field)
     return true;
 }
 
+static bool password_ok(api_call *c, const json_t *body)
+{
+    const char *s = json_str(body, "password");
+    if (s && !api_password_settable(s)) {
+        api_fail(c->req, SP_EINVALID, "password: at least %d characters", API_PASSWORD_MIN);
+        return false;
+    }
+    return true;
+}
+
 static bool email_ok(api_call *c, const json_t *body)
 {
     const char *s = json_str(body, "email");
@@ -76,6 +86,7 @@ void api_user_create(api_call *c)
     if (!body)
         return;
     if (!name_ok(c, body, "name") || !word_ok(c, body, "role", roles) || !email_ok(c, body) ||
+        !password_ok(c, body) ||
         !names_ok(c, json_object_get(body, "teams"), "teams")) {
         json_decref(body);
         return;

@@ -354,3 +354,11 @@ bool api_lp_still_waiting(const char *kind, const json_t *doc)
         return false;
     return strcmp(status, strcmp(kind, "run") == 0 ? "running" : "pending") == 0;
 }
+
+bool api_password_settable(const char *s)
+{
+    size_t chars = 0;
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+        chars += (*p & 0xC0) != 0x80;
+    return chars >= API_PASSWORD_MIN;
+}

@@ -254,7 +254,7 @@ test('unknown routes are 404, wrong methods 405, missing or wrong tokens 401, a 
   const noAuthPost = await srv.api('POST', `/v1/approvals/${approvalId}/decisions`, { token: null, body: { decision: 'approve' } });
   is4xx(noAuthPost, 'a decision without a token', [401]);
   for (const [p, body] of [
-    ['/v1/users', { name: 'mallory', password: 'x', role: 'admin' }],
+    ['/v1/users', { name: 'mallory', password: 'xxxxxxxx', role: 'admin' }],
     ['/v1/teams', { name: 'evil' }],
     ['/v1/keys', { user: 'alice', scope: 'admin' }],
   ]) {
@@ -263,7 +263,10 @@ test('unknown routes are 404, wrong methods 405, missing or wrong tokens 401, a 
   }
   const wf = await srv.api('POST', '/v1/workflows', { token: member, body: REFUND_YAML.replace('name: refund', 'name: sneaky'), contentType: 'application/yaml' });
   is4xx(wf, 'member applying a workflow', [403]);
-  const users = await srv.api('POST', '/v1/users', { body: { name: 'mallory', password: 'x' } });
+  const short = await srv.api('POST', '/v1/users', { body: { name: 'mallory', password: 'x' } });
+  is4xx(short, 'a one-character password', [422]);
+  assert.match(short.json.error.message, /password: at least 8 characters/);
+  const users = await srv.api('POST', '/v1/users', { body: { name: 'mallory', password: 'correct horse' } });
   assert.equal(users.status, 201, 'mallory was not created by the refused request, so the admin can create her now');
   await healthy('auth checks');
 });
