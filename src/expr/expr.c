@@ -36,6 +36,8 @@ struct expr_builder {
 struct expr_program {
     expr_jq jq;
     int count;
+    char *source;               /* the joined program, to compile it afresh */
+    bool paths;                 /* may track paths (see retire_state) */
 };
 
 #define PRELUDE ". as [$__i, $__doc, $env, $secrets] | "
@@ -204,7 +206,9 @@ static void text_add(text *t, const char *fmt, ...)
 static void dispatch(text *t, int lo, int hi)
 {
     if (hi - lo == 1) {
-        text_add(t, "__e%d", lo);
+        /* The first output only, and the generator ends there (see
+         * expr_eval): label and break unwind it as jq itself would. */
+        text_add(t, "(label $__first | __e%d | ., break $__first)", lo);
         return;
     }
     int mid = lo + (hi - lo) / 2;
@@ -213,6 +217,21 @@ static void dispatch(text *t, int lo, int hi)
     text_add(t, " else ");
     dispatch(t, mid, hi);
     text_add(t, " end");
+}
+
+/* Whether any expression may run inside a path expression: path() itself
+ * and the builtins built on it - paths, leaf_paths, del, tostream and the
+ * stream filters, every assignment operator (=, |=, +=, ...), map_values,
+ * INDEX. A word test, so it errs towards yes. */
+static bool tracks_paths(const expr_builder *b)
+{
+    static const char *const words[] = { "path", "=", "del", "stream", "map_values", "INDEX",
+                                         NULL };
+    for (int i = 0; i < b->count; i++)
+        for (int w = 0; words[w]; w++)
+            if (strstr(b->sources[i], words[w]))
+                return true;
+    return false;
 }
 
 /* The joined program, or NULL with err set. */
@@ -235,6 +254,9 @@ static expr_program *compile_all(expr_builder *b, sp_error *err)
     } else {
         ok = expr_jq_compile(&p->jq, t.data, err);
         p->count = b->count;
+        p->source = t.data;
+        t.data = NULL;
+        p->paths = tracks_paths(b);
     }
     free(t.data);
     if (!ok) {
@@ -312,7 +334,41 @@ void expr_program_free(expr_program *p)
     if (!p)
         return;
     expr_jq_teardown(&p->jq);
+    free(p->source);
     free(p);
+}
+
+/*
+ * libjq 1.6 asserts (aborting the process) when a state that was halted in
+ * the middle of a path expression (`paths`, `|=`, `del` ... stopped by the
+ * watchdog) is started again or torn down. Such a state can only be set
+ * aside: it is kept here and never touched again, and the program gets a
+ * fresh state. It costs one program's memory per halted evaluation of a
+ * program that may track paths - a runaway expression, which its author
+ * should fix. Programs that cannot track paths keep their state.
+ */
+static jq_state **retired;
+static size_t nretired, retired_cap;
+
+static void retire_state(expr_program *p)
+{
+    if (nretired == retired_cap) {
+        size_t cap = retired_cap ? retired_cap * 2 : 16;
+        jq_state **grown = realloc(retired, cap * sizeof *grown);
+        if (grown) {
+            retired = grown;
+            retired_cap = cap;
+        }
+    }
+    if (nretired < retired_cap)
+        retired[nretired++] = p->jq.jq;
+    p->jq.jq = NULL;
+    sp_error err = SP_ERROR_INIT;
+    if (!expr_jq_init(&p->jq) || !p->source || !expr_jq_compile(&p->jq, p->source, &err)) {
+        expr_jq_teardown(&p->jq);       /* evaluations fail until the workflow is loaded again */
+        p->jq.jq = NULL;
+    }
+    sp_error_clear(&err);
 }
 
 /* ---- evaluating ---- */
@@ -338,6 +394,10 @@ json_t *expr_eval(expr_program *p, int idx, json_t *input, json_t *env, json_t *
         sp_error_set(err, SP_EINTERNAL, "no expression %d in this program", idx);
         return NULL;
     }
+    if (!p->jq.jq) {
+        sp_error_set(err, SP_ENOMEM, "out of memory for the workflow's expressions");
+        return NULL;
+    }
     jv args = jv_array();
     args = jv_array_append(args, jv_number(idx));
     args = jv_array_append(args, input ? expr_json_to_jv(input) : jv_null());
@@ -347,6 +407,18 @@ json_t *expr_eval(expr_program *p, int idx, json_t *input, json_t *env, json_t *
     jq_start(p->jq.jq, args, 0);
     expr_watchdog_arm(p->jq.jq);
     jv result = jq_next(p->jq.jq);
+    /* Run the program to its end: libjq 1.6 aborts the process (an assert
+     * in stack_restore) when a state left inside a path expression such as
+     * `paths` is started again. With the first output taken, the break
+     * in the dispatch ends it at once. */
+    if (jv_is_valid(result)) {
+        jv rest = jq_next(p->jq.jq);
+        while (jv_is_valid(rest)) {         /* cannot happen after break; be sure */
+            jv_free(rest);
+            rest = jq_next(p->jq.jq);
+        }
+        jv_free(rest);
+    }
     bool timed_out = expr_watchdog_disarm();
 
     if (jv_is_valid(result)) {
@@ -359,6 +431,8 @@ json_t *expr_eval(expr_program *p, int idx, json_t *input, json_t *env, json_t *
     }
     if (timed_out || jq_halted(p->jq.jq)) {
         jv_free(result);
+        if (p->paths)
+            retire_state(p);
         sp_error_set(err, SP_EINVALID, "the expression ran longer than %d ms and was stopped",
                      EXPR_TIME_LIMIT_MS);
         return NULL;

@@ -296,3 +296,31 @@ steps:
   assert.ok(srv.alive, 'the server is still running');
   assert.equal((await srv.api('GET', '/healthz')).status, 200);
 });
+
+test('path expressions (paths, |=) taken for their first output, failing, or stopped by the time limit leave the server running', T, async () => {
+  await srv.applyWorkflow(`
+name: pathy
+steps:
+  - id: first
+    transform: 'paths'
+  - id: runaway
+    transform: 'paths(def f: f; f)'
+    on_error: failing
+  - id: failing
+    transform: '.input |= error("boom")'
+    on_error: after
+  - id: after
+    transform: '[paths] | length'
+`);
+  for (let i = 0; i < 2; i++) {
+    const r = await startRun(srv, 'pathy', { a: { b: 1 } });
+    const run = r.status === 'running' ? await waitRun(srv, r.id) : r;
+    assert.equal(run.status, 'completed', JSON.stringify(run));
+    const step = (id) => run.steps.find((s) => s.id === id);
+    assert.deepEqual(step('first').output, ['input']);
+    assert.match(step('runaway').error.message, /longer than 1000 ms/);
+    assert.equal(step('failing').error.message, 'boom');
+    assert.ok(step('after').output > 1);
+  }
+  assert.ok(srv.alive, 'the server is still running');
+});
