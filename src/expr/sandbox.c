@@ -15,7 +15,7 @@
 #include <string.h>
 
 static const char *const forbidden_calls[] = {
-    "env", "input", "inputs", "debug", "stderr", "input_filename",
+    "env", "input", "_input", "inputs", "debug", "stderr", "input_filename",
     "input_line_number", "halt", "halt_error", "import", "include",
     "modulemeta", "get_search_list", "get_prog_origin", "get_jq_origin",
     NULL,

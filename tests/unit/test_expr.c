@@ -155,7 +155,8 @@ static void outside_builtins_are_refused(void **state)
                            * space may sit between '$' and the name */
                           "null | path(.[env:]) | .[0].start", ".[1, env:]", "$#x\n ENV",
                           "$ ENV", "$\t__loc__", "{a: .[env:]}", "{(env): 1}", ". as $x | env",
-                          "[.[] | env]", "\"\\(.a) \\(env)\"", "def f: env; f" };
+                          "[.[] | env]", "\"\\(.a) \\(env)\"", "def f: env; f",
+                          "_input", "first(_input)" };
     const char *good[] = { ".env", "{env: 1}", "\"env\"", "$env", ".input | .halt",
                            "\"say \\(.input.customer)\"", "# env\n.", "{a: 1, env: 2}",
                            "{a: 1,\n # c\n env: 2}", "def env: 1; 2", ".a.env", "{\"env\": 1}",
