@@ -227,7 +227,7 @@ sp_code cmd_delete_user(engine *e, engine_cmd *cmd, int *status, json_t **body, 
      * inherit them. */
     int64_t signed_out = 0;
     if ((rc = revoke_all(e, name, cmd->who.name, "the user was deleted", err)) ||
-        (rc = store_user_delete(e->w, name ? name : "", err)) ||
+        (rc = store_user_delete(e->w, name ? name : "", clock_now(), err)) ||
         (rc = store_session_revoke_user(e->w, name, clock_now(), &signed_out, err)))
         return rc;
     if ((rc = engine_audit(e, cmd->who.name, "user.deleted", NULL, NULL,

@@ -69,6 +69,14 @@ static sp_code user_insert(engine *e, const char *actor, const char *name, const
     if (rc != SP_ENOTFOUND)
         return rc;
     sp_error_clear(err);
+    bool retired = false;
+    if ((rc = store_user_name_retired(e->w, name, &retired, err)))
+        return rc;
+    if (retired)
+        return sp_error_set(err, SP_ECONFLICT,
+                            "the name '%s' belonged to a deleted user and stays retired (runs, "
+                            "decisions and audit rows name that user): choose another name",
+                            name);
 
     char at[SP_TIME_BUF];
     json_t *user = json_pack("{s:s, s:s, s:s?, s:s?, s:b, s:s}", "name", name, "role", role,

@@ -355,9 +355,14 @@ sp_code store_user_list(store_conn *c, json_t **names, sp_error *err)
     STORE_CALL(user_list, names, err);
 }
 
-sp_code store_user_delete(store_conn *c, const char *name, sp_error *err)
+sp_code store_user_delete(store_conn *c, const char *name, sp_time at, sp_error *err)
 {
-    STORE_CALL(user_delete, name, err);
+    STORE_CALL(user_delete, name, at, err);
+}
+
+sp_code store_user_name_retired(store_conn *c, const char *name, bool *retired, sp_error *err)
+{
+    STORE_CALL(user_name_retired, name, retired, err);
 }
 
 sp_code store_team_remove_member(store_conn *c, const char *team, const char *user,

@@ -219,8 +219,12 @@ sp_code store_key_list(store_conn *c, const char *user, json_t **keys, sp_error 
 /* Every user name, sorted: ["alice", ...] */
 sp_code store_user_list(store_conn *c, json_t **names, sp_error *err);
 /* Removes the user and its team memberships; the history that names it
- * stays. SP_ENOTFOUND when absent. */
-sp_code store_user_delete(store_conn *c, const char *name, sp_error *err);
+ * stays, and so the name stays taken (retired at `at`): runs, gates,
+ * links and audit rows name users, and no new user may inherit them.
+ * SP_ENOTFOUND when absent. */
+sp_code store_user_delete(store_conn *c, const char *name, sp_time at, sp_error *err);
+/* Whether name belonged to a deleted user. */
+sp_code store_user_name_retired(store_conn *c, const char *name, bool *retired, sp_error *err);
 sp_code store_team_remove_member(store_conn *c, const char *team, const char *user,
                                  sp_error *err);
 

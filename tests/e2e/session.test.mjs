@@ -170,7 +170,7 @@ test('a session ends after 8 hours idle, and 7 days after login however busy', T
   }
 });
 
-test('a new password, disabling or deleting a user signs them out everywhere; the name created again inherits no session', T, async () => {
+test('a new password, disabling or deleting a user signs them out everywhere; a deleted name stays retired', T, async () => {
   await srv.createUser('pat', { password: PASSWORD });
   const s1 = await session('pat');
   const s2 = await session('pat');
@@ -196,8 +196,10 @@ test('a new password, disabling or deleting a user signs them out everywhere; th
   assert.equal(s4r.status, 200, describeResponse(s4r));
   const s4 = { cookie: cookieOf(s4r).split(';')[0] };
   assert.equal((await srv.api('DELETE', '/v1/users/pat')).status, 200);
-  await srv.createUser('pat', { password: NEW });
-  assert.equal((await srv.api('GET', '/v1/runs', withCookie(s4))).status, 401, 'the new pat does not inherit the old sessions');
+  assert.equal((await srv.api('GET', '/v1/runs', withCookie(s4))).status, 401, 'deleted: signed out');
+  const again = await srv.api('POST', '/v1/users', { body: { name: 'pat', password: NEW } });
+  assert.equal(again.status, 409, describeResponse(again));
+  assert.match(again.json.error.message, /belonged to a deleted user and stays retired/);
 
   const rows = await srv.audit();
   const updates = rows.filter((r) => r.type === 'user.updated' && r.data?.name === 'pat');

@@ -1096,8 +1096,13 @@ static void keys_listed_and_users_removed(void **state)
     assert_int_equal(store_user_list(w, &names, &err), SP_OK);
     assert_int_equal(json_array_size(names), 1);
     json_decref(names);
-    assert_int_equal(store_user_delete(w, "bo", &err), SP_OK);
-    assert_int_equal(store_user_delete(w, "bo", &err), SP_ENOTFOUND);
+    bool retired = true;
+    assert_int_equal(store_user_name_retired(w, "bo", &retired, &err), SP_OK);
+    assert_false(retired);
+    assert_int_equal(store_user_delete(w, "bo", 1000, &err), SP_OK);
+    assert_int_equal(store_user_delete(w, "bo", 2000, &err), SP_ENOTFOUND);
+    assert_int_equal(store_user_name_retired(w, "bo", &retired, &err), SP_OK);
+    assert_true(retired);
     assert_int_equal(store_team_members(w, "ops", &members, &err), SP_OK);
     assert_int_equal(json_array_size(members), 0);          /* cascaded */
     json_decref(members);

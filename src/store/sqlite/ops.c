@@ -61,6 +61,7 @@ const store_ops sqlite_ops = {
     .key_list = sqlite_key_list,
     .user_list = sqlite_user_list,
     .user_delete = sqlite_user_delete,
+    .user_name_retired = sqlite_user_name_retired,
     .team_remove_member = sqlite_team_remove_member,
     .link_use = sqlite_link_use,
     .link_used = sqlite_link_used,

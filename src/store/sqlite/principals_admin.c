@@ -64,7 +64,7 @@ sp_code sqlite_user_list(store_conn *base, json_t **names, sp_error *err)
     return rc ? rc : sqlite_strings(c, st, "list users", names, err);
 }
 
-sp_code sqlite_user_delete(store_conn *base, const char *name, sp_error *err)
+sp_code sqlite_user_delete(store_conn *base, const char *name, sp_time at, sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);
     sqlite3_stmt *st = NULL;
@@ -76,6 +76,30 @@ sp_code sqlite_user_delete(store_conn *base, const char *name, sp_error *err)
         return rc;
     if (sqlite3_changes(c->db) == 0)
         return sp_error_set(err, SP_ENOTFOUND, "no user '%s'", name ? name : "");
+    if ((rc = sqlite_stmt(c, SQ_NAME_RETIRE,
+                          "INSERT OR IGNORE INTO retired_names(name, retired_at) VALUES (?1, ?2)",
+                          &st, err)))
+        return rc;
+    sqlite_bind_str(st, 1, name);
+    sqlite3_bind_int64(st, 2, at);
+    return sqlite_run(c, st, err, "retire a user's name");
+}
+
+sp_code sqlite_user_name_retired(store_conn *base, const char *name, bool *retired,
+                                 sp_error *err)
+{
+    sqlite_conn *c = sqlite_cast(base);
+    sqlite3_stmt *st = NULL;
+    sp_code rc = sqlite_stmt(c, SQ_NAME_RETIRED, "SELECT 1 FROM retired_names WHERE name = ?1",
+                             &st, err);
+    if (rc)
+        return rc;
+    sqlite_bind_str(st, 1, name);
+    int step = sqlite3_step(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return sqlite_fail(c, st, err, "read the retired names");
+    *retired = step == SQLITE_ROW;
+    sqlite_done(st);
     return SP_OK;
 }
 

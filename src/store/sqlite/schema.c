@@ -173,6 +173,13 @@ static const char *const migrations[] = {
     "  approval_id TEXT NOT NULL,"
     "  used_at INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+
+    /* 6: the names of deleted users, which stay taken: the history names
+     * them, and a new user must not inherit their gates or links. */
+    "CREATE TABLE retired_names ("
+    "  name TEXT PRIMARY KEY,"
+    "  retired_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 #define MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))

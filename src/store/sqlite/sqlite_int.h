@@ -75,7 +75,8 @@ typedef enum {
     SQ_USER_PUT, SQ_USER_GET, SQ_USER_TEAMS, SQ_TEAM_PUT, SQ_TEAM_EXISTS, SQ_TEAM_ADD,
     SQ_TEAM_MEMBERS, SQ_KEY_PUT, SQ_KEY_LOOKUP,
     /* principals_admin.c */
-    SQ_KEY_GET, SQ_KEY_LIST, SQ_USER_LIST, SQ_USER_DELETE, SQ_TEAM_REMOVE,
+    SQ_KEY_GET, SQ_KEY_LIST, SQ_USER_LIST, SQ_USER_DELETE, SQ_NAME_RETIRE, SQ_NAME_RETIRED,
+    SQ_TEAM_REMOVE,
     /* links.c */
     SQ_LINK_USE, SQ_LINK_USED,
     /* timers.c */
@@ -204,7 +205,8 @@ sp_code sqlite_link_used(store_conn *c, const char *nonce, bool *used, sp_error 
 sp_code sqlite_key_get(store_conn *c, const char *id, json_t **key, sp_error *err);
 sp_code sqlite_key_list(store_conn *c, const char *user, json_t **keys, sp_error *err);
 sp_code sqlite_user_list(store_conn *c, json_t **names, sp_error *err);
-sp_code sqlite_user_delete(store_conn *c, const char *name, sp_error *err);
+sp_code sqlite_user_delete(store_conn *c, const char *name, sp_time at, sp_error *err);
+sp_code sqlite_user_name_retired(store_conn *c, const char *name, bool *retired, sp_error *err);
 sp_code sqlite_team_remove_member(store_conn *c, const char *team, const char *user,
                                   sp_error *err);
 sp_code sqlite_timer_add(store_conn *c, sp_time due_at, const char *kind, const char *run_id,
