@@ -58,11 +58,14 @@ void api_link_issue(api_call *c)
 
 void api_link_keys_rotate(api_call *c)
 {
-    json_t *body = api_body_checked(c, (const api_field[]){ { .name = NULL } }, true);
+    static const api_field fields[] = {
+        { "revoke", API_T_BOOL, false, 0 },
+        { .name = NULL },
+    };
+    json_t *body = api_body_checked(c, fields, true);
     if (!body)
         return;
-    json_decref(body);
-    api_submit(c, ENGINE_ROTATE_LINK_KEYS, json_object(), 0);
+    api_submit(c, ENGINE_ROTATE_LINK_KEYS, body, 0);
 }
 
 /* ---- pages ---- */

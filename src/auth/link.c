@@ -127,10 +127,10 @@ sp_code link_verify(const json_t *keys, const char *token, link_claims *out, sp_
     return SP_OK;
 }
 
-json_t *link_keys_rotate(const json_t *keys)
+json_t *link_keys_rotate(const json_t *keys, bool revoke)
 {
     const json_t *old = json_object_get(keys, "keys");
-    json_t *all = json_is_object(old) ? json_deep_copy(old) : json_object();
+    json_t *all = json_is_object(old) && !revoke ? json_deep_copy(old) : json_object();
     /* Key ids are "k<seq>": the order of making, whatever the clocks say. */
     json_int_t seq = json_integer_value(json_object_get(keys, "seq")) + 1;
     json_t *next = json_pack("{s:s, s:I, s:o}", "current", "", "seq", seq, "keys", all);

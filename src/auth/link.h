@@ -48,7 +48,9 @@ sp_code link_sign(const json_t *keys, link_claims *c, char **token, sp_error *er
 sp_code link_verify(const json_t *keys, const char *token, link_claims *out, sp_error *err);
 
 /* A "link_keys" document with one more key, made current; the oldest
- * beyond LINK_KEYS_KEPT are dropped. keys may be NULL (the first). New ref. */
-json_t *link_keys_rotate(const json_t *keys);
+ * beyond LINK_KEYS_KEPT are dropped - or, with revoke, every older one, so
+ * that no link issued before works any more (a link leaked). keys may be
+ * NULL (the first). New ref. */
+json_t *link_keys_rotate(const json_t *keys, bool revoke);
 
 #endif

@@ -162,13 +162,21 @@ static void print_rotated(const json_t *body)
 
 static int link_keys_rotate(const cli_ctx *ctx, const cli_args *a)
 {
-    (void)a;
-    return call(ctx, "POST", "/v1/admin/link-keys/rotate", json_object(), print_rotated);
+    json_t *body = json_object();
+    if (cli_arg_has(a, "--revoke"))
+        json_object_set_new(body, "revoke", json_true());
+    return call(ctx, "POST", "/v1/admin/link-keys/rotate", body, print_rotated);
 }
 
 static const cli_flag set_flags[] = {
     { "--file", CLI_STR, "FILE", "read the value from FILE instead of standard input", NULL,
       false },
+    { NULL },
+};
+
+static const cli_flag rotate_flags[] = {
+    { "--revoke", CLI_BOOL, NULL, "keep no older key: every link sent so far stops working",
+      NULL, false },
     { NULL },
 };
 
@@ -185,8 +193,8 @@ static const cli_command commands[] = {
       set_flags, secret_set },
     { "admin secret rm", "NAME", "remove a secret", NULL, no_flags, secret_rm },
     { "admin link-keys rotate", NULL,
-      "make a new key sign decision links (links already sent keep working)", NULL, no_flags,
-      link_keys_rotate },
+      "make a new key sign decision links (links already sent keep working, unless --revoke)",
+      NULL, rotate_flags, link_keys_rotate },
     { NULL },
 };
 

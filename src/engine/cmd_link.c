@@ -27,7 +27,7 @@ static sp_code link_keys(engine *e, json_t **keys, sp_error *err)
     if (rc != SP_ENOTFOUND)
         return rc;
     sp_error_clear(err);
-    if (!(*keys = link_keys_rotate(NULL)))
+    if (!(*keys = link_keys_rotate(NULL, false)))
         return sp_error_set(err, SP_ENOMEM, "out of memory");
     return secrets_doc_put(e->w, e->secrets_key, "link_keys", *keys, err);
 }
@@ -96,12 +96,14 @@ sp_code cmd_rotate_link_keys(engine *e, engine_cmd *cmd, int *status, json_t **b
     sp_code rc = cmd_require_admin(cmd, err);
     if (rc || (rc = link_keys(e, &keys, err)))
         return rc;
-    json_t *next = link_keys_rotate(keys);
+    bool revoke = json_is_true(json_object_get(cmd->args, "revoke"));
+    json_t *next = link_keys_rotate(keys, revoke);
     rc = next ? secrets_doc_put(e->w, e->secrets_key, "link_keys", next, err)
               : sp_error_set(err, SP_ENOMEM, "out of memory");
     if (rc == SP_OK)
         rc = engine_audit(e, cmd->who.name, "link_key.rotated", NULL, NULL,
-                          json_pack("{s:O}", "current", json_object_get(next, "current")), err);
+                          json_pack("{s:O, s:b}", "current", json_object_get(next, "current"),
+                                    "revoked_older", revoke), err);
     if (rc == SP_OK) {
         *status = 200;
         *body = json_pack("{s:O, s:I}", "current", json_object_get(next, "current"), "kept",

@@ -174,3 +174,23 @@ test('rotating the signing key keeps links already sent working and signs new on
   const used = await page('POST', before.path, {});
   assert.equal(used.status, 200, used.text);
 });
+
+test('rotating with revoke: true leaves only the new key, so every link sent before stops working (a link leaked)', T, async () => {
+  const { approvalId } = await startWaiting(srv, 'linked', { amount: 6 }, { token: keys.starter });
+  const leaked = await issue(approvalId, 'ann', 'approve');
+  assert.equal((await page('GET', leaked.path)).status, 200);
+  const rot = await srv.api('POST', '/v1/admin/link-keys/rotate', { body: { revoke: true } });
+  assert.equal(rot.status, 200, describeResponse(rot));
+  assert.equal(rot.json.kept, 1);
+  for (const method of ['GET', 'POST']) {
+    const r = await page(method, leaked.path, method === 'POST' ? {} : undefined);
+    assert.equal(r.status, 403, `${method}: ${r.text}`);
+  }
+  assert.equal(await gateStatus(approvalId), 'pending', 'nothing was decided');
+  const fresh = await issue(approvalId, 'ann', 'approve');
+  assert.equal((await page('POST', fresh.path, {})).status, 200, 'a new link works');
+  const bad = await srv.api('POST', '/v1/admin/link-keys/rotate', { body: { revoke: 'yes' } });
+  assert.equal(bad.status, 400, describeResponse(bad));
+  const rows = (await srv.audit()).filter((r) => r.type === 'link_key.rotated');
+  assert.equal(rows.at(-1).data.revoked_older, true);
+});

@@ -24,7 +24,7 @@ static link_claims claims_for(const char *by)
 
 static void a_signed_link_verifies_with_its_claims(void **state)
 {
-    json_t *keys = link_keys_rotate(NULL);
+    json_t *keys = link_keys_rotate(NULL, false);
     link_claims c = claims_for("ann"), out;
     char *token = NULL;
     sp_error err = SP_ERROR_INIT;
@@ -44,7 +44,7 @@ static void a_signed_link_verifies_with_its_claims(void **state)
 
 static void every_edit_of_a_token_is_refused(void **state)
 {
-    json_t *keys = link_keys_rotate(NULL);
+    json_t *keys = link_keys_rotate(NULL, false);
     link_claims c = claims_for("ann"), out;
     char *token = NULL;
     sp_error err = SP_ERROR_INIT;
@@ -71,7 +71,7 @@ static void every_edit_of_a_token_is_refused(void **state)
 
 static void another_servers_key_is_refused_and_rotation_keeps_recent_keys(void **state)
 {
-    json_t *ours = link_keys_rotate(NULL), *theirs = link_keys_rotate(NULL);
+    json_t *ours = link_keys_rotate(NULL, false), *theirs = link_keys_rotate(NULL, false);
     link_claims c = claims_for("ben"), out;
     char *token = NULL;
     sp_error err = SP_ERROR_INIT;
@@ -84,17 +84,27 @@ static void another_servers_key_is_refused_and_rotation_keeps_recent_keys(void *
     assert_int_equal(link_sign(ours, &c, &token, &err), SP_OK);
     json_t *k = ours;
     for (int i = 1; i < LINK_KEYS_KEPT; i++) {       /* still kept */
-        json_t *next = link_keys_rotate(k);
+        json_t *next = link_keys_rotate(k, false);
         json_decref(k);
         k = next;
         assert_int_equal(link_verify(k, token, &out, &err), SP_OK);
     }
-    json_t *next = link_keys_rotate(k);                /* now dropped */
+    json_t *next = link_keys_rotate(k, false);         /* now dropped */
     json_decref(k);
     assert_int_equal(json_object_size(json_object_get(next, "keys")), LINK_KEYS_KEPT);
     assert_int_equal(link_verify(next, token, &out, &err), SP_EUNAUTH);
     sp_error_clear(&err);
     free(token);
+
+    /* revoke: only the new key is left, so no earlier link verifies */
+    assert_int_equal(link_sign(next, &c, &token, &err), SP_OK);
+    assert_int_equal(link_verify(next, token, &out, &err), SP_OK);
+    json_t *fresh = link_keys_rotate(next, true);
+    assert_int_equal(json_object_size(json_object_get(fresh, "keys")), 1);
+    assert_int_equal(link_verify(fresh, token, &out, &err), SP_EUNAUTH);
+    sp_error_clear(&err);
+    free(token);
+    json_decref(fresh);
     json_decref(next);
     json_decref(theirs);
 }
