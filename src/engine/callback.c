@@ -188,9 +188,14 @@ sp_code cmd_callback_result(engine *e, engine_cmd *cmd, int *status, json_t **bo
         rc = give_up_refused(e, gate, (int)attempt, err);
         goto out;
     }
+    /* Whoever asked for the approval reads callback.last. Of the server's
+     * network it may learn whether its callback got an answer - not curl's
+     * reason (a host name that does not resolve from here, a port that
+     * refuses), unless private targets are allowed anyway. The audit row,
+     * for admins, keeps the reason. */
+    const char *why = json_str(a, "error") ? json_str(a, "error") : "no answer";
     json_t *last = code ? json_pack("{s:I}", "status", (json_int_t)code)
-                        : json_pack("{s:s}", "error", json_str(a, "error") ? json_str(a, "error")
-                                                                             : "no answer");
+                        : json_pack("{s:s}", "error", e->callbacks_private ? why : "no answer");
     if (code >= 200 && code < 300) {
         set_state(gate, "delivered", (int)attempt, last);
         if ((rc = gate_save(e, gate, err)) || (rc = store_timer_cancel(e->w, NULL, id, err)))
@@ -203,6 +208,8 @@ sp_code cmd_callback_result(engine *e, engine_cmd *cmd, int *status, json_t **bo
          * allowed for: the next attempt comes after the back-off alone. */
         json_t *data = json_deep_copy(last);
         json_object_set_new(data, "attempt", json_integer(attempt));
+        if (!code)
+            json_object_set_new(data, "error", json_string(why));
         set_state(gate, "sending", (int)attempt, last);
         if ((rc = gate_save(e, gate, err)) || (rc = store_timer_cancel(e->w, NULL, id, err)) ||
             (rc = timer_schedule(e, clock_now() + backoff((int)attempt), "gate.callback",

@@ -117,3 +117,19 @@ test('a host name that resolves to loopback is refused when the callback connect
     await rx.close();
   }
 });
+
+test("a public host name that does not resolve: the asker reads only 'no answer', the audit trail keeps curl's reason", T, async () => {
+  const made = await ask('http://spojit-no-such-host.invalid/hook');
+  assert.equal(made.status, 201, describeResponse(made));
+  const d = await decide(srv, made.json.id, keys.fin, { decision: 'approve', edits: {} });
+  assert.equal(d.status, 200, describeResponse(d));
+  const gate = await until(async () => {
+    const g = (await srv.api('GET', `/v1/approvals/${made.json.id}`, { token: keys.agentKey })).json;
+    return g.callback.attempts >= 1 ? g : null;
+  });
+  assert.deepEqual(gate.callback.last, { error: 'no answer' }, 'whether a name resolves here is not for the asker');
+  const rows = await srv.audit({ approval_id: made.json.id });
+  const failed = rows.filter((r) => r.type === 'callback.attempt_failed');
+  assert.ok(failed.length >= 1);
+  assert.match(failed[0].data.error, /resolve/i, 'the operator sees why');
+});
