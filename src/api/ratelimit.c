@@ -76,15 +76,21 @@ static bool passed(const api_rl *rl, const rl_entry *e, sp_time now)
     return now - e->start >= rl->window_ms || now < e->start;   /* clock set back: restart */
 }
 
+/* Under mu: how many ms until key may try again (0: it may). */
+static int64_t blocked_locked(api_rl *rl, const char *key, int max, sp_time now)
+{
+    rl_entry *e = find(rl, key);
+    if (e && !passed(rl, e, now) && e->count >= max)
+        return e->start + rl->window_ms - now;
+    return 0;
+}
+
 int64_t api_rl_blocked(api_rl *rl, const char *key, int max, sp_time now)
 {
     if (!rl || !key)
         return 0;
-    int64_t wait = 0;
     pthread_mutex_lock(&rl->mu);
-    rl_entry *e = find(rl, key);
-    if (e && !passed(rl, e, now) && e->count >= max)
-        wait = e->start + rl->window_ms - now;
+    int64_t wait = blocked_locked(rl, key, max, now);
     pthread_mutex_unlock(&rl->mu);
     return wait;
 }
@@ -108,11 +114,9 @@ static rl_entry *slot(api_rl *rl, sp_time now)
     return least;
 }
 
-void api_rl_failed(api_rl *rl, const char *key, sp_time now)
+/* Under mu: counts one failure of key at now. */
+static void failed_locked(api_rl *rl, const char *key, sp_time now)
 {
-    if (!rl || !key || !*key)
-        return;
-    pthread_mutex_lock(&rl->mu);
     rl_entry *e = find(rl, key);
     if (e && passed(rl, e, now)) {
         e->count = 0;
@@ -128,7 +132,31 @@ void api_rl_failed(api_rl *rl, const char *key, sp_time now)
     }
     if (e->count < INT32_MAX)
         e->count++;
+}
+
+void api_rl_failed(api_rl *rl, const char *key, sp_time now)
+{
+    if (!rl || !key || !*key)
+        return;
+    pthread_mutex_lock(&rl->mu);
+    failed_locked(rl, key, now);
     pthread_mutex_unlock(&rl->mu);
+}
+
+int64_t api_rl_reserve(api_rl *rl, const char *k1, int max1, const char *k2, int max2,
+                       sp_time now)
+{
+    if (!rl || !k1 || !k2 || !*k1 || !*k2)
+        return 0;
+    pthread_mutex_lock(&rl->mu);
+    int64_t w1 = blocked_locked(rl, k1, max1, now), w2 = blocked_locked(rl, k2, max2, now);
+    int64_t wait = w1 > w2 ? w1 : w2;
+    if (wait <= 0) {
+        failed_locked(rl, k1, now);
+        failed_locked(rl, k2, now);
+    }
+    pthread_mutex_unlock(&rl->mu);
+    return wait > 0 ? wait : 0;
 }
 
 void api_rl_reset(api_rl *rl, const char *key)

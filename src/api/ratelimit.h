@@ -39,6 +39,12 @@ int64_t api_rl_blocked(api_rl *rl, const char *key, int max, sp_time now);
 void api_rl_failed(api_rl *rl, const char *key, sp_time now);
 /* Forgets key's failures (a successful login). */
 void api_rl_reset(api_rl *rl, const char *key);
+/* Both keys at once, under one lock: when neither is blocked, counts one
+ * failure of each in advance and returns 0; else returns the ms until both
+ * may try again and counts nothing. So attempts in flight together cannot
+ * slip past the limit between a check and a count. */
+int64_t api_rl_reserve(api_rl *rl, const char *k1, int max1, const char *k2, int max2,
+                       sp_time now);
 /* Takes back one failure counted in advance (an attempt that did not fail). */
 void api_rl_refund(api_rl *rl, const char *key);
 /* Entries in use (tests). */

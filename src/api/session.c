@@ -178,14 +178,15 @@ static void on_login_failed(void *ctx, int status, json_t *body)
     api_fail(req, SP_EUNAUTH, "%s", msg_wrong);
 }
 
-/* Replies 429 with Retry-After when name or addr is over its limit. */
+/* Reserves the attempt (counted as a failure now, taken back if it
+ * succeeds: attempts in flight at once count too, so parallel guesses
+ * cannot overrun the limit while their hashes are being checked), or
+ * replies 429 with Retry-After when name or addr is over its limit. */
 static bool over_limit(api_call *c, const char *ukey, const char *akey, const char *name,
                        const char *addr, sp_time now)
 {
-    int64_t wait = api_rl_blocked(c->a->login_rl, ukey, API_LOGIN_MAX_PER_NAME, now);
-    int64_t wait_addr = api_rl_blocked(c->a->login_rl, akey, API_LOGIN_MAX_PER_ADDR, now);
-    if (wait_addr > wait)
-        wait = wait_addr;
+    int64_t wait = api_rl_reserve(c->a->login_rl, ukey, API_LOGIN_MAX_PER_NAME, akey,
+                                  API_LOGIN_MAX_PER_ADDR, now);
     if (wait <= 0)
         return false;
     long long secs = (long long)((wait + 999) / 1000);
@@ -371,11 +372,6 @@ void api_session_login(api_call *c)
     address_key(addr, akey);
     if (over_limit(c, ukey, akey, name, addr, clock_now()))
         goto out;
-    /* Counted as a failure now, taken back if it succeeds: attempts in
-     * flight at once count too, so parallel guesses cannot overrun the
-     * limit while their hashes are being checked. */
-    api_rl_failed(c->a->login_rl, ukey, clock_now());
-    api_rl_failed(c->a->login_rl, akey, clock_now());
 
     login_check *l = calloc(1, sizeof *l);
     sp_error err = SP_ERROR_INIT;

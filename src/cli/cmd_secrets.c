@@ -16,7 +16,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#define SECRET_READ_MAX (64 * 1024 + 2)    /* the server's limit, and a newline */
+#define SECRET_READ_MAX (64 * 1024 + 3)    /* past the server's limit and a CRLF */
 
 static int call(const cli_ctx *ctx, const char *method, const char *path, json_t *body,
                 cli_print_fn human)
@@ -155,9 +155,13 @@ static int secret_rm(const cli_ctx *ctx, const cli_args *a)
 
 static void print_rotated(const json_t *body)
 {
-    printf("link signing key %s is now current (%lld key(s) kept: links signed with the "
-           "older ones still work)\n", cli_str(body, "current"),
-           (long long)json_integer_value(json_object_get(body, "kept")));
+    long long kept = (long long)json_integer_value(json_object_get(body, "kept"));
+    if (kept <= 1)
+        printf("link signing key %s is now the only one: links sent before no longer work\n",
+               cli_str(body, "current"));
+    else
+        printf("link signing key %s is now current (%lld key(s) kept: links signed with the "
+               "older ones still work)\n", cli_str(body, "current"), kept);
 }
 
 static int link_keys_rotate(const cli_ctx *ctx, const cli_args *a)

@@ -46,8 +46,9 @@ static const struct {
 
 #define TIMER_PAUSE_AFTER_FAILURE_MS 1000
 /* A timer whose effect fails for a store error is tried again with the
- * whole batch this many times before it counts as broken. */
-#define TIMER_STORE_TRIES 5
+ * whole batch (a second apart) this many times before it counts as broken;
+ * for memory or an unavailable store, without end. */
+#define TIMER_STORE_TRIES 60
 
 sp_code timer_schedule(engine *e, sp_time due_at, const char *kind, const char *run_id,
                        const char *approval_id, json_t *data, sp_error *err)
@@ -127,7 +128,7 @@ static bool fire_one(engine *e, const json_t *t)
     if (store_trouble) {
         e->timer_failing_tries = e->timer_failing_id == id ? e->timer_failing_tries + 1 : 1;
         e->timer_failing_id = id;
-        if (e->timer_failing_tries < TIMER_STORE_TRIES)
+        if (rc != SP_ESTORE || e->timer_failing_tries < TIMER_STORE_TRIES)
             goto store_failed;
     }
     /* Deleted anyway, with the reason on record: it would fail again. */

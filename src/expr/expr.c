@@ -222,11 +222,11 @@ static void dispatch(text *t, int lo, int hi)
 /* Whether any expression may run inside a path expression: path() itself
  * and the builtins built on it - paths, leaf_paths, del, tostream and the
  * stream filters, every assignment operator (=, |=, +=, ...), map_values,
- * INDEX. A word test, so it errs towards yes. */
+ * INDEX, from_entries and with_entries. A word test, so it errs towards yes. */
 static bool tracks_paths(const expr_builder *b)
 {
     static const char *const words[] = { "path", "=", "del", "stream", "map_values", "INDEX",
-                                         NULL };
+                                         "entries", NULL };
     for (int i = 0; i < b->count; i++)
         for (int w = 0; words[w]; w++)
             if (strstr(b->sources[i], words[w]))
@@ -350,6 +350,11 @@ void expr_program_free(expr_program *p)
 static jq_state **retired;
 static size_t nretired, retired_cap;
 
+/* Past this many, a program whose state must be set aside gets no new one:
+ * its evaluations fail until the workflow is loaded again, so a runaway
+ * expression run again and again cannot grow memory without end. */
+#define EXPR_RETIRED_MAX 64
+
 static void retire_state(expr_program *p)
 {
     if (nretired == retired_cap) {
@@ -364,7 +369,8 @@ static void retire_state(expr_program *p)
         retired[nretired++] = p->jq.jq;
     p->jq.jq = NULL;
     sp_error err = SP_ERROR_INIT;
-    if (!expr_jq_init(&p->jq) || !p->source || !expr_jq_compile(&p->jq, p->source, &err)) {
+    if (nretired >= EXPR_RETIRED_MAX || !expr_jq_init(&p->jq) || !p->source ||
+        !expr_jq_compile(&p->jq, p->source, &err)) {
         expr_jq_teardown(&p->jq);       /* evaluations fail until the workflow is loaded again */
         p->jq.jq = NULL;
     }
@@ -395,7 +401,8 @@ json_t *expr_eval(expr_program *p, int idx, json_t *input, json_t *env, json_t *
         return NULL;
     }
     if (!p->jq.jq) {
-        sp_error_set(err, SP_ENOMEM, "out of memory for the workflow's expressions");
+        sp_error_set(err, SP_EINVALID, "this workflow's expressions were stopped by the time "
+                     "limit too often to go on; fix the runaway expression and apply it again");
         return NULL;
     }
     jv args = jv_array();
@@ -420,7 +427,8 @@ json_t *expr_eval(expr_program *p, int idx, json_t *input, json_t *env, json_t *
         jv_free(rest);
     }
     bool timed_out = expr_watchdog_disarm();
-
+    if (jv_is_valid(result) && (timed_out || jq_halted(p->jq.jq)) && p->paths)
+        retire_state(p);                    /* stopped between the two calls */
     if (jv_is_valid(result)) {
         if (!expr_jv_too_deep(result, EXPR_MAX_RESULT_DEPTH))
             return expr_jv_to_json(result);

@@ -165,8 +165,14 @@ static call *call_new(const outbound_request *req, outbound_done_fn done, void *
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, c);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "spojit");
-    if (c->public_only)
+    if (c->public_only) {
         outbound_guard_attach(e, &c->guard);
+        /* The guard sees sockets being opened; a connection kept alive
+         * from another call (an http step to an internal host) would skip
+         * it. A fresh connection, not kept for anyone after. */
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
     return c;
 }
 

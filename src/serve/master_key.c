@@ -94,6 +94,22 @@ static sp_code reseal_docs(store_conn *w, const secrets_key *from, const secrets
     return SP_OK;
 }
 
+/* How many sealed documents the store holds (plain ones need no key). */
+static int sealed_docs_stored(store_conn *r)
+{
+    int n = 0;
+    for (int i = 0; sealed_docs[i]; i++) {
+        char *text = NULL;
+        sp_error err = SP_ERROR_INIT;
+        if (store_meta_get(r, sealed_docs[i], &text, &err) == SP_OK &&
+            strncmp(text, "sealed:", 7) == 0)
+            n++;
+        free(text);
+        sp_error_clear(&err);
+    }
+    return n;
+}
+
 /* Seals a document still stored plain and checks the others, in one
  * transaction; 0 or -1. */
 static int check_docs(store *st, const secrets_key *key)
@@ -174,10 +190,12 @@ secrets_key *serve_master_key(const serve_options *o, store *st)
         goto fail;
     }
     /* What the previous key opens is not lost with a missing key file: a
-     * new key may be made for it. */
+     * new key may be made for it. Sealed documents count as secrets here
+     * (without a previous key to open them, a new key could not). */
+    int docs = previous ? 0 : sealed_docs_stored(r);
     secrets_key_source src = { .env_key = getenv("SPOJIT_MASTER_KEY"),
                                .key_file = o->master_key_file, .db_url = o->db,
-                               .stored_secrets = n.stored - n.previous };
+                               .stored_secrets = n.stored - n.previous + docs };
     if (secrets_key_load(&src, &key, &origin, &err) != SP_OK) {
         log_error("master key: %s", err.message);
         goto fail;

@@ -3,9 +3,10 @@
 // whose approver cannot decide, an edited link or an expired one is refused
 // with a page that says why.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { before, test } from 'node:test';
 
-import { describeResponse, useServer } from './lib/server.mjs';
+import { Server, describeResponse, useServer } from './lib/server.mjs';
 import { startWaiting, waitRun } from './lib/world.mjs';
 
 const T = { timeout: 120_000 };
@@ -193,4 +194,23 @@ test('rotating with revoke: true leaves only the new key, so every link sent bef
   assert.equal(bad.status, 400, describeResponse(bad));
   const rows = (await srv.audit()).filter((r) => r.type === 'link_key.rotated');
   assert.equal(rows.at(-1).data.revoked_older, true);
+});
+
+test('with decision links sealed and no secrets, a lost key file stops the server instead of being made afresh', T, async () => {
+  const keyFile = srv.dbPath + '.key';
+  await srv.stop();
+  fs.renameSync(keyFile, keyFile + '.saved');
+  const other = new Server({ dir: srv.dir, token: srv.token });
+  try {
+    await assert.rejects(other.start(), (e) => {
+      assert.match(e.message, /does not exist, but the store holds \d+ secret/);
+      return true;
+    });
+    assert.ok(!fs.existsSync(keyFile), 'no new key file beside the sealed link keys');
+  } finally {
+    await other.stop();
+    fs.renameSync(keyFile + '.saved', keyFile);
+  }
+  await srv.start();
+  assert.equal((await srv.api('GET', '/healthz')).status, 200);
 });

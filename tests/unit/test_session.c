@@ -476,6 +476,21 @@ static void test_rate_limit_table_is_bounded_and_forgets_the_oldest(void **state
     api_rl_free(rl);
 }
 
+static void test_rate_limit_reserve_counts_both_keys_or_neither(void **state)
+{
+    api_rl *rl = api_rl_new(8, 1000);
+    assert_int_equal(api_rl_reserve(rl, "user:x", 2, "addr:a", 3, 10), 0);
+    assert_int_equal(api_rl_reserve(rl, "user:x", 2, "addr:a", 3, 10), 0);
+    assert_true(api_rl_reserve(rl, "user:x", 2, "addr:a", 3, 11) > 0);   /* user:x at 2 */
+    assert_true(api_rl_blocked(rl, "user:x", 2, 11) > 0);
+    assert_int_equal(api_rl_blocked(rl, "addr:a", 3, 11), 0);           /* not counted */
+    assert_int_equal(api_rl_reserve(rl, "user:y", 2, "addr:a", 3, 12), 0);
+    assert_true(api_rl_reserve(rl, "user:z", 2, "addr:a", 3, 12) > 0);   /* addr:a at 3 */
+    assert_int_equal(api_rl_blocked(rl, "user:z", 2, 12), 0);
+    assert_int_equal(api_rl_reserve(rl, "user:x", 2, "addr:b", 3, 1011), 0);  /* window passed */
+    api_rl_free(rl);
+}
+
 static void test_rate_limit_refund_takes_back_one_counted_attempt(void **state)
 {
     api_rl *rl = api_rl_new(8, 1000);
@@ -505,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_rate_limit_blocks_after_max_failures_until_the_window_passes),
         cmocka_unit_test(test_rate_limit_table_is_bounded_and_forgets_the_oldest),
         cmocka_unit_test(test_rate_limit_refund_takes_back_one_counted_attempt),
+        cmocka_unit_test(test_rate_limit_reserve_counts_both_keys_or_neither),
         cmocka_unit_test(test_revoking_a_users_sessions_and_purging_unusable_ones),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
