@@ -88,6 +88,11 @@ long cli_arg_int(const cli_args *a, const char *name, long def);
 /* The i-th value of a repeatable flag, or NULL past the end. */
 const char *cli_arg_nth(const cli_args *a, const char *name, int i);
 
+/* --password's value; "-" reads it from the first line of stdin, so it
+ * stays out of the shell history and the process list. malloc'd; NULL when
+ * absent. (cmd_admin.c) */
+char *cli_password_arg(const cli_args *a);
+
 /* Counts the operands of a synopsis: "ID [FILE]" -> min 1, max 2. */
 void cli_operands_count(const char *synopsis, int *min, int *max);
 

@@ -20,7 +20,7 @@ static json_t *list_of(const cli_args *a, const char *flag)
 
 /* `--password -` reads it from the first line of stdin, so it stays out of
  * the shell history and the process list. malloc'd; NULL when absent. */
-static char *password_of(const cli_args *a)
+char *cli_password_arg(const cli_args *a)
 {
     const char *p = cli_arg_str(a, "--password");
     if (!p || strcmp(p, "-") != 0)
@@ -70,7 +70,7 @@ static void print_user(const json_t *u)
 static int user_add(const cli_ctx *ctx, const cli_args *a)
 {
     json_t *body = json_pack("{s:s}", "name", a->pos[0]);
-    char *password = password_of(a);
+    char *password = cli_password_arg(a);
     set_opt(body, "password", password);
     free(password);
     set_opt(body, "email", cli_arg_str(a, "--email"));

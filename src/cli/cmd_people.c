@@ -74,9 +74,10 @@ static int user_set(const cli_ctx *ctx, const cli_args *a)
     }
     if (cli_arg_has(a, "--no-teams"))
         json_object_set_new(body, "teams", json_array());
-    const char *password = cli_arg_str(a, "--password");
+    char *password = cli_password_arg(a);
     if (password)
         json_object_set_new(body, "password", json_string(password));
+    free(password);
     char *path = path_of("/v1/users", a->pos[0]);
     int rc = call(ctx, "PATCH", path, body, print_user);
     free(path);
@@ -135,7 +136,8 @@ static const cli_flag set_flags[] = {
     { "--enable", CLI_BOOL, NULL, "let a disabled user back in", NULL, false },
     { "--team", CLI_LIST, "T", "the user's teams become exactly these", NULL, false },
     { "--no-teams", CLI_BOOL, NULL, "remove the user from every team", NULL, false },
-    { "--password", CLI_STR, "P", "a new password (signs the user out of every web session)",
+    { "--password", CLI_STR, "P",
+      "a new password (\"-\": read it from stdin); signs the user out of every web session",
       NULL, false },
     { NULL },
 };

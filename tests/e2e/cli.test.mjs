@@ -294,7 +294,7 @@ steps:
   assert.match(rot.stdout, /link signing key \S+ is now current/);
 
   assert.equal((await cli(['admin', 'user', 'add', 'ivo', '--password', 'first pass'], as('admin'))).code, 0);
-  const pw = await cli(['admin', 'user', 'set', 'ivo', '--password', 'second pass'], as('admin'));
+  const pw = await cli(['admin', 'user', 'set', 'ivo', '--password', '-'], { ...as('admin'), input: 'second pass\n' });
   assert.equal(pw.code, 0, out(pw));
   const login = (password) => srv.api('POST', '/v1/session', { token: null, body: { name: 'ivo', password } });
   assert.equal((await login('first pass')).status, 401);
