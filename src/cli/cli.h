@@ -289,6 +289,11 @@ void cli_print_raw(const cli_buf *body);
  */
 typedef void (*cli_print_fn)(const json_t *body);
 int cli_call_print(const cli_ctx *ctx, const cli_request *req, cli_print_fn human);
+/* cli_call_print with body (stolen, may be NULL) sent as JSON. */
+int cli_send_json(const cli_ctx *ctx, const char *method, const char *path, json_t *body,
+                  cli_print_fn human);
+/* prefix + "/" + name, the name escaped for a URL path: malloc'd. */
+char *cli_path_join(const char *prefix, const char *name);
 
 /* "spojit: " + message on stderr. */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -200,3 +200,25 @@ char *cli_json_body(const json_t *v)
 {
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
+
+int cli_send_json(const cli_ctx *ctx, const char *method, const char *path, json_t *body,
+                  cli_print_fn human)
+{
+    char *text = body ? cli_json_body(body) : NULL;
+    json_decref(body);
+    cli_request req = { .method = method, .path = path,
+                        .content_type = text ? "application/json" : NULL,
+                        .body = text, .body_len = text ? strlen(text) : 0 };
+    int rc = cli_call_print(ctx, &req, human);
+    free(text);
+    return rc;
+}
+
+char *cli_path_join(const char *prefix, const char *name)
+{
+    cli_buf path = { 0 };
+    cli_buf_puts(&path, prefix);
+    cli_buf_puts(&path, "/");
+    cli_buf_escape(&path, name);
+    return path.data;
+}

@@ -37,18 +37,6 @@ char *cli_password_arg(const cli_args *a)
     return line;
 }
 
-/* POSTs body (stolen) to path and prints the result with human. */
-static int post(const cli_ctx *ctx, const char *path, json_t *body, cli_print_fn human)
-{
-    char *text = cli_json_body(body);
-    json_decref(body);
-    cli_request req = { .method = "POST", .path = path, .content_type = "application/json",
-                        .body = text, .body_len = strlen(text) };
-    int rc = cli_call_print(ctx, &req, human);
-    free(text);
-    return rc;
-}
-
 static void set_opt(json_t *obj, const char *key, const char *value)
 {
     if (value)
@@ -78,7 +66,7 @@ static int user_add(const cli_ctx *ctx, const cli_args *a)
     json_t *teams = list_of(a, "--team");
     if (teams)
         json_object_set_new(body, "teams", teams);
-    return post(ctx, "/v1/users", body, print_user);
+    return cli_send_json(ctx, "POST", "/v1/users", body, print_user);
 }
 
 /* ---- team add ---- */
@@ -97,7 +85,7 @@ static int team_add(const cli_ctx *ctx, const cli_args *a)
     json_t *members = list_of(a, "--member");
     if (members)
         json_object_set_new(body, "members", members);
-    return post(ctx, "/v1/teams", body, print_team);
+    return cli_send_json(ctx, "POST", "/v1/teams", body, print_team);
 }
 
 /* ---- key create ---- */
@@ -118,7 +106,7 @@ static int key_create(const cli_ctx *ctx, const cli_args *a)
     set_opt(body, "scope", cli_arg_str(a, "--scope"));
     set_opt(body, "name", cli_arg_str(a, "--name"));
     set_opt(body, "expires_at", cli_arg_str(a, "--expires"));
-    return post(ctx, "/v1/keys", body, print_key);
+    return cli_send_json(ctx, "POST", "/v1/keys", body, print_key);
 }
 
 static const cli_flag user_flags[] = {

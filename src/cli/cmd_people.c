@@ -7,30 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Sends method to path with body (stolen, may be NULL) and prints with human. */
-static int call(const cli_ctx *ctx, const char *method, const char *path, json_t *body,
-                cli_print_fn human)
-{
-    char *text = body ? cli_json_body(body) : NULL;
-    json_decref(body);
-    cli_request req = { .method = method, .path = path,
-                        .content_type = text ? "application/json" : NULL,
-                        .body = text, .body_len = text ? strlen(text) : 0 };
-    int rc = cli_call_print(ctx, &req, human);
-    free(text);
-    return rc;
-}
-
-/* "/v1/<what>/<escaped name>" */
-static char *path_of(const char *what, const char *name)
-{
-    cli_buf path = { 0 };
-    cli_buf_puts(&path, what);
-    cli_buf_puts(&path, "/");
-    cli_buf_escape(&path, name);
-    return path.data;
-}
-
 static void print_users(const json_t *body)
 {
     static const cli_column cols[] = {
@@ -43,7 +19,7 @@ static void print_users(const json_t *body)
 static int user_ls(const cli_ctx *ctx, const cli_args *a)
 {
     (void)a;
-    return call(ctx, "GET", "/v1/users", NULL, print_users);
+    return cli_send_json(ctx, "GET", "/v1/users", NULL, print_users);
 }
 
 static void print_user(const json_t *u)
@@ -78,8 +54,8 @@ static int user_set(const cli_ctx *ctx, const cli_args *a)
     if (password)
         json_object_set_new(body, "password", json_string(password));
     free(password);
-    char *path = path_of("/v1/users", a->pos[0]);
-    int rc = call(ctx, "PATCH", path, body, print_user);
+    char *path = cli_path_join("/v1/users", a->pos[0]);
+    int rc = cli_send_json(ctx, "PATCH", path, body, print_user);
     free(path);
     return rc;
 }
@@ -91,8 +67,8 @@ static void print_removed(const json_t *u)
 
 static int user_rm(const cli_ctx *ctx, const cli_args *a)
 {
-    char *path = path_of("/v1/users", a->pos[0]);
-    int rc = call(ctx, "DELETE", path, NULL, print_removed);
+    char *path = cli_path_join("/v1/users", a->pos[0]);
+    int rc = cli_send_json(ctx, "DELETE", path, NULL, print_removed);
     free(path);
     return rc;
 }
@@ -112,7 +88,7 @@ static int key_ls(const cli_ctx *ctx, const cli_args *a)
     cli_buf path = { 0 };
     cli_buf_puts(&path, "/v1/keys");
     cli_buf_query(&path, "user", cli_arg_str(a, "--user"));
-    int rc = call(ctx, "GET", path.data, NULL, print_keys);
+    int rc = cli_send_json(ctx, "GET", path.data, NULL, print_keys);
     cli_buf_free(&path);
     return rc;
 }
@@ -124,8 +100,8 @@ static void print_revoked(const json_t *k)
 
 static int key_revoke(const cli_ctx *ctx, const cli_args *a)
 {
-    char *path = path_of("/v1/keys", a->pos[0]);
-    int rc = call(ctx, "DELETE", path, NULL, print_revoked);
+    char *path = cli_path_join("/v1/keys", a->pos[0]);
+    int rc = cli_send_json(ctx, "DELETE", path, NULL, print_revoked);
     free(path);
     return rc;
 }

@@ -18,27 +18,6 @@
 
 #define SECRET_READ_MAX (64 * 1024 + 3)    /* past the server's limit and a CRLF */
 
-static int call(const cli_ctx *ctx, const char *method, const char *path, json_t *body,
-                cli_print_fn human)
-{
-    char *text = body ? cli_json_body(body) : NULL;
-    json_decref(body);
-    cli_request req = { .method = method, .path = path,
-                        .content_type = text ? "application/json" : NULL,
-                        .body = text, .body_len = text ? strlen(text) : 0 };
-    int rc = cli_call_print(ctx, &req, human);
-    free(text);
-    return rc;
-}
-
-static char *secret_path(const char *name)
-{
-    cli_buf path = { 0 };
-    cli_buf_puts(&path, "/v1/secrets/");
-    cli_buf_escape(&path, name);
-    return path.data;
-}
-
 static void print_secrets(const json_t *body)
 {
     static const cli_column cols[] = {
@@ -51,7 +30,7 @@ static void print_secrets(const json_t *body)
 static int secret_ls(const cli_ctx *ctx, const cli_args *a)
 {
     (void)a;
-    return call(ctx, "GET", "/v1/secrets", NULL, print_secrets);
+    return cli_send_json(ctx, "GET", "/v1/secrets", NULL, print_secrets);
 }
 
 /* Reads all of f (at most SECRET_READ_MAX bytes) into buf; the length, or
@@ -129,8 +108,8 @@ static int secret_set(const cli_ctx *ctx, const cli_args *a)
         if (!value) {
             fprintf(stderr, "spojit: the value of secret %s is not UTF-8 text\n", name);
         } else {
-            char *path = secret_path(name);
-            rc = call(ctx, "PUT", path, json_pack("{s:o}", "value", value), print_written);
+            char *path = cli_path_join("/v1/secrets", name);
+            rc = cli_send_json(ctx, "PUT", path, json_pack("{s:o}", "value", value), print_written);
             free(path);
         }
     }
@@ -147,8 +126,8 @@ static void print_removed(const json_t *s)
 
 static int secret_rm(const cli_ctx *ctx, const cli_args *a)
 {
-    char *path = secret_path(a->pos[0]);
-    int rc = call(ctx, "DELETE", path, NULL, print_removed);
+    char *path = cli_path_join("/v1/secrets", a->pos[0]);
+    int rc = cli_send_json(ctx, "DELETE", path, NULL, print_removed);
     free(path);
     return rc;
 }
@@ -169,7 +148,7 @@ static int link_keys_rotate(const cli_ctx *ctx, const cli_args *a)
     json_t *body = json_object();
     if (cli_arg_has(a, "--revoke"))
         json_object_set_new(body, "revoke", json_true());
-    return call(ctx, "POST", "/v1/admin/link-keys/rotate", body, print_rotated);
+    return cli_send_json(ctx, "POST", "/v1/admin/link-keys/rotate", body, print_rotated);
 }
 
 static const cli_flag set_flags[] = {
