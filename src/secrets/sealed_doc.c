@@ -21,6 +21,14 @@
 #define SEALED_PREFIX "sealed:"
 #define B64_VARIANT   sodium_base64_VARIANT_URLSAFE_NO_PADDING
 
+/* Every sealed document the server keeps: re-sealed at a key rotation. */
+static const char *const sealed_docs[] = { "link_keys", NULL };
+
+static bool is_sealed(const char *text)
+{
+    return strncmp(text, SEALED_PREFIX, strlen(SEALED_PREFIX)) == 0;
+}
+
 static void box_name(const char *name, char out[SECRETS_NAME_MAX + 1])
 {
     snprintf(out, SECRETS_NAME_MAX + 1, "meta:%s", name);
@@ -30,7 +38,7 @@ static void box_name(const char *name, char out[SECRETS_NAME_MAX + 1])
 static sp_code open_value(const secrets_key *key, const char *name, const char *text,
                           json_t **doc, sp_error *err)
 {
-    if (strncmp(text, SEALED_PREFIX, strlen(SEALED_PREFIX)) != 0) {
+    if (!is_sealed(text)) {
         *doc = json_loads(text, 0, NULL);           /* written before sealing */
         return *doc ? SP_OK : sp_error_set(err, SP_ESTORE, "meta %s is not JSON", name);
     }
@@ -120,7 +128,7 @@ sp_code secrets_doc_rekey(store_conn *w, const secrets_key *from, const secrets_
     /* Sealed with the current key already (a second start with the
      * previous key still configured): nothing to do. */
     sp_error probe = SP_ERROR_INIT;
-    if (strncmp(text, SEALED_PREFIX, strlen(SEALED_PREFIX)) == 0 &&
+    if (is_sealed(text) &&
         open_value(to, name, text, &doc, &probe) == SP_OK) {
         json_decref(doc);
         free(text);
@@ -134,4 +142,39 @@ sp_code secrets_doc_rekey(store_conn *w, const secrets_key *from, const secrets_
     json_decref(doc);
     *moved = rc == SP_OK;
     return rc;
+}
+
+sp_code secrets_docs_rekey(store_conn *w, const secrets_key *from, const secrets_key *to,
+                           int *moved, sp_error *err)
+{
+    *moved = 0;
+    for (int i = 0; sealed_docs[i]; i++) {
+        bool m = false;
+        sp_code rc = secrets_doc_rekey(w, from, to, sealed_docs[i], &m, err);
+        if (rc) {
+            char why[SP_ERROR_MESSAGE_MAX];
+            snprintf(why, sizeof why, "%s", err->message);
+            return sp_error_set(err, rc,
+                                "%s (the meta document %s; restore the master key it was "
+                                "sealed with, or remove it: sqlite3 DB \"DELETE FROM meta "
+                                "WHERE key='%s'\" - for link_keys, links already sent then "
+                                "stop working)", why, sealed_docs[i], sealed_docs[i]);
+        }
+        *moved += m;
+    }
+    return SP_OK;
+}
+
+int secrets_docs_sealed(store_conn *c)
+{
+    int n = 0;
+    for (int i = 0; sealed_docs[i]; i++) {
+        char *text = NULL;
+        sp_error err = SP_ERROR_INIT;
+        if (store_meta_get(c, sealed_docs[i], &text, &err) == SP_OK && is_sealed(text))
+            n++;
+        free(text);
+        sp_error_clear(&err);
+    }
+    return n;
 }

@@ -149,7 +149,6 @@ sp_code secrets_rekey(store_conn *w, const secrets_key *from, const secrets_key 
  * For server-side keys that reading the database alone must not reveal
  * (the decision-link signing keys). A plain JSON value written before
  * sealing is still read; the next put seals it. */
-#define SECRETS_SEALED_DOCS { "link_keys", NULL }       /* re-sealed at rotation */
 /* The document (new reference); SP_ENOTFOUND when none is stored. */
 sp_code secrets_doc_get(store_conn *c, const secrets_key *key, const char *name, json_t **doc,
                         sp_error *err);
@@ -159,6 +158,14 @@ sp_code secrets_doc_put(store_conn *c, const secrets_key *key, const char *name,
  * whether it was. Nothing stored: SP_OK, not moved. */
 sp_code secrets_doc_rekey(store_conn *w, const secrets_key *from, const secrets_key *to,
                           const char *name, bool *moved, sp_error *err);
+/* secrets_doc_rekey for every sealed document the server keeps (today:
+ * "link_keys"); *moved counts those moved. With from == to, seals one still
+ * stored plain and checks that the others open. An error says how to get
+ * past a document that no longer opens. */
+sp_code secrets_docs_rekey(store_conn *w, const secrets_key *from, const secrets_key *to,
+                           int *moved, sp_error *err);
+/* How many of those are stored sealed (a plain one needs no key). */
+int secrets_docs_sealed(store_conn *c);
 
 /* ---- redaction (redact.c) ---- */
 /*

@@ -69,47 +69,6 @@ static int previous_key(const serve_options *o, secrets_key **key, char **origin
     return 0;
 }
 
-static const char *const sealed_docs[] = SECRETS_SEALED_DOCS;
-
-/* Re-seals the sealed meta documents under `to` (from == to: seals one
- * still stored plain, and checks that the others open). */
-static sp_code reseal_docs(store_conn *w, const secrets_key *from, const secrets_key *to,
-                           int *moved, sp_error *err)
-{
-    *moved = 0;
-    for (int i = 0; sealed_docs[i]; i++) {
-        bool m = false;
-        sp_code rc = secrets_doc_rekey(w, from, to, sealed_docs[i], &m, err);
-        if (rc) {
-            char why[SP_ERROR_MESSAGE_MAX];
-            snprintf(why, sizeof why, "%s", err->message);
-            return sp_error_set(err, rc,
-                                "%s (the meta document %s; restore the master key it was "
-                                "sealed with, or remove it: sqlite3 DB \"DELETE FROM meta "
-                                "WHERE key='%s'\" - for link_keys, links already sent then "
-                                "stop working)", why, sealed_docs[i], sealed_docs[i]);
-        }
-        *moved += m;
-    }
-    return SP_OK;
-}
-
-/* How many sealed documents the store holds (plain ones need no key). */
-static int sealed_docs_stored(store_conn *r)
-{
-    int n = 0;
-    for (int i = 0; sealed_docs[i]; i++) {
-        char *text = NULL;
-        sp_error err = SP_ERROR_INIT;
-        if (store_meta_get(r, sealed_docs[i], &text, &err) == SP_OK &&
-            strncmp(text, "sealed:", 7) == 0)
-            n++;
-        free(text);
-        sp_error_clear(&err);
-    }
-    return n;
-}
-
 /* Seals a document still stored plain and checks the others, in one
  * transaction; 0 or -1. */
 static int check_docs(store *st, const secrets_key *key)
@@ -118,7 +77,7 @@ static int check_docs(store *st, const secrets_key *key)
     store_conn *w = store_writer(st);
     int sealed = 0;
     sp_code rc = store_begin(w, &err);
-    if (rc == SP_OK && (rc = reseal_docs(w, key, key, &sealed, &err)) == SP_OK)
+    if (rc == SP_OK && (rc = secrets_docs_rekey(w, key, key, &sealed, &err)) == SP_OK)
         rc = store_commit(w, &err);
     else if (rc != SP_OK)
         store_rollback(w);
@@ -144,7 +103,7 @@ static int rotate(store *st, const secrets_key *from, const char *from_origin,
     int moved = 0, docs = 0;
     sp_code rc = store_begin(w, &err);
     if (rc == SP_OK && (rc = secrets_rekey(w, from, to, &moved, &err)) == SP_OK &&
-        (rc = reseal_docs(w, from, to, &docs, &err)) == SP_OK && moved + docs > 0 &&
+        (rc = secrets_docs_rekey(w, from, to, &docs, &err)) == SP_OK && moved + docs > 0 &&
         (rc = audit_chain_load(w, &chain, &err)) == SP_OK) {
         json_t *data = json_pack("{s:i, s:i, s:s, s:s}", "secrets", moved, "documents", docs,
                                  "from_key_id", secrets_key_id(from), "to_key_id",
@@ -192,7 +151,7 @@ secrets_key *serve_master_key(const serve_options *o, store *st)
     /* What the previous key opens is not lost with a missing key file: a
      * new key may be made for it. Sealed documents count as secrets here
      * (without a previous key to open them, a new key could not). */
-    int docs = previous ? 0 : sealed_docs_stored(r);
+    int docs = previous ? 0 : secrets_docs_sealed(r);
     secrets_key_source src = { .env_key = getenv("SPOJIT_MASTER_KEY"),
                                .key_file = o->master_key_file, .db_url = o->db,
                                .stored_secrets = n.stored - n.previous + docs };
