@@ -167,9 +167,7 @@ static sp_code inbox_names(const principal *p, const char *assignee, json_t **na
 {
     *names = NULL;
     if (!assignee || strcmp(assignee, "me") == 0) {
-        /* An agent key has no inbox (it decides nothing): no names match. */
-        *names = strcmp(p->scope, "agent") == 0 ? json_pack("[s]", "agent:none")
-                                                 : principal_assignee_names(p);
+        *names = principal_assignee_names(p);
         return SP_OK;
     }
     if (strcmp(assignee, "any") != 0 && !api_assignee_valid(assignee))
@@ -202,6 +200,12 @@ void api_approval_list(api_call *c)
         inbox_names(&c->who, http_query(c->req, "assignee"), &names, &err);
     if (err.code) {
         api_fail_err(c->req, &err);
+        return;
+    }
+    if (strcmp(c->who.scope, "agent") == 0 && names) {
+        /* An agent key has no inbox: it decides nothing. */
+        json_decref(names);
+        http_reply_json(c->req, 200, json_pack("{s:[], s:n}", "items", "next_cursor"));
         return;
     }
     f.principals = names;
