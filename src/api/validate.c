@@ -201,43 +201,13 @@ sp_code api_check_assignees(const json_t *to, const char *field, sp_error *err)
     return SP_OK;
 }
 
-/* Length of the UTF-8 sequence at s (n bytes left), 0 when malformed. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    /* overlong forms, surrogates and beyond U+10FFFF */
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 bool api_utf8_text(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < len;) {
         if (p[i] == 0)
             return false;
-        size_t n = utf8_seq(p + i, len - i);
+        size_t n = utf8_sequence(p + i, len - i);
         if (!n)
             return false;
         i += n;
@@ -357,8 +327,5 @@ bool api_lp_still_waiting(const char *kind, const json_t *doc)
 
 bool api_password_settable(const char *s)
 {
-    size_t chars = 0;
-    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
-        chars += (*p & 0xC0) != 0x80;
-    return chars >= API_PASSWORD_MIN;
+    return s && utf8_chars(s, strlen(s)) >= API_PASSWORD_MIN;
 }

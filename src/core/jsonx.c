@@ -182,50 +182,47 @@ int json_pointer_set(json_t *root, const char *pointer, json_t *value)
     return rc;
 }
 
-/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no
- * overlong forms, no surrogates, nothing past U+10FFFF), or 0. */
-static size_t utf8_sequence(const unsigned char *p)
+size_t utf8_sequence(const unsigned char *s, size_t n)
 {
-    unsigned char c = p[0];
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t cp;
     if (c < 0x80)
         return 1;
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;     /* the second byte's range */
     if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
+        len = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, cp = c & 0x07;
+    else
         return 0;
-    }
-    if (p[1] < lo || p[1] > hi)
+    if (len > n)
         return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
             return 0;
-    return n;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    /* overlong forms, surrogates and beyond U+10FFFF */
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
 }
 
 char *utf8_sanitize(char *s)
 {
     unsigned char *p = (unsigned char *)s;
-    while (p && *p) {
-        size_t n = utf8_sequence(p);
+    size_t left = s ? strlen(s) : 0;
+    while (left > 0) {
+        size_t n = utf8_sequence(p, left);
         if (n == 0) {
-            *p++ = '?';
-            continue;
+            *p = '?';
+            n = 1;
         }
         p += n;
+        left -= n;
     }
     return s;
 }

@@ -35,6 +35,11 @@ char *json_canonical(const json_t *v);
 /* Borrowed string member or NULL when absent or not a string. */
 const char *json_str(const json_t *obj, const char *key);
 
+/* The length of the well-formed UTF-8 sequence at s, n bytes left (RFC
+ * 3629: no overlong forms, no surrogates, nothing past U+10FFFF); 0 when
+ * malformed. */
+size_t utf8_sequence(const unsigned char *s, size_t n);
+
 /* Makes s valid UTF-8 in place: every byte that does not start a complete,
  * well-formed sequence becomes '?'. For text cut to a buffer's size (which
  * may end mid-character) before it goes into JSON, which refuses invalid
