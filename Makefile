@@ -8,7 +8,7 @@
 #   make SANITIZE=address ...   any target with ASan+UBSan (outputs in build/asan)
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson libfyaml libcurl sqlite3 libpq libsodium
+PKGS    := libmicrohttpd jansson libfyaml libcurl sqlite3 libpq libsodium libseccomp
 CFLAGS  ?= -O2 -g
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
@@ -62,8 +62,9 @@ run: deps
 	$(MAKE) all
 	$(BUILD)/spojit serve --demo
 
-unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+# SPOJIT_BIN: test_expr_isolation starts the binary as its evaluators.
+unit: $(UNIT_BIN) $(BUILD)/spojit
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; SPOJIT_BIN=$(abspath $(BUILD)/spojit) $$t; done
 
 e2e: $(BUILD)/spojit
 	SPOJIT_BIN=$(abspath $(BUILD)/spojit) node --test --test-concurrency=1 tests/e2e/

@@ -9,7 +9,7 @@ set -euo pipefail
 
 want=(pkg-config make gcc
       libmicrohttpd-dev libjansson-dev libjq-dev libonig-dev libfyaml-dev
-      libcurl4-openssl-dev libsqlite3-dev libpq-dev libsodium-dev)
+      libcurl4-openssl-dev libsqlite3-dev libpq-dev libsodium-dev libseccomp-dev)
 if [ "${1:-build}" = test ]; then
   want+=(libcmocka-dev nodejs sqlite3 curl valgrind python3 openssl)
 fi

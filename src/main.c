@@ -8,10 +8,14 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "expr/expr.h"
 #include "serve.h"
 
 int main(int argc, char **argv)
 {
+    /* The server starts itself again as its expression evaluators. */
+    if (argc == 2 && strcmp(argv[1], "__expr-worker") == 0)
+        return expr_worker_main();
     if (argc >= 2 && strcmp(argv[1], "serve") == 0)
         return serve_main(argc - 1, argv + 1);
     if (argc == 3 && strcmp(argv[1], "help") == 0 && strcmp(argv[2], "serve") == 0) {

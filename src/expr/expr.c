@@ -21,6 +21,8 @@
 #include "expr/expr_internal.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,11 +36,17 @@ struct expr_builder {
 };
 
 struct expr_program {
-    expr_jq jq;
+    expr_jq jq;                 /* NULL until first evaluated in this process */
     int count;
     char *source;               /* the joined program, to compile it afresh */
     bool paths;                 /* may track paths (see retire_state) */
+    bool retired_out;           /* retire_state gave up: evaluations fail */
+    uint64_t id;                /* names it to the evaluator processes */
 };
+
+/* Program ids are never reused, so an evaluator process holding a compiled
+ * program under an id always holds the right one. */
+static _Atomic uint64_t last_program_id;
 
 #define PRELUDE ". as [$__i, $__doc, $env, $secrets] | "
 
@@ -257,6 +265,7 @@ static expr_program *compile_all(expr_builder *b, sp_error *err)
         p->source = t.data;
         t.data = NULL;
         p->paths = tracks_paths(b);
+        p->id = ++last_program_id;
     }
     free(t.data);
     if (!ok) {
@@ -326,7 +335,36 @@ expr_program *expr_builder_finish(expr_builder *b, sp_error *err)
     if (!p)
         p = compile_all(b, err);
     expr_builder_free(b);
+    if (p && expr_isolation_active()) {
+        /* It is evaluated in the evaluator processes only; its state here
+         * (builtins and all) would be memory for nothing. */
+        expr_jq_teardown(&p->jq);
+        p->jq.jq = NULL;
+    }
     return p;
+}
+
+expr_program *expr_program_from_source(const char *source, int count, sp_error *err)
+{
+    expr_program *p = calloc(1, sizeof *p);
+    if (!p || !(p->source = strdup(source)) || !expr_jq_init(&p->jq)) {
+        expr_program_free(p);
+        sp_error_set(err, SP_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (!expr_jq_compile(&p->jq, p->source, err)) {
+        expr_program_free(p);
+        return NULL;
+    }
+    p->count = count;
+    p->paths = true;            /* unknown here; the cautious answer */
+    p->id = ++last_program_id;
+    return p;
+}
+
+int expr_program_count(const expr_program *p)
+{
+    return p ? p->count : 0;
 }
 
 void expr_program_free(expr_program *p)
@@ -373,6 +411,7 @@ static void retire_state(expr_program *p)
         !expr_jq_compile(&p->jq, p->source, &err)) {
         expr_jq_teardown(&p->jq);       /* evaluations fail until the workflow is loaded again */
         p->jq.jq = NULL;
+        p->retired_out = true;
     }
     sp_error_clear(&err);
 }
@@ -400,19 +439,44 @@ json_t *expr_eval(expr_program *p, int idx, json_t *input, json_t *env, json_t *
         sp_error_set(err, SP_EINTERNAL, "no expression %d in this program", idx);
         return NULL;
     }
+    if (expr_isolation_active())
+        return expr_isolation_eval(p->id, p->source, p->count, idx, input, env, secrets, err);
+    if (!p->jq.jq && !p->retired_out) {
+        /* Compiled lazily: a program evaluated in the evaluator processes
+         * needs no state here. */
+        if (!expr_jq_init(&p->jq) || !expr_jq_compile(&p->jq, p->source, err)) {
+            expr_jq_teardown(&p->jq);
+            p->jq.jq = NULL;
+            if (!err || !err->code)
+                sp_error_set(err, SP_ENOMEM, "out of memory");
+            return NULL;
+        }
+    }
+    return expr_eval_jv(p, idx, input ? expr_json_to_jv(input) : jv_null(),
+                        env ? expr_json_to_jv(env) : jv_null(),
+                        secrets ? expr_json_to_jv(secrets) : jv_null(), true, err);
+}
+
+json_t *expr_eval_jv(expr_program *p, int idx, jv input, jv env, jv secrets, bool watchdog,
+                     sp_error *err)
+{
     if (!p->jq.jq) {
+        jv_free(input);
+        jv_free(env);
+        jv_free(secrets);
         sp_error_set(err, SP_EINVALID, "this workflow's expressions were stopped by the time "
                      "limit too often to go on; fix the runaway expression and apply it again");
         return NULL;
     }
     jv args = jv_array();
     args = jv_array_append(args, jv_number(idx));
-    args = jv_array_append(args, input ? expr_json_to_jv(input) : jv_null());
-    args = jv_array_append(args, env ? expr_json_to_jv(env) : jv_null());
-    args = jv_array_append(args, secrets ? expr_json_to_jv(secrets) : jv_null());
+    args = jv_array_append(args, input);
+    args = jv_array_append(args, env);
+    args = jv_array_append(args, secrets);
 
     jq_start(p->jq.jq, args, 0);
-    expr_watchdog_arm(p->jq.jq);
+    if (watchdog)
+        expr_watchdog_arm(p->jq.jq);
     jv result = jq_next(p->jq.jq);
     /* Run the program to its end: libjq 1.6 aborts the process (an assert
      * in stack_restore) when a state left inside a path expression such as
@@ -426,7 +490,7 @@ json_t *expr_eval(expr_program *p, int idx, json_t *input, json_t *env, json_t *
         }
         jv_free(rest);
     }
-    bool timed_out = expr_watchdog_disarm();
+    bool timed_out = watchdog && expr_watchdog_disarm();
     if (jv_is_valid(result) && (timed_out || jq_halted(p->jq.jq)) && p->paths)
         retire_state(p);                    /* stopped between the two calls */
     if (jv_is_valid(result)) {

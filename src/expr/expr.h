@@ -36,6 +36,28 @@ typedef struct expr_template expr_template;
 /* Limits (documented in docs/workflows). */
 #define EXPR_MAX_LENGTH 8192        /* bytes of one expression */
 #define EXPR_MAX_COUNT  4096        /* expressions in one program */
+#define EXPR_MAX_RESULT_BYTES (1u << 20)    /* one result, as compact JSON */
+#define EXPR_MAX_DOCUMENT_BYTES (16u << 20) /* a run's document, as compact JSON */
+#define EXPR_MEMORY_LIMIT_MB 512    /* what an evaluator process may grow by */
+
+/*
+ * Evaluator processes. libjq 1.6 aborts, overflows its stack, loops in C
+ * or allocates without bound on some values (todate on 1e18, index("")):
+ * no check in front of it catches them all. After expr_isolation_start,
+ * expr_eval runs every expression in a separate process (`exe` started as
+ * `exe __expr-worker`) that holds the compiled programs, runs under a
+ * memory limit and a system call filter, and is killed at the time limit.
+ * A crash or a runaway there fails that one evaluation with a clear error;
+ * the next evaluation gets a fresh process. See docs/internals/expr.md.
+ *
+ * Without it (unit tests, fuzzers) expressions run in this process, as
+ * they always have. Start and stop from the thread that evaluates.
+ */
+sp_code expr_isolation_start(const char *exe, sp_error *err);
+void expr_isolation_stop(void);
+/* The evaluator process's main: `spojit __expr-worker`. Returns its exit
+ * status. */
+int expr_worker_main(void);
 
 expr_builder *expr_builder_new(void);
 void expr_builder_free(expr_builder *b);

@@ -6,6 +6,10 @@
  *   sandbox.c   refusing the builtins that reach outside a run
  *   template.c  {{ }} templates on top of programs
  *   watchdog.c  stopping an evaluation that runs too long
+ *   isolation.c the server's side of the evaluator processes
+ *   worker.c    an evaluator process: its loop and its cache of programs
+ *   confine.c   an evaluator process's limits: memory, files, system calls
+ *   wire.c      the messages between the two
  */
 #ifndef SP_EXPR_INTERNAL_H
 #define SP_EXPR_INTERNAL_H
@@ -13,8 +17,11 @@
 #include <jansson.h>
 #include <jq.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
+#include "expr/expr.h"
 
 /* An evaluation that runs longer than this is stopped with an error, so a
  * runaway expression (`def f: f; f`, `[range(1e12)]`) cannot stall the
@@ -38,6 +45,83 @@ void expr_jq_teardown(expr_jq *j);
 /* expr_builder_add for a {{ }} part: its messages quote the part. */
 typedef struct expr_builder expr_builder;
 int expr_builder_add_part(expr_builder *b, const char *src, bool in_template, sp_error *err);
+
+/* ---- expr.c, for the evaluator processes ---- */
+/* Evaluates idx with jq values as input, consuming all three; watchdog arms
+ * the in-process time limit (an evaluator process is stopped from outside
+ * instead). Same results and errors as expr_eval. */
+json_t *expr_eval_jv(expr_program *p, int idx, jv input, jv env, jv secrets, bool watchdog,
+                     sp_error *err);
+/* A program compiled from a joined source (expr_program's own). */
+expr_program *expr_program_from_source(const char *source, int count, sp_error *err);
+int expr_program_count(const expr_program *p);
+
+/* ---- isolation.c ---- */
+/* Whether expr_isolation_start has started the evaluator processes. */
+bool expr_isolation_active(void);
+/* expr_eval in an evaluator process: program is named by id and source. */
+json_t *expr_isolation_eval(uint64_t program, const char *source, int count, int idx,
+                            json_t *input, json_t *env, json_t *secrets, sp_error *err);
+
+/* ---- wire.c: messages between the server and an evaluator process ----
+ *
+ * A request is a wire_request and then its texts, one after the other:
+ *   WIRE_EVAL  text[0..2] = input, $env, $secrets as JSON; a length of
+ *              WIRE_SAME means "as in the previous request" (no text).
+ *   WIRE_LOAD  text[0] = the program's joined source; index = its count.
+ * An answer is a wire_answer and then len bytes:
+ *   WIRE_READY         the process is up (no bytes)
+ *   WIRE_RESULT        the result as JSON
+ *   WIRE_ERROR         the expression's error message
+ *   WIRE_FATAL         a message, and the process exits right after
+ *   WIRE_NEED_PROGRAM  the program is not loaded: send WIRE_LOAD first
+ * Both ends are the same binary, so the headers are plain structs.
+ */
+enum { WIRE_EVAL = 1, WIRE_LOAD = 2 };
+enum { WIRE_READY = 10, WIRE_RESULT, WIRE_ERROR, WIRE_FATAL, WIRE_NEED_PROGRAM };
+#define WIRE_SAME UINT32_MAX
+#define WIRE_TEXTS 3
+/* The file descriptor an evaluator process finds its socket on. */
+#define WIRE_FD 3
+
+typedef struct {
+    uint32_t op;
+    int32_t index;
+    uint64_t program;
+    uint32_t len[WIRE_TEXTS];
+    uint32_t pad;
+} wire_request;
+
+typedef struct {
+    uint32_t op;
+    uint32_t len;
+} wire_answer;
+
+/* Blocking (the evaluator process's side): all of buf, or false. */
+bool wire_read_all(int fd, void *buf, size_t len);
+bool wire_write_all(int fd, const void *buf, size_t len);
+/* With a deadline in CLOCK_MONOTONIC milliseconds, on a non-blocking
+ * socket (the server's side): 1 done, 0 the deadline passed, -1 the
+ * other end is gone or the socket failed. */
+int wire_recv(int fd, void *buf, size_t len, int64_t deadline_ms);
+int wire_send(int fd, const void *buf, size_t len, int64_t deadline_ms);
+int64_t wire_now_ms(void);
+
+/* Built with AddressSanitizer: evaluator processes are limited through
+ * ASan's own options instead of rlimits and seccomp (see confine.c). */
+#if defined(__SANITIZE_ADDRESS__)
+#define EXPR_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EXPR_SANITIZED 1
+#endif
+#endif
+
+/* ---- confine.c ---- */
+/* Limits the calling evaluator process: address space, no core files, no
+ * new files, and (outside sanitizer builds) a system call filter. false
+ * with a message in why when a limit cannot be set. */
+bool expr_confine(char *why, size_t why_len);
 
 /* ---- jv_json.c: both take ownership of nothing; results are new ---- */
 jv expr_json_to_jv(const json_t *v);

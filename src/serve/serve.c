@@ -15,6 +15,7 @@
 
 #include "api/api.h"
 #include "core/log.h"
+#include "expr/expr.h"
 #include "outbound/outbound.h"
 #include "serve/demo.h"
 #include "serve/master_key.h"
@@ -210,6 +211,12 @@ int serve_main(int argc, char **argv)
         log_warn("callbacks: --callbacks-private is on: approval callbacks may reach loopback "
                  "and private addresses, so any key that may ask for approvals can make "
                  "this server call its own host and networks");
+    /* Every expression runs in an evaluator process from here on, so no
+     * run input can crash or exhaust the server through libjq. */
+    if (expr_isolation_start("/proc/self/exe", &err) != SP_OK) {
+        log_error("%s", err.message);
+        goto out;
+    }
     engine_config ecfg = { .max_batch = 256, .env = env, .secrets_key = master_key,
                            .outbound = out_calls, .callbacks_private = o.callbacks_private };
     if (!(eng = engine_start(st, &ecfg, &err))) {
@@ -269,6 +276,7 @@ out:
      * with the same idempotency keys, after the next start. */
     outbound_stop(out_calls);
     engine_free(eng);
+    expr_isolation_stop();
     secrets_key_free(master_key);
     serve_tls_free(tls_cert, tls_key);
     if (st)
