@@ -30,6 +30,7 @@ LIB_OBJ  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJ))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BUILD)/spojit-bench
+REPLAY_BIN := $(BUILD)/tests/replay_example_inputs
 
 .PHONY: all deps test-deps run test unit e2e check bench clean leakcheck-expr fuzz
 all: $(BUILD)/spojit
@@ -44,6 +45,11 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
+
+# A fuzz harness's committed corpus, replayed without libFuzzer (tests/fuzz/replay.c).
+$(REPLAY_BIN): tests/fuzz/fuzz_example_inputs.c tests/fuzz/replay.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/fuzz_example_inputs.c tests/fuzz/replay.c $(LIB_OBJ) $(LDLIBS)
 
 # The benchmark is a black-box HTTP client of build/spojit: no server code.
 $(BENCH_BIN): $(wildcard tests/bench/*.c tests/bench/*.h)
@@ -63,8 +69,9 @@ run: deps
 	$(BUILD)/spojit serve --demo
 
 # SPOJIT_BIN: test_expr_isolation starts the binary as its evaluators.
-unit: $(UNIT_BIN) $(BUILD)/spojit
+unit: $(UNIT_BIN) $(BUILD)/spojit $(REPLAY_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; SPOJIT_BIN=$(abspath $(BUILD)/spojit) $$t; done
+	SPOJIT_BIN=$(abspath $(BUILD)/spojit) $(REPLAY_BIN) tests/fuzz/corpus/example_inputs
 
 e2e: $(BUILD)/spojit
 	SPOJIT_BIN=$(abspath $(BUILD)/spojit) node --test --test-concurrency=1 tests/e2e/
