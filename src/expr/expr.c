@@ -41,6 +41,7 @@ struct expr_program {
     char *source;               /* the joined program, to compile it afresh */
     bool paths;                 /* may track paths (see retire_state) */
     bool retired_out;           /* retire_state gave up: evaluations fail */
+    char ***plain;              /* per expression: its field path, or NULL */
     uint64_t id;                /* names it to the evaluator processes */
 };
 
@@ -266,6 +267,9 @@ static expr_program *compile_all(expr_builder *b, sp_error *err)
         t.data = NULL;
         p->paths = tracks_paths(b);
         p->id = ++last_program_id;
+        if (b->count && (p->plain = calloc((size_t)b->count, sizeof *p->plain)))
+            for (int i = 0; i < b->count; i++)
+                p->plain[i] = expr_plain_path(b->sources[i]);
     }
     free(t.data);
     if (!ok) {
@@ -372,6 +376,10 @@ void expr_program_free(expr_program *p)
     if (!p)
         return;
     expr_jq_teardown(&p->jq);
+    if (p->plain)
+        for (int i = 0; i < p->count; i++)
+            expr_plain_path_free(p->plain[i]);
+    free(p->plain);
     free(p->source);
     free(p);
 }
@@ -439,6 +447,8 @@ json_t *expr_eval(expr_program *p, int idx, json_t *input, json_t *env, json_t *
         sp_error_set(err, SP_EINTERNAL, "no expression %d in this program", idx);
         return NULL;
     }
+    if (p->plain && p->plain[idx])
+        return expr_plain_path_eval(p->plain[idx], input, err);
     if (expr_isolation_active())
         return expr_isolation_eval(p->id, p->source, p->count, idx, input, env, secrets, err);
     if (!p->jq.jq && !p->retired_out) {

@@ -5,6 +5,7 @@
  *   jv_json.c   jq values <-> jansson values
  *   sandbox.c   refusing the builtins that reach outside a run
  *   template.c  {{ }} templates on top of programs
+ *   plain_path.c  field paths (.a.b) answered without jq
  *   watchdog.c  stopping an evaluation that runs too long
  *   isolation.c the server's side of the evaluator processes
  *   worker.c    an evaluator process: its loop and its cache of programs
@@ -55,6 +56,15 @@ json_t *expr_eval_jv(expr_program *p, int idx, jv input, jv env, jv secrets, boo
 /* A program compiled from a joined source (expr_program's own). */
 expr_program *expr_program_from_source(const char *source, int count, sp_error *err);
 int expr_program_count(const expr_program *p);
+
+/* ---- plain_path.c ---- */
+/* The keys of src when it is nothing but a field path (".a.b"), as a
+ * NULL-terminated array; NULL otherwise. */
+char **expr_plain_path(const char *src);
+void expr_plain_path_free(char **keys);
+/* What jq gives for that path on input (borrowed), new ref, or NULL with
+ * jq's error. */
+json_t *expr_plain_path_eval(char *const *keys, const json_t *input, sp_error *err);
 
 /* ---- isolation.c ---- */
 /* Whether expr_isolation_start has started the evaluator processes. */
@@ -128,6 +138,9 @@ jv expr_json_to_jv(const json_t *v);
 /* Consumes v. Numbers that are whole and within +-2^53 become integers;
  * NaN and infinities become null (as jq prints them). */
 json_t *expr_jv_to_json(jv v);
+/* A number as jq gives it back (whole within 2^53: an integer; NaN and
+ * infinities: null). */
+json_t *expr_number_json(double d);
 /* Whether v is nested deeper than limit levels (borrowed). */
 bool expr_jv_too_deep(jv v, int limit);
 /* Consumes v like jv_free, with no recursion however deep it is. */

@@ -45,7 +45,7 @@ jv expr_json_to_jv(const json_t *v)
 /* 2^53: the largest range in which every integer is an exact double. */
 #define EXACT_INT_LIMIT 9007199254740992.0
 
-static json_t *number_to_json(double d)
+json_t *expr_number_json(double d)
 {
     if (!isfinite(d))
         return json_null();
@@ -76,7 +76,7 @@ json_t *expr_jv_to_json(jv v)
         out = json_stringn_nocheck(jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v)));
         break;
     case JV_KIND_NUMBER:
-        out = number_to_json(jv_number_value(v));
+        out = expr_number_json(jv_number_value(v));
         break;
     case JV_KIND_TRUE:
         out = json_true();

@@ -363,6 +363,88 @@ static void limits_are_enforced(void **state)
     json_decref(zero);
 }
 
+
+/* A deep array value: n nested arrays around 1. */
+static json_t *nested(int n)
+{
+    json_t *v = json_integer(1);
+    for (int i = 0; i < n; i++) {
+        json_t *a = json_array();
+        json_array_append_new(a, v);
+        v = a;
+    }
+    return v;
+}
+
+/* Field paths are answered without jq (plain_path.c); "(.a.b)" is not a
+ * plain path, so it goes through jq: both must agree on every value. */
+static void plain_paths_give_what_jq_gives(void **state)
+{
+    const char *paths[] = { ".input.x", ".input.x.y", ".input.missing.y", ".input.n.y",
+                            ".input.s.y", ".input.arr.y", ".input.t.y", ".input.f.y",
+                            ".input.big", ".input.whole", ".input.half", ".input.obj",
+                            ".input.s", ".input.deep256", ".input.deep257", ".input",
+                            "  .input.obj.b2 " };
+    enum { N = sizeof paths / sizeof *paths };
+    const char *src[2 * N];
+    char wrapped[N][64];
+    for (int i = 0; i < N; i++) {
+        snprintf(wrapped[i], sizeof wrapped[i], "(%s)", paths[i]);
+        src[i] = paths[i];
+        src[N + i] = wrapped[i];
+    }
+    int idx[2 * N];
+    expr_program *p = program(src, 2 * N, idx);
+    json_t *doc = json_pack("{s:{s:n, s:i, s:s#, s:[i], s:b, s:b, s:I, s:f, s:f, s:{s:i, s:s, s:i, s:[]}, "
+                            "s:o, s:o}}", "input", "x", "n", 5, "s", "\xc3\xa9\0z", 4,
+                            "arr", 1, "t", 1, "f", 0, "big", (json_int_t)9007199254740993LL,
+                            "whole", 1.0, "half", 1.5, "obj", "z", 1, "b2", "two", "a", 3, "e",
+                            "deep256", nested(255), "deep257", nested(256));
+    for (int i = 0; i < N; i++) {
+        sp_error e1 = SP_ERROR_INIT, e2 = SP_ERROR_INIT;
+        json_t *fast = expr_eval(p, idx[i], doc, NULL, NULL, &e1);
+        json_t *slow = expr_eval(p, idx[N + i], doc, NULL, NULL, &e2);
+        if (!fast || !slow) {
+            if (fast || slow)
+                fail_msg("%s: %s / %s", paths[i], e1.message, e2.message);
+            assert_string_equal(e1.message, e2.message);
+        } else {
+            char *a = json_dumps(fast, JSON_COMPACT | JSON_ENCODE_ANY);
+            char *b = json_dumps(slow, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (strcmp(a, b) != 0)
+                fail_msg("%s: %s without jq, %s with", paths[i], a, b);
+            assert_int_equal(json_typeof(fast), json_typeof(slow));
+            free(a);
+            free(b);
+        }
+        json_decref(fast);
+        json_decref(slow);
+        sp_error_clear(&e1);
+        sp_error_clear(&e2);
+    }
+    json_decref(doc);
+    expr_program_free(p);
+}
+
+static void plain_paths_keep_the_result_size_limit(void **state)
+{
+    const char *src[] = { ".input.s" };
+    int idx[1];
+    expr_program *p = program(src, 1, idx);
+    size_t n = EXPR_MAX_RESULT_BYTES;
+    char *big = malloc(n + 1);
+    memset(big, 'a', n);
+    big[n] = '\0';
+    json_t *doc = json_pack("{s:{s:s}}", "input", "s", big);
+    sp_error err = SP_ERROR_INIT;
+    assert_null(expr_eval(p, idx[0], doc, NULL, NULL, &err));
+    assert_non_null(strstr(err.message, "the limit is 1048576"));
+    sp_error_clear(&err);
+    json_decref(doc);
+    free(big);
+    expr_program_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +457,8 @@ int main(void)
         cmocka_unit_test(templates_keep_types_and_splice_text),
         cmocka_unit_test(bad_templates_name_the_part),
         cmocka_unit_test(limits_are_enforced),
+        cmocka_unit_test(plain_paths_give_what_jq_gives),
+        cmocka_unit_test(plain_paths_keep_the_result_size_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
