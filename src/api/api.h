@@ -28,6 +28,7 @@ typedef struct {
                                  * (--secure-cookies): the session cookie gets Secure */
     bool demo;                  /* serve --demo: the /demo stand-ins (src/api/demo.c) exist */
     const struct secrets_key *secrets_key;  /* opens the sealed link keys (borrowed) */
+    const struct audit_key *audit_key;      /* checks the audit chain (borrowed) */
     bool callbacks_private;     /* callback_url may name private and loopback addresses */
 } api_config;
 

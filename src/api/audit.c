@@ -149,7 +149,7 @@ void api_audit_verify(api_call *c)
     sp_error err = SP_ERROR_INIT;
     json_t *result = NULL;
     store_conn *r = store_reader(c->a->store);
-    sp_code rc = audit_verify(r, &result, &err);
+    sp_code rc = audit_verify(r, c->a->cfg.audit_key, &result, &err);
     store_release(r);
     if (rc)
         api_fail_err(c->req, &err);

@@ -1,17 +1,41 @@
-/* audit_int.h - what audit.c shares with verify.c. */
+/* audit_int.h - what audit.c, key.c and verify.c share. */
 #ifndef SP_AUDIT_INT_H
 #define SP_AUDIT_INT_H
+
+#include <sodium.h>
 
 #include "audit/audit.h"
 
 /* prev_hash of the first row. */
 #define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
+#define AUDIT_KEY_BYTES crypto_auth_hmacsha256_KEYBYTES         /* 32 */
+
+struct audit_key {
+    /* HMAC-SHA-256 already initialised with the key: a row's hash starts
+     * from a copy of it, which saves hashing the key's two padded blocks
+     * again for every row. */
+    crypto_auth_hmacsha256_state init;
+    int64_t anchor_seq;         /* the last plain row; 0 for a trail keyed from row 1 */
+    char anchor_hash[65];       /* its hash (AUDIT_GENESIS for 0) */
+    char id[17];
+};
 
 /*
- * hex(SHA-256(prev_hash || canonical JSON of the row)), with row->data
- * spliced in as the exact stored text (see audit.c). prev_hash is taken
+ * The plain formula of rows up to the anchor (written before the chain was
+ * keyed): hex(SHA-256(prev_hash || canonical JSON of the row)), with
+ * row->data spliced in as its text (see audit.c). Kept only to verify old
+ * rows; fields are read as C strings, as the old code did, so verify.c
+ * rejects a field holding a NUL byte before using it. prev_hash is taken
  * from the argument, not from row. Returns 0, or -1 when out of memory.
  */
-int audit_row_hash(const char *prev_hash, const store_audit_row *row, char out[65]);
+int audit_row_hash_plain(const char *prev_hash, const store_audit_row *row, char out[65]);
+
+/*
+ * The keyed formula of every later row: hex(HMAC-SHA-256(key, prev_hash ||
+ * the row's fields, each length-prefixed, as their exact stored bytes)).
+ * No allocation. prev_hash: 64 hex characters.
+ */
+void audit_row_hash_keyed(const audit_key *key, const char *prev_hash,
+                          const store_audit_row *row, char out[65]);
 
 #endif

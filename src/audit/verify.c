@@ -1,6 +1,6 @@
 /*
  * verify.c - recomputing the audit chain (GET /v1/audit/verify and
- * `spojit audit verify`).
+ * `spojit audit verify`, online or --db).
  *
  * Rows are streamed in seq order through store_audit_scan; memory stays
  * constant however long the trail. For each row, in this order:
@@ -9,14 +9,24 @@
  *      were deleted: the first missing seq is named.
  *   2. prev_hash must equal the previous row's hash (64 zeros for row 1).
  *      A mismatch means a row before it was removed, inserted or moved.
- *   3. hash must equal the hash recomputed from the row's stored content.
- *      A mismatch means this row was edited.
+ *   3. no field may hold a NUL byte: the trail never writes one, and the
+ *      plain formula (below) would not see it.
+ *   4. hash must equal the hash recomputed from the row's stored bytes:
+ *      with the plain formula up to the anchor, keyed after it (audit.c).
+ *      A mismatch means this row was edited. The row at the anchor must
+ *      also have the hash sealed with the audit key.
+ *
+ * Before the scan, the anchor in meta audit_anchor must be the one sealed
+ * with the audit key (key.c): moving it is how keyed rows would be passed
+ * off as plain ones. After it, a trail that ends before the anchor lost
+ * rows.
  *
  * The first failure is reported; the scan then only counts rows. An edit
  * that also recomputes the row's own hash is caught by check 2 on the next
- * row. What a chain alone cannot show is the removal of the newest rows
- * (the trail simply ends earlier): compare `head` with a copy kept
- * elsewhere to cover that.
+ * row - after the anchor, such a recomputation needs the audit key, which
+ * the database alone does not give. What a chain alone cannot show is the
+ * removal of the newest rows (the trail simply ends earlier): compare
+ * `head` with a copy kept elsewhere to cover that.
  */
 #include "audit/audit_int.h"
 
@@ -25,12 +35,15 @@
 #include <string.h>
 
 typedef struct {
+    const audit_key *key;       /* NULL: none made yet, every row must be plain */
+    int64_t anchor;             /* the last seq of the plain part */
+    char anchor_hash[65];
     int64_t rows;
     int64_t expect;             /* seq the next row must have */
     char prev[65];              /* hash the next row must name as prev_hash */
     char head[65];              /* hash stored in the last row seen */
     int64_t bad_seq;            /* 0 while the chain holds */
-    char reason[200];
+    char reason[240];
     bool oom;
 } verify_ctx;
 
@@ -46,11 +59,32 @@ static void fail(verify_ctx *v, int64_t seq, const char *fmt, ...)
     va_end(ap);
 }
 
+static bool is_hash(const char *s, size_t len, const char *want)
+{
+    return s && len == 64 && memcmp(s, want, 64) == 0;
+}
+
+/* The first field holding a NUL byte, or NULL. */
+static const char *nul_field(const store_audit_row *row)
+{
+    static const char *const names[] = { "actor", "type", "run_id", "approval_id", "data",
+                                         "prev_hash", "hash" };
+    const char *s[] = { row->actor, row->type, row->run_id, row->approval_id, row->data,
+                        row->prev_hash, row->hash };
+    size_t n[] = { row->actor_len, row->type_len, row->run_id_len, row->approval_id_len,
+                   row->data_len, row->prev_hash_len, row->hash_len };
+    for (size_t i = 0; i < sizeof s / sizeof *s; i++)
+        if (s[i] && memchr(s[i], '\0', n[i]))
+            return names[i];
+    return NULL;
+}
+
 static int verify_row(void *ctx, const store_audit_row *row)
 {
     verify_ctx *v = ctx;
     v->rows++;
-    snprintf(v->head, sizeof v->head, "%s", row->hash ? row->hash : "");
+    snprintf(v->head, sizeof v->head, "%.*s", (int)(row->hash ? row->hash_len : 0),
+             row->hash ? row->hash : "");
     if (v->bad_seq)
         return 0;                           /* only counting now */
     if (row->seq != v->expect) {
@@ -62,7 +96,7 @@ static int verify_row(void *ctx, const store_audit_row *row)
                  (long long)row->seq, (long long)v->expect);
         return 0;
     }
-    if (!row->prev_hash || strcmp(row->prev_hash, v->prev) != 0) {
+    if (!is_hash(row->prev_hash, row->prev_hash_len, v->prev)) {
         if (row->seq == 1)
             fail(v, row->seq, "row 1: prev_hash is not the genesis value (64 zeros)");
         else
@@ -71,33 +105,93 @@ static int verify_row(void *ctx, const store_audit_row *row)
                  (long long)row->seq - 1);
         return 0;
     }
-    char hash[65];
-    if (audit_row_hash(v->prev, row, hash) != 0) {
-        v->oom = true;
-        return 1;
+    const char *nul = nul_field(row);
+    if (nul) {
+        fail(v, row->seq, "row %lld: %s holds a NUL byte (the row was edited)",
+             (long long)row->seq, nul);
+        return 0;
     }
-    if (!row->hash || strcmp(hash, row->hash) != 0) {
+    char hash[65];
+    if (row->seq <= v->anchor) {
+        if (audit_row_hash_plain(v->prev, row, hash) != 0) {
+            v->oom = true;
+            return 1;
+        }
+    } else if (v->key) {
+        audit_row_hash_keyed(v->key, v->prev, row, hash);
+    } else {
+        fail(v, row->seq, "row %lld comes after the anchor (seq %lld), so it was hashed with "
+             "the audit key, but the database holds none (meta " AUDIT_KEY_DOC " was removed)",
+             (long long)row->seq, (long long)v->anchor);
+        return 0;
+    }
+    if (!is_hash(row->hash, row->hash_len, hash)) {
         fail(v, row->seq, "row %lld: the content does not match its hash (the row was edited)",
              (long long)row->seq);
         return 0;
     }
-    memcpy(v->prev, row->hash, sizeof v->prev);
+    if (row->seq == v->anchor && strcmp(hash, v->anchor_hash) != 0) {
+        fail(v, row->seq, "row %lld: its hash is not the one the keyed chain was anchored to "
+             "(the rows before the keyed chain were rewritten)", (long long)row->seq);
+        return 0;
+    }
+    memcpy(v->prev, hash, sizeof v->prev);
     v->expect++;
     return 0;
 }
 
-sp_code audit_verify(store_conn *c, json_t **result, sp_error *err)
+/* Sets v's anchor: the one sealed with the key, which meta audit_anchor
+ * must repeat; without a key, meta audit_anchor's. */
+static sp_code load_anchor(store_conn *c, verify_ctx *v, sp_error *err)
 {
-    verify_ctx v = { .expect = 1 };
+    int64_t seq = 0;
+    char hash[65] = "";
+    sp_code rc = audit_anchor_read(c, &seq, hash, err);
+    if (rc && rc != SP_ENOTFOUND)
+        return rc;
+    bool found = rc == SP_OK;
+    sp_error_clear(err);
+    if (v->key) {
+        v->anchor = v->key->anchor_seq;
+        memcpy(v->anchor_hash, v->key->anchor_hash, sizeof v->anchor_hash);
+        if (!found || seq != v->anchor || strcmp(hash, v->anchor_hash) != 0)
+            fail(v, v->anchor + 1, "meta " AUDIT_ANCHOR_META " %s the anchor sealed with the "
+                 "audit key (the keyed chain begins after seq %lld): the database was altered",
+                 found ? "does not match" : "is missing, unlike", (long long)v->anchor);
+    } else if (found) {
+        v->anchor = seq;
+        memcpy(v->anchor_hash, hash, sizeof v->anchor_hash);
+    } else {
+        memcpy(v->anchor_hash, AUDIT_GENESIS, sizeof v->anchor_hash);
+        fail(v, 1, "meta " AUDIT_ANCHOR_META " and the audit key are both missing: the "
+             "database was altered");
+    }
+    if (v->anchor == 0 && strcmp(v->anchor_hash, AUDIT_GENESIS) != 0 && !v->bad_seq)
+        fail(v, 1, "the anchor at seq 0 is not the genesis hash: the database was altered");
+    return SP_OK;
+}
+
+sp_code audit_verify(store_conn *c, const audit_key *key, json_t **result, sp_error *err)
+{
+    verify_ctx v = { .key = key, .expect = 1 };
     memcpy(v.prev, AUDIT_GENESIS, sizeof v.prev);
-    store_audit_filter all = { 0 };
-    sp_code rc = store_audit_scan(c, &all, verify_row, &v, err);
+    sp_code rc = load_anchor(c, &v, err);
     if (rc)
+        return rc;
+    store_audit_filter all = { 0 };
+    if ((rc = store_audit_scan(c, &all, verify_row, &v, err)))
         return rc;
     if (v.oom)
         return sp_error_set(err, SP_ENOMEM, "out of memory");
-    json_t *r = json_pack("{s:b, s:I, s:s}", "ok", v.bad_seq == 0, "rows", (json_int_t)v.rows,
-                          "head", v.head);
+    if (!v.bad_seq && v.expect <= v.anchor)
+        fail(&v, v.expect, "row %lld is missing: the trail ends before its anchor (seq %lld), "
+             "so rows were deleted", (long long)v.expect, (long long)v.anchor);
+    json_t *r = json_pack("{s:b, s:I, s:s, s:I, s:s?}", "ok", v.bad_seq == 0,
+                          "rows", (json_int_t)v.rows, "head", v.head,
+                          "keyed_from", (json_int_t)v.anchor + 1,
+                          "key_id", key ? key->id : NULL);
+    if (!r)
+        return sp_error_set(err, SP_ENOMEM, "out of memory");
     if (v.bad_seq) {
         json_object_set_new(r, "first_bad_seq", json_integer(v.bad_seq));
         json_object_set_new(r, "reason", json_string(v.reason));

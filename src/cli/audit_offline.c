@@ -4,17 +4,64 @@
  * the same audit_verify the server's GET /v1/audit/verify runs, so a backup
  * or a copy taken off a suspect machine can be checked anywhere.
  *
- * It only reads: SQLite in WAL mode lets it run beside a live server.
+ * The chain is keyed with the audit key, which the database holds sealed
+ * with the master key: so this check needs the master key, found as the
+ * server finds it - SPOJIT_MASTER_KEY, else --master-key-file (or
+ * SPOJIT_MASTER_KEY_FILE), else the database path + ".key" - except that a
+ * missing key file is an error here, never created. Without the master
+ * key nothing after the plain part could be checked, and a check that
+ * cannot tell a rewritten trail from a true one must not say "ok".
+ *
+ * It only reads the trail: SQLite in WAL mode lets it run beside a live
+ * server. (Opening a database from an older spojit applies the store's
+ * migrations, as any start would.)
  */
 #include "cli/cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "secrets/secrets.h"
 #include "store/store.h"
 
-int cli_audit_verify_offline(const char *url, bool json)
+/* The master key for url; NULL after printing why there is none. */
+static secrets_key *master_key(const char *url, const char *key_file)
+{
+    const char *env = getenv("SPOJIT_MASTER_KEY");
+    if (!key_file || !*key_file)
+        key_file = getenv("SPOJIT_MASTER_KEY_FILE");
+    sp_error err = SP_ERROR_INIT;
+    secrets_key *key = NULL;
+    char *def = NULL;
+    sp_code rc;
+    if (env && *env && key_file && *key_file) {
+        cli_errorf("both SPOJIT_MASTER_KEY and a master key file (%s) are set: give one of "
+                   "them", key_file);
+        return NULL;
+    }
+    if (env && *env) {
+        rc = secrets_key_parse(env, "SPOJIT_MASTER_KEY", &key, &err);
+    } else if ((key_file && *key_file) || (def = secrets_default_key_file(url))) {
+        rc = secrets_key_read_file(key_file && *key_file ? key_file : def, "master key file",
+                                   &key, &err);
+    } else {
+        cli_errorf("checking the audit trail of %s needs its master key: set "
+                   "SPOJIT_MASTER_KEY or --master-key-file", url);
+        return NULL;
+    }
+    if (rc) {
+        cli_errorf("%s (the audit trail is keyed with a key sealed by the master key: "
+                   "give the server's key with SPOJIT_MASTER_KEY or --master-key-file)",
+                   err.message);
+        sp_error_clear(&err);
+    }
+    free(def);
+    return key;
+}
+
+int cli_audit_verify_offline(const char *url, const char *key_file, bool json)
 {
     /* Opening a missing SQLite file would create an empty store and report
      * "ok: 0 rows", which is the wrong answer to a typo. */
@@ -22,16 +69,29 @@ int cli_audit_verify_offline(const char *url, bool json)
         cli_errorf("no database at %s", url + 7);
         return CLI_FAIL;
     }
+    secrets_key *master = master_key(url, key_file);
+    if (!master)
+        return CLI_FAIL;
     sp_error err = SP_ERROR_INIT;
     store *s = store_open(url, &err);
     if (!s) {
         cli_errorf("cannot open %s: %s", url, err.message);
         sp_error_clear(&err);
+        secrets_key_free(master);
         return CLI_FAIL;
     }
     store_conn *c = store_reader(s);
     json_t *result = NULL;
-    sp_code code = audit_verify(c, &result, &err);
+    audit_key *akey = NULL;
+    /* No audit key yet is a database no server has started on since its
+     * upgrade: its trail must then end at the anchor, which verify checks. */
+    sp_code code = audit_key_open(c, master, &akey, &err);
+    if (code == SP_ENOTFOUND) {
+        sp_error_clear(&err);
+        code = SP_OK;
+    }
+    if (code == SP_OK)
+        code = audit_verify(c, akey, &result, &err);
     store_release(c);
     int rc;
     if (code != SP_OK) {
@@ -42,6 +102,8 @@ int cli_audit_verify_offline(const char *url, bool json)
     }
     json_decref(result);
     sp_error_clear(&err);
+    audit_key_free(akey);
+    secrets_key_free(master);
     store_close(s);
     return rc;
 }

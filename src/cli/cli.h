@@ -300,10 +300,13 @@ void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- `audit verify` (cmd_audit.c, audit_offline.c) ---- */
 
-/* Prints a verify result {ok, rows, head, first_bad_seq?, reason?}; returns
+/* Prints a verify result {ok, rows, head, keyed_from, key_id, first_bad_seq?,
+ * reason?}; returns
  * CLI_OK when the chain holds, CLI_FAIL when it is broken. */
 int cli_audit_report(const json_t *result, bool json);
-/* Opens the store at url and verifies its chain without a server. */
-int cli_audit_verify_offline(const char *url, bool json);
+/* Opens the store at url and verifies its chain without a server, with the
+ * master key from SPOJIT_MASTER_KEY, key_file (--master-key-file; NULL:
+ * SPOJIT_MASTER_KEY_FILE) or the database path + ".key". */
+int cli_audit_verify_offline(const char *url, const char *key_file, bool json);
 
 #endif

@@ -37,7 +37,7 @@ static int audit_verify(const cli_ctx *ctx, const cli_args *a)
 {
     const char *db = cli_arg_str(a, "--db");
     if (db)
-        return cli_audit_verify_offline(db, ctx->json);
+        return cli_audit_verify_offline(db, cli_arg_str(a, "--master-key-file"), ctx->json);
     cli_request req = { .method = "GET", .path = "/v1/audit/verify", .timeout_s = -1 };
     json_t *result;
     if (cli_call(ctx, &req, &result) != CLI_OK)
@@ -165,6 +165,8 @@ static int audit_export(const cli_ctx *ctx, const cli_args *a)
 static const cli_flag verify_flags[] = {
     { "--db", CLI_STR, "URL", "check a store directly, without a server (sqlite:PATH)",
       NULL, false },
+    { "--master-key-file", CLI_STR, "PATH", "with --db: the server's master key file "
+      "(default: SPOJIT_MASTER_KEY, else the database path + .key)", NULL, false },
     { NULL },
 };
 
@@ -179,7 +181,10 @@ static const cli_command commands[] = {
     { "audit verify", "", "recompute the audit hash chain and name the first bad row",
       "Prints \"ok: N rows, head HASH\", or \"BROKEN at seq S: REASON\" and exits 1.\n"
       "With --db the store is opened directly, so a copy of the database can be\n"
-      "checked on another machine with no server running.",
+      "checked on another machine with no server running. The chain is keyed with\n"
+      "a key the database holds sealed with the master key, so --db needs the\n"
+      "server's master key: SPOJIT_MASTER_KEY, --master-key-file (or\n"
+      "SPOJIT_MASTER_KEY_FILE), else the database path + .key.",
       verify_flags, audit_verify },
     { "audit export", "", "write the audit trail to stdout",
       "CSV columns: seq,at,actor,type,run_id,approval_id,data,prev_hash,hash, where data\n"

@@ -214,7 +214,7 @@ static void run_batch(engine *e, engine_cmd *batch)
         }
         /* Memory must not run ahead of disk. */
         sp_error reload = SP_ERROR_INIT;
-        if (audit_chain_load(e->w, &e->chain, &reload) != SP_OK)
+        if (audit_chain_load(e->w, e->audit_key, &e->chain, &reload) != SP_OK)
             log_error("engine: cannot reload the audit head: %s", reload.message);
         sp_error_clear(&reload);
         wfcache_clear(e);
@@ -350,7 +350,7 @@ static void resume_active_runs(engine *e)
         } else {
             store_rollback(e->w);
             http_calls_truncate(e, 0);
-            audit_chain_load(e->w, &e->chain, NULL);
+            audit_chain_load(e->w, e->audit_key, &e->chain, NULL);
             log_error("engine: cannot resume run %s: %s", json_string_value(id), err.message);
             sp_error_clear(&err);
         }
@@ -382,6 +382,11 @@ static void *engine_main(void *arg)
 
 engine *engine_start(store *s, const engine_config *cfg, sp_error *err)
 {
+    if (!cfg || !cfg->audit_key) {
+        /* Every command may write to the trail; none may do so unkeyed. */
+        sp_error_set(err, SP_EINVALID, "engine: no audit key to hash the trail with");
+        return NULL;
+    }
     engine *e = calloc(1, sizeof *e);
     if (!e) {
         sp_error_set(err, SP_ENOMEM, "out of memory starting the engine");
@@ -389,11 +394,12 @@ engine *engine_start(store *s, const engine_config *cfg, sp_error *err)
     }
     e->store = s;
     e->w = store_writer(s);
-    e->max_batch = cfg && cfg->max_batch > 0 ? cfg->max_batch : 256;
-    e->env = cfg && cfg->env ? json_deep_copy(cfg->env) : json_object();
-    e->secrets_key = cfg ? cfg->secrets_key : NULL;
-    e->outbound = cfg ? cfg->outbound : NULL;
-    e->callbacks_private = cfg && cfg->callbacks_private;
+    e->max_batch = cfg->max_batch > 0 ? cfg->max_batch : 256;
+    e->env = cfg->env ? json_deep_copy(cfg->env) : json_object();
+    e->secrets_key = cfg->secrets_key;
+    e->audit_key = cfg->audit_key;
+    e->outbound = cfg->outbound;
+    e->callbacks_private = cfg->callbacks_private;
     e->calls = json_array();
     e->changed_runs = json_object();
     e->changed_gates = json_object();
@@ -406,7 +412,7 @@ engine *engine_start(store *s, const engine_config *cfg, sp_error *err)
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);     /* wait_for_work's deadlines */
     pthread_cond_init(&e->wake, &attr);
     pthread_condattr_destroy(&attr);
-    if (audit_chain_load(e->w, &e->chain, err) != SP_OK)
+    if (audit_chain_load(e->w, e->audit_key, &e->chain, err) != SP_OK)
         goto fail;
     /* A large stack: libjq (which runs only here) recurses as deep as the
      * values an expression builds, and within its time limit one can

@@ -39,6 +39,8 @@ typedef struct {
     json_t *env;                /* $env for expressions (borrowed, may be NULL) */
     const secrets_key *secrets_key; /* the master key (borrowed, must outlive the engine);
                                      * NULL: secret commands answer 503 */
+    const struct audit_key *audit_key; /* hashes the audit chain (borrowed, must outlive
+                                        * the engine; audit_key_setup); required */
     struct outbound *outbound;  /* sends http steps' calls (borrowed; must outlive the
                                  * engine); NULL: they stay in flight until a restart */
     bool callbacks_private;     /* approval callbacks may go to private and loopback

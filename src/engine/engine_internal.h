@@ -42,6 +42,7 @@ struct engine {
     store_conn *w;              /* the writer; this thread only */
     json_t *env;                /* $env */
     const secrets_key *secrets_key; /* seals secrets (cmd_secret.c); may be NULL */
+    const audit_key *audit_key;     /* hashes the audit chain (borrowed) */
     int max_batch;
 
     pthread_t thread;

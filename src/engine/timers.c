@@ -172,7 +172,7 @@ void timers_fire(engine *e)
         store_rollback(e->w);
         log_error("engine: timers not fired: %s", err.message[0] ? err.message : "store failure");
         sp_error reload = SP_ERROR_INIT;
-        if (audit_chain_load(e->w, &e->chain, &reload) != SP_OK)
+        if (audit_chain_load(e->w, e->audit_key, &e->chain, &reload) != SP_OK)
             log_error("engine: cannot reload the audit head: %s", reload.message);
         sp_error_clear(&reload);
         wfcache_clear(e);

@@ -202,8 +202,10 @@ sp_code secrets_key_load(const secrets_key_source *src, secrets_key **key, char 
          * cannot open the old ones. */
         rc = sp_error_set(err, SP_EINVALID,
                           "master key file %s does not exist, but the store holds %d "
-                          "secret(s) sealed with a master key: restore the key file (or set "
-                          "SPOJIT_MASTER_KEY); if the key is lost, so are those secrets",
+                          "secret(s) or key document(s) (decision-link keys, the audit key) "
+                          "sealed with a master key: restore the key file (or set "
+                          "SPOJIT_MASTER_KEY); if the key is lost, so are those secrets, and "
+                          "the audit trail can no longer be checked",
                           path, src->stored_secrets);
     } else if ((rc = create_key_file(path, key, err)) == SP_OK) {
         *origin = dup_printf("key file %s (created)", path);

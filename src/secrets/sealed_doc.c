@@ -2,7 +2,8 @@
  * sealed_doc.c - JSON documents in the store's meta table, sealed with the
  * master key: server-side keys that must not be usable by whoever reads
  * the database alone (today: "link_keys", the decision-link signing keys -
- * with them, anyone could forge a link that approves).
+ * with them, anyone could forge a link that approves - and "audit_key",
+ * which keys the audit chain: with it, anyone could rewrite history).
  *
  * A value is "sealed:" + base64 (URL-safe, no padding) of a box sealed as
  * a secret named "meta:<name>" (secrets_seal), so it is bound to its meta
@@ -21,12 +22,33 @@
 #define SEALED_PREFIX "sealed:"
 #define B64_VARIANT   sodium_base64_VARIANT_URLSAFE_NO_PADDING
 
-/* Every sealed document the server keeps: re-sealed at a key rotation. */
-static const char *const sealed_docs[] = { "link_keys", NULL };
+/* Every sealed document the server keeps: re-sealed at a key rotation.
+ * plain_ok: a plain value may predate sealing (link_keys did); the audit key
+ * was sealed from the start, so a plain one can only have been written
+ * behind the server's back - accepting it would let whoever writes the
+ * database choose the key the audit chain is checked with. */
+static const struct {
+    const char *name;
+    bool plain_ok;
+    const char *if_removed;     /* what removing it costs, for the error */
+} sealed_docs[] = {
+    { "link_keys", true, "links already sent then stop working" },
+    { "audit_key", false, "the server then refuses to start on a trail keyed with it: "
+                          "restore a backup instead" },
+    { NULL, false, NULL },
+};
 
 static bool is_sealed(const char *text)
 {
     return strncmp(text, SEALED_PREFIX, strlen(SEALED_PREFIX)) == 0;
+}
+
+static bool plain_ok(const char *name)
+{
+    for (int i = 0; sealed_docs[i].name; i++)
+        if (strcmp(sealed_docs[i].name, name) == 0)
+            return sealed_docs[i].plain_ok;
+    return true;
 }
 
 static void box_name(const char *name, char out[SECRETS_NAME_MAX + 1])
@@ -39,6 +61,9 @@ static sp_code open_value(const secrets_key *key, const char *name, const char *
                           json_t **doc, sp_error *err)
 {
     if (!is_sealed(text)) {
+        if (!plain_ok(name))
+            return sp_error_set(err, SP_EINVALID, "meta %s is not sealed with the master key: "
+                                "it was written behind the server's back", name);
         *doc = json_loads(text, 0, NULL);           /* written before sealing */
         return *doc ? SP_OK : sp_error_set(err, SP_ESTORE, "meta %s is not JSON", name);
     }
@@ -148,17 +173,18 @@ sp_code secrets_docs_rekey(store_conn *w, const secrets_key *from, const secrets
                            int *moved, sp_error *err)
 {
     *moved = 0;
-    for (int i = 0; sealed_docs[i]; i++) {
+    for (int i = 0; sealed_docs[i].name; i++) {
         bool m = false;
-        sp_code rc = secrets_doc_rekey(w, from, to, sealed_docs[i], &m, err);
+        const char *name = sealed_docs[i].name;
+        sp_code rc = secrets_doc_rekey(w, from, to, name, &m, err);
         if (rc) {
             char why[SP_ERROR_MESSAGE_MAX];
             snprintf(why, sizeof why, "%s", err->message);
             return sp_error_set(err, rc,
                                 "%s (the meta document %s; restore the master key it was "
                                 "sealed with, or remove it: sqlite3 DB \"DELETE FROM meta "
-                                "WHERE key='%s'\" - for link_keys, links already sent then "
-                                "stop working)", why, sealed_docs[i], sealed_docs[i]);
+                                "WHERE key='%s'\" - %s)", why, name, name,
+                                sealed_docs[i].if_removed);
         }
         *moved += m;
     }
@@ -168,10 +194,10 @@ sp_code secrets_docs_rekey(store_conn *w, const secrets_key *from, const secrets
 int secrets_docs_sealed(store_conn *c)
 {
     int n = 0;
-    for (int i = 0; sealed_docs[i]; i++) {
+    for (int i = 0; sealed_docs[i].name; i++) {
         char *text = NULL;
         sp_error err = SP_ERROR_INIT;
-        if (store_meta_get(c, sealed_docs[i], &text, &err) == SP_OK && is_sealed(text))
+        if (store_meta_get(c, sealed_docs[i].name, &text, &err) == SP_OK && is_sealed(text))
             n++;
         free(text);
         sp_error_clear(&err);

@@ -159,7 +159,7 @@ sp_code secrets_doc_put(store_conn *c, const secrets_key *key, const char *name,
 sp_code secrets_doc_rekey(store_conn *w, const secrets_key *from, const secrets_key *to,
                           const char *name, bool *moved, sp_error *err);
 /* secrets_doc_rekey for every sealed document the server keeps (today:
- * "link_keys"); *moved counts those moved. With from == to, seals one still
+ * "link_keys" and "audit_key"); *moved counts those moved. With from == to, seals one still
  * stored plain and checks that the others open. An error says how to get
  * past a document that no longer opens. */
 sp_code secrets_docs_rekey(store_conn *w, const secrets_key *from, const secrets_key *to,

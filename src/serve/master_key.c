@@ -100,11 +100,16 @@ static int rotate(store *st, const secrets_key *from, const char *from_origin,
     sp_error err = SP_ERROR_INIT;
     store_conn *w = store_writer(st);
     audit_chain chain;
+    audit_key *akey = NULL;
+    bool created = false;
     int moved = 0, docs = 0;
     sp_code rc = store_begin(w, &err);
+    /* The audit key is read (or made) under the new master key, once the
+     * documents were sealed again with it. */
     if (rc == SP_OK && (rc = secrets_rekey(w, from, to, &moved, &err)) == SP_OK &&
         (rc = secrets_docs_rekey(w, from, to, &docs, &err)) == SP_OK && moved + docs > 0 &&
-        (rc = audit_chain_load(w, &chain, &err)) == SP_OK) {
+        (rc = audit_key_setup(w, to, &akey, &created, &err)) == SP_OK &&
+        (rc = audit_chain_load(w, akey, &chain, &err)) == SP_OK) {
         json_t *data = json_pack("{s:i, s:i, s:s, s:s}", "secrets", moved, "documents", docs,
                                  "from_key_id", secrets_key_id(from), "to_key_id",
                                  secrets_key_id(to));
@@ -112,6 +117,7 @@ static int rotate(store *st, const secrets_key *from, const char *from_origin,
                           data, &err);
         json_decref(data);
     }
+    audit_key_free(akey);
     if (rc == SP_OK)
         rc = store_commit(w, &err);
     else
@@ -198,4 +204,30 @@ fail:
     free(origin);
     free(previous_origin);
     return NULL;
+}
+
+audit_key *serve_audit_key(store *st, const secrets_key *master)
+{
+    sp_error err = SP_ERROR_INIT;
+    audit_key *key = NULL;
+    bool created = false;
+    int64_t seq = 0;
+    char hash[65];
+    store_conn *w = store_writer(st);
+    sp_code rc = audit_key_setup(w, master, &key, &created, &err);
+    if (rc == SP_OK && created)
+        rc = audit_anchor_read(w, &seq, hash, &err);
+    if (rc) {
+        log_error("audit key: %s", err.message);
+        sp_error_clear(&err);
+        audit_key_free(key);
+        return NULL;
+    }
+    if (created && seq > 0)
+        log_info("audit: the trail is keyed from seq %lld on (rows 1 to %lld keep their plain "
+                 "SHA-256 hashes); audit key id %s", (long long)seq + 1, (long long)seq,
+                 audit_key_id(key));
+    else if (created)
+        log_info("audit: a new audit key (id %s) keys the trail", audit_key_id(key));
+    return key;
 }

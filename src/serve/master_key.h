@@ -17,4 +17,12 @@
  */
 secrets_key *serve_master_key(const serve_options *o, store *st);
 
+/*
+ * The audit key (audit/key.c), opened with the master key, or made at the
+ * first start on this database. NULL when the server must not start (the
+ * reason is logged: a wrong key, or a trail keyed with a key that is gone).
+ * The caller frees it with audit_key_free after the engine stopped.
+ */
+struct audit_key *serve_audit_key(store *st, const secrets_key *master);
+
 #endif

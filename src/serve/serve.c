@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "audit/audit.h"
 #include "core/log.h"
 #include "expr/expr.h"
 #include "outbound/outbound.h"
@@ -188,6 +189,7 @@ int serve_main(int argc, char **argv)
     api *a = NULL;
     http_server *srv = NULL;
     secrets_key *master_key = NULL;
+    audit_key *audit = NULL;
     outbound *out_calls = NULL;
     json_t *env = allowed_env(o.env_allow);
     rc = 1;
@@ -198,7 +200,7 @@ int serve_main(int argc, char **argv)
     }
     if (o.test_clock)
         resume_test_clock(st);
-    if (!(master_key = serve_master_key(&o, st)))
+    if (!(master_key = serve_master_key(&o, st)) || !(audit = serve_audit_key(st, master_key)))
         goto out;
     if (o.demo)
         demo_point_at_stand_ins(env, host, port);
@@ -218,6 +220,7 @@ int serve_main(int argc, char **argv)
         goto out;
     }
     engine_config ecfg = { .max_batch = 256, .env = env, .secrets_key = master_key,
+                           .audit_key = audit,
                            .outbound = out_calls, .callbacks_private = o.callbacks_private };
     if (!(eng = engine_start(st, &ecfg, &err))) {
         log_error("cannot start the engine: %s", err.message);
@@ -231,7 +234,8 @@ int serve_main(int argc, char **argv)
 
     api_config acfg = { .test_clock = o.test_clock, .max_wait_seconds = o.max_wait,
                         .tls = tls_cert != NULL || o.secure_cookies, .demo = o.demo,
-                        .secrets_key = master_key, .callbacks_private = o.callbacks_private };
+                        .secrets_key = master_key, .audit_key = audit,
+                        .callbacks_private = o.callbacks_private };
     if (!(a = api_new(st, eng, &acfg))) {
         log_error("cannot set up the API: out of memory");
         goto out;
@@ -277,6 +281,7 @@ out:
     outbound_stop(out_calls);
     engine_free(eng);
     expr_isolation_stop();
+    audit_key_free(audit);
     secrets_key_free(master_key);
     serve_tls_free(tls_cert, tls_key);
     if (st)

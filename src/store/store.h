@@ -173,6 +173,11 @@ sp_code store_secret_scan(store_conn *c, bool with_sealed, store_secret_fn fn, v
                           sp_error *err);
 
 /* ---- audit: append-only rows; the hash chain is computed by audit/ ---- */
+/* Each text field comes with its length in bytes, because what is stored
+ * is not always a C string: a row edited behind spojit's back may hold a
+ * NUL byte, and the chain must cover every stored byte (audit/verify.c).
+ * store_audit_append stores exactly len bytes of each field (NULL for an
+ * absent id); store_audit_scan fills in the stored lengths (0 for NULL). */
 typedef struct {
     int64_t seq;
     sp_time at;
@@ -183,6 +188,8 @@ typedef struct {
     const char *data;           /* canonical JSON text */
     const char *prev_hash;      /* 64 hex */
     const char *hash;           /* 64 hex */
+    size_t actor_len, type_len, run_id_len, approval_id_len, data_len, prev_hash_len,
+        hash_len;
 } store_audit_row;
 sp_code store_audit_append(store_conn *c, const store_audit_row *row, sp_error *err);
 /* The last row's seq and hash; seq 0 and hash "" when the trail is empty. */

@@ -1,11 +1,15 @@
 // The tamper-evident audit trail: verify over the API, the CLI and offline;
-// one edited byte is found; JSONL and CSV exports.
+// one edited byte is found; JSONL and CSV exports. A trail from before the
+// chain was keyed (plain SHA-256) is anchored and continues keyed; a row
+// edited behind the server's back, with every later hash recomputed the
+// plain way, is still found, and so is a NUL byte appended to a row.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
 
-import { cli, describeResponse, parseJsonl, sqlite, useServer } from './lib/server.mjs';
+import { cli, describeResponse, parseJsonl, rmrf, sqlite, tmpdir, useServer } from './lib/server.mjs';
 import { decide, refundInput, refundWorld, startRun, startWaiting, waitRun } from './lib/world.mjs';
 
 const T = { timeout: 240_000 };
@@ -190,4 +194,181 @@ test('one edited byte of one audit row is reported as the first bad row by the A
   const on = await cli(['audit', 'verify'], { url: srv.url, token: srv.token });
   assert.equal(on.code, 1, `online CLI verify of a broken chain must exit 1: ${on.stdout}${on.stderr}`);
   assert.match(on.stdout + on.stderr, new RegExp(`\\b${N}\\b`), `names seq ${N}: ${on.stdout}${on.stderr}`);
+});
+
+// ---- the keyed chain, against a database edited with file access only ----
+
+const old = useServer();
+
+// Every row as stored: data as its exact bytes (hex in SQL, so nothing in
+// between re-encodes it).
+function readRows(dbPath) {
+  const out = sqlite(dbPath, "SELECT json_object('seq', seq, 'at', at, 'actor', actor, 'type', type, " +
+    "'run_id', run_id, 'approval_id', approval_id, 'data', hex(data), 'prev_hash', prev_hash, " +
+    "'hash', hash) FROM audit ORDER BY seq");
+  return out.split('\n').filter((l) => l).map((l) => {
+    const r = JSON.parse(l);
+    r.data = Buffer.from(r.data, 'hex');
+    return r;
+  });
+}
+
+// The formula of a spojit from before the keyed chain, written from its
+// documentation (docs/internals/audit.md, "plain"): SHA-256 of prev_hash and
+// the canonical JSON of the row, the stored data text spliced in as "data".
+function plainHash(prev, r) {
+  const fields = JSON.stringify({
+    actor: r.actor, approval_id: r.approval_id, at: new Date(r.at).toISOString(),
+    run_id: r.run_id, seq: r.seq, type: r.type,
+  });
+  const cut = fields.indexOf(',"run_id":');
+  return crypto.createHash('sha256').update(prev).update(fields.slice(0, cut)).update(',"data":')
+    .update(r.data).update(fields.slice(cut)).digest('hex');
+}
+
+// Recomputes prev_hash and hash of every row from `from` on, plain; the
+// rows are re-read, so edits made before are covered.
+function rechainPlain(dbPath, from) {
+  const rows = readRows(dbPath);
+  let prev = from === 1 ? '0'.repeat(64) : rows[from - 2].hash;
+  const sql = ['BEGIN;'];
+  for (const r of rows.slice(from - 1)) {
+    const h = plainHash(prev, r);
+    sql.push(`UPDATE audit SET prev_hash = '${prev}', hash = '${h}' WHERE seq = ${r.seq};`);
+    prev = h;
+  }
+  sql.push('COMMIT;');
+  sqlite(dbPath, sql.join('\n'));
+}
+
+async function decideOne(s, keys, amount) {
+  const w = await startWaiting(s, 'refund', refundInput(amount), { token: keys.requester });
+  assert.equal((await decide(s, w.approvalId, keys.alice, { decision: 'approve' })).status, 200);
+  await waitRun(s, w.run.id);
+}
+
+async function stopOld() {
+  await old.stop();
+  const res = await old.proc.exited;
+  assert.equal(res.code, 0, `clean exit on SIGTERM: ${old.tail()}`);
+}
+
+let anchor;         // the last plain seq of `old`
+let keyedCopy;      // a copy of `old` once it holds keyed rows: {db, dbPath}
+
+test('a trail of plain SHA-256 hashes (from an older spojit) verifies, then continues keyed from its last row', T, async () => {
+  const { keys } = await refundWorld(old);
+  await decideOne(old, keys, 700);
+  await stopOld();
+  // Make it the database an older spojit left: every hash plain, schema
+  // version 6 (before the anchor), no anchor and no audit key.
+  rechainPlain(old.dbPath, 1);
+  sqlite(old.dbPath, "DELETE FROM meta WHERE key IN ('audit_anchor', 'audit_key'); PRAGMA user_version = 6;");
+  const rows = readRows(old.dbPath);
+  anchor = rows.length;
+  assert.ok(anchor > 10, `rows: ${anchor}`);
+
+  // the plain formula above is the one verify checks the old part with
+  const plain = await cli(['audit', 'verify', '--db', old.db, '--json']);
+  assert.equal(plain.code, 0, `the plain trail verifies: ${plain.stdout}${plain.stderr}`);
+  const pj = JSON.parse(plain.stdout);
+  assert.equal(pj.rows, anchor);
+  assert.equal(pj.keyed_from, anchor + 1, plain.stdout);
+  assert.equal(Number(sqlite(old.dbPath, 'PRAGMA user_version').trim()), 7, 'migration 7 ran');
+
+  await old.start();
+  await decideOne(old, keys, 800);
+  const r = await old.api('GET', '/v1/audit/verify');
+  assert.equal(r.status, 200, describeResponse(r));
+  assert.equal(r.json.ok, true, r.text);
+  assert.equal(r.json.keyed_from, anchor + 1, r.text);
+  assert.ok(r.json.rows > anchor + 3, r.text);
+  assert.match(r.json.key_id, /^[0-9a-f]{16}$/);
+  const all = await old.audit();
+  assert.equal(all[anchor].prev_hash, all[anchor - 1].hash, 'the first keyed row links to the last plain one');
+  assert.notEqual(all[anchor].hash, plainHash(all[anchor - 1].hash, readRows(old.dbPath)[anchor]),
+    'rows after the anchor are not plain SHA-256');
+  await stopOld();
+
+  const off = await cli(['audit', 'verify', '--db', old.db]);
+  assert.equal(off.code, 0, `offline verify of the keyed trail: ${off.stdout}${off.stderr}`);
+  // a copy, with its key file, for the NUL test below
+  const dir = tmpdir();
+  keyedCopy = { dir, dbPath: path.join(dir, 'copy.db') };
+  keyedCopy.db = `sqlite:${keyedCopy.dbPath}`;
+  sqlite(old.dbPath, `VACUUM INTO '${keyedCopy.dbPath}'`);
+  fs.copyFileSync(`${old.dbPath}.key`, `${keyedCopy.dbPath}.key`);
+  fs.chmodSync(`${keyedCopy.dbPath}.key`, 0o600);
+});
+
+test('a decision edited with sqlite3 and every later hash recomputed with plain SHA-256 fails offline verify at that row', T, async () => {
+  assert.ok(anchor, 'the previous test made the keyed trail');
+  const rows = readRows(old.dbPath);
+  const dec = rows.find((r) => r.seq > anchor && r.type === 'decision' && r.data.includes('"approve"'));
+  assert.ok(dec, 'a keyed decision row');
+  sqlite(old.dbPath, `UPDATE audit SET data = replace(data, '"approve"', '"reject"') WHERE seq = ${dec.seq}`);
+  assert.ok(readRows(old.dbPath)[dec.seq - 1].data.includes('"reject"'), 'the edit is in the store');
+  rechainPlain(old.dbPath, dec.seq);
+  // every link holds again...
+  const after = readRows(old.dbPath);
+  for (let i = 1; i < after.length; i++) assert.equal(after[i].prev_hash, after[i - 1].hash);
+
+  // ...but not the keyed hash
+  const bad = await cli(['audit', 'verify', '--db', old.db, '--json']);
+  assert.equal(bad.code, 1, `a re-chained trail must fail: ${bad.stdout}${bad.stderr}`);
+  const j = JSON.parse(bad.stdout);
+  assert.equal(j.ok, false);
+  assert.equal(j.first_bad_seq, dec.seq, bad.stdout);
+  assert.match(j.reason, /edited/);
+  const text = await cli(['audit', 'verify', '--db', old.db]);
+  assert.equal(text.code, 1);
+  assert.match(text.stdout, new RegExp(`BROKEN at seq ${dec.seq}\\b`), text.stdout);
+
+  // nor does it pass with the master key missing: that is an error, not "ok"
+  const key = `${old.dbPath}.key`;
+  fs.renameSync(key, `${key}.away`);
+  try {
+    const nokey = await cli(['audit', 'verify', '--db', old.db]);
+    assert.equal(nokey.code, 1, `${nokey.stdout}${nokey.stderr}`);
+    assert.match(nokey.stderr, /master key/, nokey.stderr);
+    assert.doesNotMatch(nokey.stdout, /^ok\b/m);
+    // the key given explicitly
+    const given = await cli(['audit', 'verify', '--db', old.db, '--master-key-file', `${key}.away`]);
+    assert.equal(given.code, 1, given.stdout + given.stderr);
+    assert.match(given.stdout, new RegExp(`BROKEN at seq ${dec.seq}\\b`), given.stdout + given.stderr);
+  } finally {
+    fs.renameSync(`${key}.away`, key);
+  }
+
+  // the server, started on it, says the same
+  await old.start();
+  const r = await old.api('GET', '/v1/audit/verify');
+  assert.equal(r.status, 200, describeResponse(r));
+  assert.equal(r.json.ok, false, r.text);
+  assert.equal(r.json.first_bad_seq, dec.seq, r.text);
+});
+
+test('a NUL byte appended to a row\'s data fails verify at that row', T, async () => {
+  assert.ok(keyedCopy, 'the first test made a copy');
+  try {
+    const ok = await cli(['audit', 'verify', '--db', keyedCopy.db]);
+    assert.equal(ok.code, 0, `the copy verifies: ${ok.stdout}${ok.stderr}`);
+    for (const seq of [anchor - 1, anchor + 2]) {        // a plain row, then a keyed one
+      const before = sqlite(keyedCopy.dbPath, `SELECT length(CAST(data AS BLOB)) FROM audit WHERE seq = ${seq}`).trim();
+      sqlite(keyedCopy.dbPath, `UPDATE audit SET data = CAST(data || char(0) AS BLOB) WHERE seq = ${seq}`);
+      const now = sqlite(keyedCopy.dbPath, `SELECT length(CAST(data AS BLOB)) FROM audit WHERE seq = ${seq}`).trim();
+      assert.equal(Number(now), Number(before) + 1, 'one byte more is stored');
+      const bad = await cli(['audit', 'verify', '--db', keyedCopy.db, '--json']);
+      assert.equal(bad.code, 1, `seq ${seq}: ${bad.stdout}${bad.stderr}`);
+      const j = JSON.parse(bad.stdout);
+      assert.equal(j.first_bad_seq, seq, bad.stdout);
+      assert.match(j.reason, /NUL/, bad.stdout);
+      // put it back for the next round
+      sqlite(keyedCopy.dbPath, `UPDATE audit SET data = CAST(substr(data, 1, ${before}) AS TEXT) WHERE seq = ${seq}`);
+      const again = await cli(['audit', 'verify', '--db', keyedCopy.db]);
+      assert.equal(again.code, 0, `restored: ${again.stdout}${again.stderr}`);
+    }
+  } finally {
+    rmrf(keyedCopy.dir);
+  }
 });

@@ -222,13 +222,16 @@ test('rotating the master key: started with the old key as the previous one, eve
   assert.equal(link.status, 201, describeResponse(link));
   const keyFile = srv.dbPath + '.key';
   const oldHex = fs.readFileSync(keyFile, 'utf8').trim();
+  const before = (await srv.api('GET', '/v1/audit/verify')).json;
+  assert.equal(before.ok, true, JSON.stringify(before));
   await srv.stop();
   fs.renameSync(keyFile, keyFile + '.old');
   const rotating = new Server({ dir: srv.dir, token: srv.token, args: ['--previous-master-key-file', keyFile + '.old'] });
   const sink = await startSink({ apiKey: VALUE });
   try {
     await rotating.start();
-    assert.match(rotating.stderr, new RegExp(`${count} secret\\(s\\) and 1 key document\\(s\\) sealed again, from the previous master key \\(id [0-9a-f]{16}`), rotating.tail());
+    // the link keys and the audit key
+    assert.match(rotating.stderr, new RegExp(`${count} secret\\(s\\) and 2 key document\\(s\\) sealed again, from the previous master key \\(id [0-9a-f]{16}`), rotating.tail());
     assert.match(rotating.stderr, new RegExp(`master key from key file \\S+ \\(created\\) \\(id [0-9a-f]{16}\\), ${count} secret`));
     const newHex = fs.readFileSync(keyFile, 'utf8').trim();
     assert.notEqual(newHex, oldHex, 'a new key');
@@ -236,7 +239,13 @@ test('rotating the master key: started with the old key as the previous one, eve
     const rows = (await rotating.audit()).filter((r) => r.type === 'secrets.rekeyed');
     assert.equal(rows.length, 1);
     assert.equal(rows[0].data.secrets, count);
-    assert.equal(rows[0].data.documents, 1);
+    assert.equal(rows[0].data.documents, 2);
+    // the audit key is the same under its new seal: every hash written
+    // before the rotation still verifies, and the rekey row after them
+    const after = (await rotating.api('GET', '/v1/audit/verify')).json;
+    assert.equal(after.ok, true, JSON.stringify(after));
+    assert.equal(after.key_id, before.key_id, 'the same audit key');
+    assert.ok(after.rows > before.rows);
     const page = await fetch(rotating.url + link.json.path);
     assert.equal(page.status, 200, 'the link signed before the rotation still verifies');
     assert.match(await page.text(), /Approve this request\?/);

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "audit/audit.h"
 #include "engine/engine.h"
 #include "outbound/outbound.h"
 #include "store/store.h"
@@ -122,6 +123,8 @@ typedef struct {
     store *plain;       /* the same file, for the test's reads: they must not
                          * count as calls of the fault store */
     outbound *ob;
+    secrets_key *master;
+    audit_key *akey;
     engine *eng;
     upstream up;
 } fixture;
@@ -142,7 +145,11 @@ static void open_engine(fixture *f, bool with_outbound)
     f->st = store_open(url, &err);
     assert_non_null(f->st);
     f->ob = with_outbound ? outbound_start(&err) : NULL;
-    engine_config cfg = { .max_batch = 256, .outbound = f->ob };
+    f->master = secrets_key_random();
+    bool created;
+    assert_int_equal(audit_key_setup(store_writer(f->st), f->master, &f->akey, &created, &err),
+                     SP_OK);
+    engine_config cfg = { .max_batch = 256, .outbound = f->ob, .audit_key = f->akey };
     f->eng = engine_start(f->st, &cfg, &err);
     assert_non_null(f->eng);
     assert_int_equal(engine_call(f->eng, ENGINE_BOOTSTRAP, &admin, NULL, NULL), 200);
@@ -173,6 +180,8 @@ static int teardown(void **state)
     engine_free(f->eng);
     store_close(f->plain);
     store_close(f->st);
+    audit_key_free(f->akey);
+    secrets_key_free(f->master);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
     assert_int_equal(system(cmd), 0);

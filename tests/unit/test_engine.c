@@ -42,6 +42,8 @@ typedef struct {
     char dir[64];
     char url[128];
     store *st;
+    secrets_key *master;
+    audit_key *akey;
     engine *eng;
 } fixture;
 
@@ -52,7 +54,13 @@ static void open_engine(fixture *f)
     sp_error err = SP_ERROR_INIT;
     f->st = store_open(f->url, &err);
     assert_non_null(f->st);
-    f->eng = engine_start(f->st, NULL, &err);
+    if (!f->master)
+        f->master = secrets_key_random();
+    bool created;
+    assert_int_equal(audit_key_setup(store_writer(f->st), f->master, &f->akey, &created, &err),
+                     SP_OK);
+    engine_config cfg = { .audit_key = f->akey };
+    f->eng = engine_start(f->st, &cfg, &err);
     assert_non_null(f->eng);
 }
 
@@ -60,8 +68,10 @@ static void close_engine(fixture *f)
 {
     engine_free(f->eng);
     store_close(f->st);
+    audit_key_free(f->akey);
     f->eng = NULL;
     f->st = NULL;
+    f->akey = NULL;
 }
 
 static int setup(void **state)
@@ -87,6 +97,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     close_engine(f);
+    secrets_key_free(f->master);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
     assert_int_equal(system(cmd), 0);
@@ -205,7 +216,7 @@ static void failed_command_leaves_the_audit_chain_intact(void **state)
     json_decref(run);
     store_conn *c = store_reader(f->st);
     json_t *result = NULL;
-    assert_int_equal(audit_verify(c, &result, NULL), SP_OK);
+    assert_int_equal(audit_verify(c, f->akey, &result, NULL), SP_OK);
     store_release(c);
     assert_true(json_is_true(json_object_get(result, "ok")));
     json_decref(result);
@@ -239,7 +250,12 @@ static void a_store_error_in_a_timer_batch_does_not_lose_the_timer(void **state)
     store *st = store_open(url, &err);
     assert_non_null(st);
     clock_enable_test();
-    engine *e = engine_start(st, NULL, &err);
+    secrets_key *master = secrets_key_random();
+    audit_key *akey = NULL;
+    bool created;
+    assert_int_equal(audit_key_setup(store_writer(st), master, &akey, &created, &err), SP_OK);
+    engine_config cfg = { .audit_key = akey };
+    engine *e = engine_start(st, &cfg, &err);
     assert_non_null(e);
     assert_int_equal(engine_call(e, ENGINE_BOOTSTRAP, &admin, NULL, NULL), 200);
     for (long k = 1; k <= 16; k++) {
@@ -270,6 +286,8 @@ static void a_store_error_in_a_timer_batch_does_not_lose_the_timer(void **state)
     }
     engine_free(e);
     store_close(st);
+    audit_key_free(akey);
+    secrets_key_free(master);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit/audit.h"
 #include "core/log.h"
 #include "engine/engine.h"
 #include "secrets/secrets.h"
@@ -614,7 +615,10 @@ static void test_engine_writes_and_deletes_secrets_auditing_names_only(void **st
     store *st = store_open(url, &err);
     assert_non_null(st);
     secrets_key *k = secrets_key_random();
-    engine_config cfg = { .secrets_key = k };
+    audit_key *akey = NULL;
+    bool created;
+    assert_int_equal(audit_key_setup(store_writer(st), k, &akey, &created, &err), SP_OK);
+    engine_config cfg = { .secrets_key = k, .audit_key = akey };
     engine *e = engine_start(st, &cfg, &err);
     assert_non_null(e);
     const principal admin = { .name = "root", .role = "admin", .scope = "admin" };
@@ -662,17 +666,21 @@ static void test_engine_writes_and_deletes_secrets_auditing_names_only(void **st
     engine_free(e);
     store_close(st);
     assert_false(file_contains(db, "VALUE-one"));
-    secrets_key_free(k);
+    audit_key_free(akey);
 
     /* an engine without a master key refuses to write secrets (503) */
     st = store_open("sqlite::memory:", &err);
-    e = engine_start(st, NULL, &err);
+    assert_int_equal(audit_key_setup(store_writer(st), k, &akey, &created, &err), SP_OK);
+    secrets_key_free(k);                        /* the audit key is its own copy */
+    engine_config no_master = { .audit_key = akey };
+    e = engine_start(st, &no_master, &err);
     args = json_pack("{s:s, s:s}", "name", "a", "value", "b");
     assert_int_equal(engine_call(e, ENGINE_PUT_SECRET, &admin, args, NULL), 503);
     json_decref(args);
     engine_stop(e);
     engine_free(e);
     store_close(st);
+    audit_key_free(akey);
     remove_tmp(state);
 }
 

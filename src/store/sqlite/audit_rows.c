@@ -16,6 +16,15 @@
 
 #define AUDIT_COLUMNS "seq, at, actor, type, run_id, approval_id, data, prev_hash, hash"
 
+/* Exactly len bytes as TEXT (NULL stays NULL). */
+static void bind_bytes(sqlite3_stmt *st, int i, const char *s, size_t len)
+{
+    if (s)
+        sqlite3_bind_text64(st, i, s, len, SQLITE_STATIC, SQLITE_UTF8);
+    else
+        sqlite3_bind_null(st, i);
+}
+
 sp_code sqlite_audit_append(store_conn *base, const store_audit_row *row, sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);
@@ -30,13 +39,13 @@ sp_code sqlite_audit_append(store_conn *base, const store_audit_row *row, sp_err
         return rc;
     sqlite3_bind_int64(st, 1, row->seq);
     sqlite3_bind_int64(st, 2, row->at);
-    sqlite_bind_str(st, 3, row->actor);
-    sqlite_bind_str(st, 4, row->type);
-    sqlite_bind_str(st, 5, row->run_id);
-    sqlite_bind_str(st, 6, row->approval_id);
-    sqlite_bind_str(st, 7, row->data);
-    sqlite_bind_str(st, 8, row->prev_hash);
-    sqlite_bind_str(st, 9, row->hash);
+    bind_bytes(st, 3, row->actor, row->actor_len);
+    bind_bytes(st, 4, row->type, row->type_len);
+    bind_bytes(st, 5, row->run_id, row->run_id_len);
+    bind_bytes(st, 6, row->approval_id, row->approval_id_len);
+    bind_bytes(st, 7, row->data, row->data_len);
+    bind_bytes(st, 8, row->prev_hash, row->prev_hash_len);
+    bind_bytes(st, 9, row->hash, row->hash_len);
     return sqlite_run(c, st, err, "append an audit row");
 }
 
@@ -65,9 +74,15 @@ sp_code sqlite_audit_head(store_conn *base, int64_t *seq, char hash[65], sp_erro
 
 enum { AUDIT_BY_RUN = 1, AUDIT_BY_APPROVAL = 2 };
 
-static const char *text(sqlite3_stmt *st, int col)
+/* The column's text and its stored length in bytes: sqlite3_column_bytes,
+ * not strlen, so a NUL inside a value (or a BLOB put in a TEXT column) is
+ * read whole. column_text comes first: it fixes the encoding the byte
+ * count refers to. */
+static const char *text(sqlite3_stmt *st, int col, size_t *len)
 {
-    return (const char *)sqlite3_column_text(st, col);
+    const char *s = (const char *)sqlite3_column_text(st, col);
+    *len = s ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    return s;
 }
 
 sp_code sqlite_audit_scan(store_conn *base, const store_audit_filter *f, store_audit_fn fn,
@@ -95,14 +110,14 @@ sp_code sqlite_audit_scan(store_conn *base, const store_audit_filter *f, store_a
         store_audit_row row = {
             .seq = sqlite3_column_int64(st, 0),
             .at = sqlite3_column_int64(st, 1),
-            .actor = text(st, 2),
-            .type = text(st, 3),
-            .run_id = text(st, 4),
-            .approval_id = text(st, 5),
-            .data = text(st, 6),
-            .prev_hash = text(st, 7),
-            .hash = text(st, 8),
         };
+        row.actor = text(st, 2, &row.actor_len);
+        row.type = text(st, 3, &row.type_len);
+        row.run_id = text(st, 4, &row.run_id_len);
+        row.approval_id = text(st, 5, &row.approval_id_len);
+        row.data = text(st, 6, &row.data_len);
+        row.prev_hash = text(st, 7, &row.prev_hash_len);
+        row.hash = text(st, 8, &row.hash_len);
         if (fn(ctx, &row) != 0)
             break;
     }

@@ -180,6 +180,19 @@ static const char *const migrations[] = {
     "  name TEXT PRIMARY KEY,"
     "  retired_at INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+
+    /* 7: the audit anchor - where the keyed audit chain begins. Rows up to
+     * and including this seq were hashed with plain SHA-256 by an earlier
+     * spojit; every later row is keyed (audit/audit.c). The anchor is the
+     * head of the trail at the moment of this migration (seq 0 and the
+     * genesis hash for an empty one), so an old trail keeps verifying and
+     * the first keyed row links to its last plain hash. audit/key.c seals
+     * a copy of it with the audit key, so moving it later is detected. */
+    "INSERT INTO meta(key, value) SELECT 'audit_anchor', "
+    "  printf('{\"seq\":%d,\"hash\":\"%s\"}', COALESCE(MAX(seq), 0),"
+    "         COALESCE((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1),"
+    "                  '0000000000000000000000000000000000000000000000000000000000000000'))"
+    "  FROM audit;",
 };
 
 #define MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
