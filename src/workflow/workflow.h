@@ -161,6 +161,15 @@ typedef struct step_def {
     int on_error;           /* step index, or FLOW_FAIL (default) */
     gate_def *gate;         /* NULL: no gate (STEP_APPROVAL always has one) */
     step_retry retry;
+    /* The secrets the step's settings read, found when the workflow is
+     * applied (expr_secret_names): the only ones bound when the step runs
+     * and the only ones its request, output and errors are redacted of, so
+     * a step that uses no secret is no oracle for them (docs/operations/
+     * security.md). secret_names: array of names, sorted; NULL: none.
+     * secrets_all: a setting reads $secrets by a computed name - every
+     * secret is bound and redacted. */
+    json_t *secret_names;
+    bool secrets_all;
     union {
         struct { int expr; } transform;
         struct { switch_case *cases; size_t ncases; } sw;

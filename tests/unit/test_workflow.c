@@ -1079,6 +1079,56 @@ static void problems_about_long_non_ascii_names_are_never_lost(void **state)
     free(json);
 }
 
+/* Each step knows, from its definition, the secrets its settings read: by
+ * name, sorted, or "all" when one is read by a computed name; a step that
+ * reads none (or a kind that is never bound to any) has none. */
+static void each_step_knows_the_secrets_it_reads(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    workflow *wf = load("name: s\n"
+                        "steps:\n"
+                        "  - id: pay\n"
+                        "    http:\n"
+                        "      url: '{{ .input.base }}/{{ $secrets[\"acct-id\"] }}'\n"
+                        "      headers: {X-Key: '{{ $secrets.stripe }}'}\n"
+                        "      auth: {bearer: '{{ $secrets.stripe }}'}\n"
+                        "  - id: echo\n"
+                        "    http: {url: '{{ .input.base }}/echo?c={{ .input.c }}'}\n"
+                        "  - id: any\n"
+                        "    http: {url: '{{ .input.base }}/{{ $secrets[.input.which] }}'}\n"
+                        "  - id: draft\n"
+                        "    agent:\n"
+                        "      api_key: '{{ $secrets.llm }}'\n"
+                        "      prompt: 'Ticket {{ .input.t }}'\n"
+                        "      tools:\n"
+                        "        - {name: look, safe: true, http: {url: 'http://x/{{ .arguments.id }}',\n"
+                        "           auth: {bearer: '{{ $secrets.crm }}'}}}\n"
+                        "        - {name: act, parameters: {type: object}}\n"
+                        "  - id: gate\n"
+                        "    approval: {to: user:x, proposal: .steps.draft.output.arguments}\n"
+                        "  - id: t\n"
+                        "    transform: .input\n", &err);
+    if (!wf)
+        fail_msg("%s", err.message);
+    const step_def *st = wf->steps;
+    char *got = json_dumps(st[0].secret_names, JSON_COMPACT);
+    assert_string_equal(got, "[\"acct-id\",\"stripe\"]");
+    free(got);
+    assert_false(st[0].secrets_all);
+    assert_null(st[1].secret_names);
+    assert_false(st[1].secrets_all);
+    assert_true(st[2].secrets_all);
+    got = json_dumps(st[3].secret_names, JSON_COMPACT);
+    assert_string_equal(got, "[\"crm\",\"llm\"]");        /* the agent's own and its tools' */
+    free(got);
+    for (int i = 4; i < 6; i++) {
+        assert_null(st[i].secret_names);
+        assert_false(st[i].secrets_all);
+    }
+    workflow_free(wf);
+    sp_error_clear(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1116,6 +1166,7 @@ int main(void)
         cmocka_unit_test(a_wait_step_breaks_a_cycle),
         cmocka_unit_test(http_steps_load_and_their_mistakes_are_named),
         cmocka_unit_test(agent_steps_load_and_their_mistakes_are_named),
+        cmocka_unit_test(each_step_knows_the_secrets_it_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
