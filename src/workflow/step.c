@@ -270,24 +270,22 @@ static void collect_secrets(wf_ctx *c, int from, step_def *st)
         if (src && !expr_secret_names(src, names))
             st->secrets_all = true;
     }
-    if (!st->secrets_all && json_object_size(names) > 0) {
-        /* Sorted, so the set reads the same however the settings were ordered. */
-        const char **keys = malloc(json_object_size(names) * sizeof *keys);
-        size_t n = 0;
-        const char *k;
+    size_t n = json_object_size(names);
+    const char **keys = !st->secrets_all && n > 0 ? malloc(n * sizeof *keys) : NULL;
+    if (keys) {
+        /* Sorted, so the set reads the same however the settings are ordered. */
+        size_t k = 0;
+        const char *name;
         json_t *v;
-        json_object_foreach(names, k, v)
-            if (keys)
-                keys[n++] = k;
-        if (keys) {
-            qsort(keys, n, sizeof *keys, cmp_str);
-            st->secret_names = json_array();
-            for (size_t j = 0; j < n; j++)
-                json_array_append_new(st->secret_names, json_string(keys[j]));
-            free(keys);
-        } else {
-            st->secrets_all = true;         /* out of memory: err on the side of redacting */
-        }
+        json_object_foreach(names, name, v)
+            keys[k++] = name;
+        qsort(keys, n, sizeof *keys, cmp_str);
+        st->secret_names = json_array();
+        for (size_t j = 0; j < n; j++)
+            json_array_append_new(st->secret_names, json_string(keys[j]));
+        free(keys);
+    } else if (!st->secrets_all && n > 0) {
+        st->secrets_all = true;     /* out of memory: bind and redact all, never fewer */
     }
     json_decref(names);
 }
