@@ -18,6 +18,7 @@
 #include "core/ids.h"
 #include "core/jsonx.h"
 #include "outbound/outbound.h"
+#include "workflow/workflow.h"
 
 static const char *const gate_statuses[] = { "pending", "approved", "rejected", "expired",
                                              "canceled", NULL };
@@ -126,6 +127,12 @@ static sp_code check_request(const json_t *body, bool private_ok, sp_error *err)
         rc = api_check_word(json_str(body, "urgency"), urgencies, "urgency", err);
     if (!rc && url)
         rc = check_callback_url(url, private_ok, err);
+    const json_t *editable = json_object_get(body, "editable");
+    if (!rc && editable && !json_is_null(editable)) {
+        json_t *map = NULL;
+        rc = workflow_editable_parse(editable, "editable", &map, err);
+        json_decref(map);
+    }
     return rc;
 }
 
@@ -143,6 +150,7 @@ void api_approval_create(api_call *c)
         { "timeout", API_T_STRING, false, 64 },
         { "on_timeout", API_T_STRING, false, 16 },
         { "callback_url", API_T_STRING, false, API_URL_MAX },
+        { "editable", API_T_ANY, false, 0 },          /* checked below */
         { .name = NULL },
     };
     json_t *body = api_body_checked(c, fields, false);

@@ -117,6 +117,10 @@ static void print_gate(const json_t *g)
     print_line("opened", g, "created_at");
     print_line("resolved", g, "resolved_at");
     print_block("proposal", json_object_get(g, "proposal"));
+    /* What --edit may change, and the bounds the server checks it against. */
+    const json_t *editable = json_object_get(g, "editable");
+    if (json_object_size(editable) > 0)
+        print_block("editable", editable);
     print_block("reasoning", json_object_get(g, "reasoning"));
     print_block("context", json_object_get(g, "context"));
     print_decisions(json_object_get(g, "decisions"));

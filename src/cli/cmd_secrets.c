@@ -70,6 +70,10 @@ static long read_prompted(const char *name, char *buf)
 static void print_written(const json_t *s)
 {
     printf("secret %s written\n", cli_str(s, "name"));
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(s, "warnings"), i, w)
+        fprintf(stderr, "spojit: warning: %s: %s\n", cli_str(w, "path"), cli_str(w, "message"));
 }
 
 static int secret_set(const cli_ctx *ctx, const cli_args *a)

@@ -70,7 +70,7 @@ static sp_code call_model(engine *e, const workflow *wf, const step_def *step, j
         return sp_error_set(err, SP_EINVALID,
                             "the agent proposed no action within max_turns (%d model calls)",
                             a->max_turns);
-    json_t *secrets = engine_secrets_now(e);
+    json_t *secrets = engine_step_secrets(e, step);
     json_t *url = NULL, *key = NULL;
     if (a->url && !(url = render_text(e, wf, a->url, ctx, secrets, "url", err)))
         goto fail;
@@ -130,7 +130,7 @@ static sp_code call_tool(engine *e, const workflow *wf, const step_def *step, js
                          json_t *entry, json_t *ctx, json_t *st, const agent_tool *tool,
                          json_t *arguments, sp_error *err)
 {
-    json_t *secrets = engine_secrets_now(e);
+    json_t *secrets = engine_step_secrets(e, step);
     json_object_set(ctx, "arguments", arguments);
     json_t *req = http_request_build(e, wf, tool->http, NULL, ctx, secrets, err);
     json_object_del(ctx, "arguments");
@@ -398,7 +398,7 @@ sp_code agent_step(engine *e, const workflow *wf, const step_def *step, json_t *
                 text = json_string(t);
                 free(t);
             }
-            json_t *secrets = engine_secrets_now(e);
+            json_t *secrets = engine_step_secrets(e, step);
             json_t *clean = secrets_redact(text, secrets);
             json_decref(text);
             json_decref(secrets);

@@ -230,6 +230,16 @@ sp_code cmd_create_approval(engine *e, engine_cmd *cmd, int *status, json_t **bo
         return sp_error_set(err, SP_EINVALID, "on_timeout: needs a timeout");
     json_t *fsa = json_object_get(policy, "forbid_self_approval");
     const char *rcmt = json_str(policy, "require_comment");
+    /* editable: a list of pointers or a map of pointer -> bounds, as in a
+     * workflow's gate; the gate keeps the map form. */
+    json_t *editable = NULL;
+    json_t *ev = json_object_get(a, "editable");
+    if (ev && !json_is_null(ev)) {
+        if ((rc = workflow_editable_parse(ev, "editable", &editable, err)))
+            return rc;
+    } else {
+        editable = json_object();
+    }
 
     char run_id[SP_ID_MAX], id[SP_ID_MAX], at[SP_TIME_BUF];
     sp_time now = clock_now();
@@ -240,7 +250,7 @@ sp_code cmd_create_approval(engine *e, engine_cmd *cmd, int *status, json_t **bo
     char *callback_secret = NULL;
     json_t *gate = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:O, s:O, s:O, s:O, s:{s:o, s:b, s:s},"
-        " s:[], s:n, s:s, s:n, s:b, s:s, s:[], s:O, s:I, s:i}",
+        " s:[], s:n, s:s, s:n, s:b, s:s, s:o, s:O, s:I, s:i}",
         "id", id, "run_id", run_id, "step", "approval", "status", "pending", "title", title,
         "summary", json_object_get(a, "summary") ? json_object_get(a, "summary") : json_null(),
         "urgency", json_str(a, "urgency") ? json_str(a, "urgency") : "normal",
@@ -251,7 +261,7 @@ sp_code cmd_create_approval(engine *e, engine_cmd *cmd, int *status, json_t **bo
         "policy", "approvals", approvals_value(approvals), "forbid_self_approval", fsa ? json_is_true(fsa) : 1,
         "require_comment", rcmt ? rcmt : "reject",
         "decisions", "due_at", "created_at", at, "resolved_at", "auto", 0,
-        "_started_by", cmd->who.name, "_editable", "_original", proposal ? proposal : json_null(),
+        "_started_by", cmd->who.name, "editable", editable, "_original", proposal ? proposal : json_null(),
         "_needed", needed, "_visit", 1);
     json_t *run = json_pack(
         "{s:s, s:n, s:n, s:s, s:s, s:{}, s:n, s:n, s:[{s:s, s:i, s:s, s:i, s:n, s:n, s:{s:s, s:s},"

@@ -5,13 +5,17 @@
  * engine was started with, and the plaintext copy in the command is wiped
  * as soon as it is sealed: the store, the audit trail and the reply only
  * ever see the name. Audit rows: secret.written {name}, secret.deleted
- * {name}.
+ * {name}. A value under SECRETS_SHORT_CHARS characters is stored with a
+ * warning in the answer ("warnings": [{path, message}]) and in the log.
  */
 #include "engine/engine_internal.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/log.h"
 
 static sp_code check_common(engine *e, const engine_cmd *cmd, const char **name, sp_error *err)
 {
@@ -35,6 +39,9 @@ sp_code cmd_put_secret(engine *e, engine_cmd *cmd, int *status, json_t **body, s
     if (rc == SP_OK && !e->secrets_key)
         rc = sp_error_set(err, SP_EUNAVAIL, "secrets are not available: the server has no "
                           "master key");
+    size_t chars = 0;
+    for (size_t i = 0; json_is_string(v) && i < json_string_length(v); i++)
+        chars += ((unsigned char)json_string_value(v)[i] & 0xC0) != 0x80;
     if (rc == SP_OK)
         rc = secrets_seal(e->secrets_key, name, json_string_value(v), json_string_length(v),
                           &sealed, &sealed_len, err);
@@ -60,6 +67,18 @@ sp_code cmd_put_secret(engine *e, engine_cmd *cmd, int *status, json_t **body, s
     char at[SP_TIME_BUF];
     *status = created ? 201 : 200;
     *body = json_pack("{s:s, s:s}", "name", name, "updated_at", time_format(now, at));
+    if (chars < SECRETS_SHORT_CHARS) {
+        /* Stored all the same: the value may be what a third party issued. */
+        char msg[256];
+        snprintf(msg, sizeof msg, "the value is %zu characters long, under %d: a step that "
+                 "uses this secret and echoes its input can be probed for it by guessing "
+                 "(see docs/operations/security.md)", chars, SECRETS_SHORT_CHARS);
+        json_object_set_new(*body, "warnings",
+                            json_pack("[{s:s, s:s}]", "path", "value", "message", msg));
+        log_warn("secrets: secret %s was stored with a value of %zu characters, under %d; a "
+                 "step that uses it and echoes its input can be probed for it", name, chars,
+                 SECRETS_SHORT_CHARS);
+    }
     return SP_OK;
 }
 

@@ -168,6 +168,11 @@ json_t *http_response_body(const json_t *resp);
 bool http_transient(const http_def *h, long status);
 /* Every secret, opened, as {name: value} (empty without a master key). New ref. */
 json_t *engine_secrets_now(engine *e);
+/* The secrets a step may read (step->secret_names, or all when
+ * step->secrets_all): bound when it renders and redacted from what it
+ * leaves behind - the same set, so nothing it sees goes unredacted and
+ * nothing else is redacted. New ref, {} when it reads none. */
+json_t *engine_step_secrets(engine *e, const step_def *step);
 /* ---- agent steps (agent_step.c) ---- */
 sp_code agent_step(engine *e, const workflow *wf, const step_def *step, json_t *run,
                    json_t *entry, json_t *ctx, bool *in_flight, sp_error *err);

@@ -109,12 +109,12 @@ static const char *require_comment_name(require_comment r)
     return r == REQUIRE_COMMENT_ALWAYS ? "always" : r == REQUIRE_COMMENT_NEVER ? "never" : "reject";
 }
 
-static json_t *editable_list(const gate_def *g)
+/* What the approver may change and within what bounds, as the gate shows
+ * it ({"/amount": {"type": "number", "minimum": 0}}); a copy, so the
+ * gate document owns its own. */
+static json_t *editable_map(const gate_def *g)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; i < g->neditable; i++)
-        json_array_append_new(arr, json_string(g->editable[i]));
-    return arr;
+    return g->editable ? json_deep_copy(g->editable) : json_object();
 }
 
 /* The `when` rule's source text, for the record of an auto-approval. */
@@ -206,7 +206,7 @@ sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *r
                      "resolved_at", human ? json_null() : json_string(at),
                      "auto", !human,
                      "_started_by", json_object_get(run, "started_by"),
-                     "_editable", editable_list(g),
+                     "editable", editable_map(g),
                      "_original", proposal,
                      "_needed", needed,
                      "_visit", json_object_get(entry, "visit"));

@@ -60,6 +60,24 @@ json_t *engine_secrets_now(engine *e)
     return s ? s : json_object();
 }
 
+json_t *engine_step_secrets(engine *e, const step_def *step)
+{
+    if (step->secrets_all)
+        return engine_secrets_now(e);
+    if (json_array_size(step->secret_names) == 0)
+        return json_object();               /* nothing to open */
+    json_t *all = engine_secrets_now(e), *mine = json_object();
+    size_t i;
+    json_t *name;
+    json_array_foreach(step->secret_names, i, name) {
+        json_t *v = json_object_get(all, json_string_value(name));
+        if (v)
+            json_object_set(mine, json_string_value(name), v);
+    }
+    json_decref(all);
+    return mine;
+}
+
 /* Renders an optional template; *out NULL when t is NULL. */
 static sp_code render(engine *e, const workflow *wf, expr_template *t, json_t *ctx,
                       json_t *secrets, const char *what, json_t **out, sp_error *err)
@@ -253,7 +271,7 @@ static void unredact(json_t *approved, const json_t *fresh)
 json_t *http_preview(engine *e, const workflow *wf, const step_def *step, json_t *run,
                      json_t *entry, json_t *ctx, sp_error *err)
 {
-    json_t *secrets = engine_secrets_now(e);
+    json_t *secrets = engine_step_secrets(e, step);
     json_t *req = build_request(e, wf, step, run, entry, ctx, secrets, err);
     json_t *shown = req ? secrets_redact(req, secrets) : NULL;
     json_decref(req);
@@ -359,7 +377,7 @@ static sp_code take_response(engine *e, const step_def *step, json_t *run, json_
 {
     long status = (long)json_integer_value(json_object_get(resp, "status"));
     const char *error = json_str(resp, "error");
-    json_t *secrets = engine_secrets_now(e);
+    json_t *secrets = engine_step_secrets(e, step);
     json_t *data = json_pack("{s:O, s:O, s:O, s:O}", "step", json_object_get(entry, "id"),
                              "visit", json_object_get(entry, "visit"), "attempt",
                              json_object_get(entry, "attempts"), "elapsed_ms",
@@ -421,7 +439,7 @@ sp_code http_step(engine *e, const workflow *wf, const step_def *step, json_t *r
         json_decref(resp);
         return rc;
     }
-    json_t *secrets = engine_secrets_now(e);
+    json_t *secrets = engine_step_secrets(e, step);
     json_object_set(ctx, "proposal", proposal ? proposal : json_null());
     json_t *req = build_request(e, wf, step, run, entry, ctx, secrets, err);
     json_object_set_new(ctx, "proposal", json_null());

@@ -176,6 +176,11 @@ int expr_builder_count(const expr_builder *b)
     return b ? b->count : 0;
 }
 
+const char *expr_builder_source(const expr_builder *b, int idx)
+{
+    return b && idx >= 0 && idx < b->count ? b->sources[idx] : NULL;
+}
+
 typedef struct {
     char *data;
     size_t len, cap;

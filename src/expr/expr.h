@@ -71,6 +71,17 @@ void expr_builder_free(expr_builder *b);
 int expr_builder_add(expr_builder *b, const char *src, sp_error *err);
 /* How many expressions were added so far (the next index). */
 int expr_builder_count(const expr_builder *b);
+/* The source of expression idx as added (borrowed), or NULL. */
+const char *expr_builder_source(const expr_builder *b, int idx);
+
+/*
+ * The secrets src reads by literal name ($secrets.NAME, $secrets."NAME",
+ * $secrets["NAME"]) are added to names (an object used as a set: name ->
+ * true). False when src reads $secrets any other way ($secrets[.x],
+ * $secrets | keys, $secrets alone): it may read any of them. Lexical
+ * (secret_refs.c); needs no compile and no jq state, so any thread may call it.
+ */
+bool expr_secret_names(const char *src, json_t *names);
 
 /*
  * Compiles everything added as one program. When that fails, calls bad once

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/jsonx.h"
+#include "workflow/workflow.h"
 
 static bool array_has_string(const json_t *arr, const char *s)
 {
@@ -70,6 +71,65 @@ static sp_code check_comment(const json_t *gate, const gate_decision *d, sp_erro
     return SP_OK;
 }
 
+/* "a number", "an object", ... - the JSON kinds an edit must keep (an
+ * integer and a real are both numbers, true and false both booleans). */
+static const char *kind_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:  return "an object";
+    case JSON_ARRAY:   return "an array";
+    case JSON_STRING:  return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL:    return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:   return "a boolean";
+    default:           return "null";
+    }
+}
+
+/*
+ * May this pointer be edited, and within what bounds? *bounds: the JSON
+ * Schema the new value must meet (borrowed; NULL or {} for none). Gates
+ * opened before bounds existed keep a plain list in "_editable".
+ */
+static bool editable_at(const json_t *gate, const char *ptr, const json_t **bounds)
+{
+    *bounds = NULL;
+    const json_t *map = json_object_get(gate, "editable");
+    if (json_is_object(map)) {
+        *bounds = json_object_get(map, ptr);
+        return *bounds != NULL;
+    }
+    return array_has_string(json_object_get(gate, "_editable"), ptr);
+}
+
+/* The edit at ptr keeps the original's kind (when there is one to keep)
+ * and meets its bounds; SP_EINVALID naming the pointer and the bound. */
+static sp_code check_edit(const char *ptr, const json_t *old, const json_t *value,
+                          const json_t *bounds, sp_error *err)
+{
+    if (old && !json_is_null(old) && strcmp(kind_name(old), kind_name(value)) != 0)
+        return sp_error_set(err, SP_EINVALID,
+                            "edits: %s must stay %s, as in the proposal; got %s", ptr,
+                            kind_name(old), kind_name(value));
+    if (!json_is_object(bounds) || json_object_size(bounds) == 0)
+        return SP_OK;
+    sp_error inner = SP_ERROR_INIT;
+    if (workflow_check_schema(bounds, value, ptr, &inner) == SP_OK)
+        return SP_OK;
+    /* The first problem names the bound; details keep them all. */
+    json_t *first = json_array_get(inner.details, 0);
+    const char *where = json_str(first, "path"), *kw = json_str(first, "keyword");
+    const char *msg = json_str(first, "message");
+    sp_error_set(err, SP_EINVALID, "edits: %s %s (bound %s%s)", where ? where : ptr,
+                 msg ? msg : "is out of bounds", kw ? kw : "schema",
+                 json_array_size(inner.details) > 1 ? "; more in details" : "");
+    if (inner.details && err)
+        sp_error_details(err, json_incref(inner.details));
+    sp_error_clear(&inner);
+    return SP_EINVALID;
+}
+
 /*
  * Applies edits to a copy of the proposal, building the record of what
  * changed. On success *proposal_out is the edited copy and *record the
@@ -78,7 +138,6 @@ static sp_code check_comment(const json_t *gate, const gate_decision *d, sp_erro
 static sp_code apply_edits(const json_t *gate, const json_t *edits, json_t **proposal_out,
                            json_t **record, sp_error *err)
 {
-    const json_t *editable = json_object_get(gate, "_editable");
     json_t *proposal = json_deep_copy(json_object_get(gate, "proposal"));
     json_t *changes = json_object();
     const char *ptr;
@@ -87,11 +146,14 @@ static sp_code apply_edits(const json_t *gate, const json_t *edits, json_t **pro
     if (!proposal)
         proposal = json_null();
     json_object_foreach((json_t *)edits, ptr, value) {
-        if (!editable || !array_has_string(editable, ptr)) {
+        const json_t *bounds;
+        if (!editable_at(gate, ptr, &bounds)) {
             sp_error_set(err, SP_EINVALID, "edits: %s is not an editable field of this proposal", ptr);
             goto fail;
         }
         json_t *old = json_pointer_get(proposal, ptr);
+        if (check_edit(ptr, old, value, bounds, err))
+            goto fail;
         json_t *from = old ? json_incref(old) : json_null();
         if (json_pointer_set(proposal, ptr, json_deep_copy(value)) != 0) {
             json_decref(from);

@@ -9,9 +9,12 @@
  *     pending --(run canceled)---------------> canceled
  * Only pending gates accept decisions; every other state is final.
  *
- * A gate document holds, besides the API fields, the private members
+ * A gate document holds, besides the API fields - among them "editable",
+ * {"/pointer": bounds}: what an approver may change and within which JSON
+ * Schema bounds ({} for none) - the private members
  *   "_started_by"  who started the run (for forbid_self_approval)
- *   "_editable"    JSON pointers an approver may change
+ *   "_editable"    only in gates opened before bounds existed: a list of
+ *                  pointers, read as {"/pointer": {}}
  *   "_original"    the proposal as frozen when the gate opened
  */
 #ifndef SP_GATE_H
@@ -46,7 +49,12 @@ bool gate_is_assignee(const json_t *gate, const char *user, const json_t *teams)
  *   SP_EEXPIRED    the gate expired, or its due_at is not after d->at
  *   SP_EFORBIDDEN  not an assignee, or the run's starter under forbid_self_approval
  *   SP_EINVALID    bad decision word, missing required comment, an edit of a
- *                  field not editable, or edits on a reject
+ *                  field not editable, an edit that changes the value's JSON
+ *                  kind (a number stays a number, integer or not; a null or
+ *                  missing original may become anything) or breaks its
+ *                  bounds (message names the pointer and the bound, details
+ *                  list every problem with its "keyword"), or edits on a
+ *                  reject
  */
 sp_code gate_decide(json_t *gate, const gate_decision *d, bool *resolved, sp_error *err);
 

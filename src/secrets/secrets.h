@@ -53,6 +53,11 @@
 #define SECRETS_VALUE_MAX    (64 * 1024)    /* bytes of one value */
 #define SECRETS_SEALED_MAX   (1 + 24 + 16 + 1 + SECRETS_NAME_MAX + SECRETS_VALUE_MAX)
 #define SECRETS_REDACTED     "***"
+/* A value shorter than this (in characters) is stored with a warning: a
+ * step that reads a secret and echoes its input can be probed for it, one
+ * guess per run, and a short value is few guesses away
+ * (docs/operations/security.md). */
+#define SECRETS_SHORT_CHARS  12
 
 typedef struct secrets_key secrets_key;
 

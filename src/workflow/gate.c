@@ -137,28 +137,83 @@ static bool pointer_ok(const char *s)
     return true;
 }
 
-static void build_editable(wf_ctx *c, const char *path, const json_t *v, gate_def *gd)
+static bool pointer_checked(wf_ctx *c, const char *path, const char *ptr, bool at_key)
 {
-    if (!v || !wf_want_array(c, path, v))
-        return;
-    size_t n = json_array_size(v);
-    if (n && !(gd->editable = calloc(n, sizeof *gd->editable)))
-        return;
-    for (size_t i = 0; i < n; i++) {
-        const json_t *e = json_array_get(v, i);
-        char ip[WF_PATH_MAX];
-        wf_path_index(ip, path, i);
-        if (!wf_want_string(c, ip, e))
-            continue;
-        if (!pointer_ok(json_string_value(e))) {
-            wf_problem(c, ip, "'%s' is not a JSON pointer into the proposal (such as /amount)",
-                       json_string_value(e));
-            continue;
+    if (pointer_ok(ptr))
+        return true;
+    if (at_key)
+        wf_problem_key(c, path, "'%s' is not a JSON pointer into the proposal (such as /amount)",
+                       ptr);
+    else
+        wf_problem(c, path, "'%s' is not a JSON pointer into the proposal (such as /amount)",
+                   ptr);
+    return false;
+}
+
+/*
+ * editable: [/amount, /note]            any value of the original's type
+ * editable: {/amount: {type: number, minimum: 0, maximum: 612}, /note: {}}
+ *                                       that, and within the bounds
+ * Bounds are literal JSON Schema (schema.c's subset), checked here like
+ * input_schema; an approver's edit is checked against them on every
+ * decision (gate/gate.c).
+ */
+json_t *wf_editable_build(wf_ctx *c, const char *path, const json_t *v)
+{
+    if (!v)
+        return NULL;
+    json_t *out = json_object();
+    if (!out)
+        return NULL;
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            char ip[WF_PATH_MAX];
+            wf_path_index(ip, path, i);
+            if (wf_want_string(c, ip, e) && pointer_checked(c, ip, json_string_value(e), false))
+                json_object_set_new(out, json_string_value(e), json_object());
         }
-        char *dup = strdup(json_string_value(e));
-        if (dup)
-            gd->editable[gd->neditable++] = dup;
+    } else if (json_is_object(v)) {
+        const char *ptr;
+        json_t *bounds;
+        json_object_foreach((json_t *)v, ptr, bounds) {
+            char kp[WF_PATH_MAX];
+            wf_path_key(kp, path, ptr);
+            bool ok = pointer_checked(c, kp, ptr, true);
+            if (json_is_null(bounds)) {
+                bounds = NULL;                  /* "/note:" with nothing after it */
+            } else {
+                size_t before = json_array_size(c->problems);
+                wf_schema_check(c, kp, bounds);
+                ok = ok && json_array_size(c->problems) == before;
+            }
+            if (ok)
+                json_object_set_new(out, ptr, bounds ? json_deep_copy(bounds) : json_object());
+        }
+    } else {
+        wf_problem(c, path, "expected a list of JSON pointers or a map of pointer to bounds, "
+                   "got %s", wf_type_name(v));
     }
+    return out;
+}
+
+sp_code workflow_editable_parse(const json_t *v, const char *what, json_t **out, sp_error *err)
+{
+    *out = NULL;
+    wf_ctx c = { .problems = json_array() };
+    if (!c.problems)
+        return sp_error_set(err, SP_ENOMEM, "out of memory");
+    json_t *map = wf_editable_build(&c, what, v);
+    if (json_array_size(c.problems) > 0) {
+        json_decref(map);
+        return wf_problems_to_error(c.problems, what, err);
+    }
+    json_decref(c.problems);
+    if (!map)
+        return sp_error_set(err, SP_ENOMEM, "out of memory");
+    *out = map;
+    return SP_OK;
 }
 
 static void build_escalations(wf_ctx *c, const char *path, const json_t *v, gate_def *gd)
@@ -261,7 +316,7 @@ gate_def *wf_gate_build(wf_ctx *c, const char *path, const json_t *g)
     gd->context = wf_expr(c, MEMBER(p, path, "context"), json_object_get(g, "context"));
     build_routes(c, path, g, gd);
     build_policy(c, path, g, gd);
-    build_editable(c, MEMBER(p, path, "editable"), json_object_get(g, "editable"), gd);
+    gd->editable = wf_editable_build(c, MEMBER(p, path, "editable"), json_object_get(g, "editable"));
     build_timers(c, path, g, gd);
     const json_t *notify = json_object_get(g, "notify");
     if (notify)
@@ -279,7 +334,7 @@ void wf_gate_free(gate_def *g)
     for (size_t i = 0; i < g->nroutes; i++)
         wf_strv_free(g->routes[i].to, g->routes[i].nto);
     free(g->routes);
-    wf_strv_free(g->editable, g->neditable);
+    json_decref(g->editable);
     free(g->on_timeout);
     for (size_t i = 0; i < g->nescalations; i++)
         wf_strv_free(g->escalations[i].to, g->escalations[i].nto);

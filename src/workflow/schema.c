@@ -115,9 +115,11 @@ typedef struct {
     json_t *problems;
 } checker;
 
-static void problem(checker *k, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void problem(checker *k, const char *path, const char *fmt, ...)
+/* keyword: the schema keyword the value breaks ("minimum"), kept in the
+ * problem so a caller can name the bound (an approver's edit, gate.c). */
+static void problem(checker *k, const char *path, const char *keyword, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void problem(checker *k, const char *path, const char *keyword, const char *fmt, ...)
 {
     char msg[SP_ERROR_MESSAGE_MAX / 2], where[WF_PATH_MAX];
     va_list ap;
@@ -127,8 +129,8 @@ static void problem(checker *k, const char *path, const char *fmt, ...)
     snprintf(where, sizeof where, "%s", path);
     /* Cut text may end mid-character: JSON would refuse it, and a problem
      * not recorded is input let through. Never lost, whatever it says. */
-    json_t *p = json_pack("{s:s, s:s}", "path", utf8_sanitize(where), "message",
-                          utf8_sanitize(msg));
+    json_t *p = json_pack("{s:s, s:s, s:s}", "path", utf8_sanitize(where), "message",
+                          utf8_sanitize(msg), "keyword", keyword);
     if (!p)
         p = json_pack("{s:s, s:s}", "path", "?", "message", "does not match the schema");
     json_array_append_new(k->problems, p);
@@ -200,7 +202,7 @@ static bool check_type(checker *k, const json_t *s, const json_t *v, const char 
     } else {
         snprintf(names, sizeof names, "%s", json_string_value(t));
     }
-    problem(k, path, "expected %s, got %s", names, json_kind(v));
+    problem(k, path, "type", "expected %s, got %s", names, json_kind(v));
     return false;
 }
 
@@ -214,7 +216,7 @@ static void check_object(checker *k, const json_t *s, const json_t *v, const cha
     json_t *e;
     json_array_foreach(req, i, e)
         if (json_is_string(e) && !json_object_get(v, json_string_value(e)))
-            problem(k, MEMBER(kp, path, json_string_value(e)), "is required");
+            problem(k, MEMBER(kp, path, json_string_value(e)), "required", "is required");
     const json_t *props = json_object_get(s, "properties");
     const json_t *extra = json_object_get(s, "additionalProperties");
     const char *name;
@@ -225,7 +227,7 @@ static void check_object(checker *k, const json_t *s, const json_t *v, const cha
         if (sub)
             check_value(k, sub, member, kp);
         else if (json_is_false(extra))
-            problem(k, kp, "is not an allowed property");
+            problem(k, kp, "additionalProperties", "is not an allowed property");
         else if (json_is_object(extra))
             check_value(k, extra, member, kp);
     }
@@ -237,9 +239,11 @@ static void check_array(checker *k, const json_t *s, const json_t *v, const char
     const json_t *mn = json_object_get(s, "minItems"), *mx = json_object_get(s, "maxItems");
     size_t n = json_array_size(v);
     if (mn && (json_int_t)n < json_integer_value(mn))
-        problem(k, path, "needs at least %lld items", (long long)json_integer_value(mn));
+        problem(k, path, "minItems", "needs at least %lld items",
+                (long long)json_integer_value(mn));
     if (mx && (json_int_t)n > json_integer_value(mx))
-        problem(k, path, "may have at most %lld items", (long long)json_integer_value(mx));
+        problem(k, path, "maxItems", "may have at most %lld items",
+                (long long)json_integer_value(mx));
     if (!items)
         return;
     for (size_t i = 0; i < n; i++) {
@@ -255,10 +259,10 @@ static void check_scalar(checker *k, const json_t *s, const json_t *v, const cha
         size_t n = utf8_length(json_string_value(v));
         const json_t *mn = json_object_get(s, "minLength"), *mx = json_object_get(s, "maxLength");
         if (mn && (json_int_t)n < json_integer_value(mn))
-            problem(k, path, "must be at least %lld characters long",
+            problem(k, path, "minLength", "must be at least %lld characters long",
                     (long long)json_integer_value(mn));
         if (mx && (json_int_t)n > json_integer_value(mx))
-            problem(k, path, "must be at most %lld characters long",
+            problem(k, path, "maxLength", "must be at most %lld characters long",
                     (long long)json_integer_value(mx));
     }
     if (json_is_number(v)) {
@@ -266,11 +270,11 @@ static void check_scalar(checker *k, const json_t *s, const json_t *v, const cha
         const json_t *mn = json_object_get(s, "minimum"), *mx = json_object_get(s, "maximum");
         if (mn && d < json_number_value(mn)) {
             text_of(mn, t, sizeof t);
-            problem(k, path, "must be at least %s", t);
+            problem(k, path, "minimum", "must be at least %s", t);
         }
         if (mx && d > json_number_value(mx)) {
             text_of(mx, t, sizeof t);
-            problem(k, path, "must be at most %s", t);
+            problem(k, path, "maximum", "must be at most %s", t);
         }
     }
 }
@@ -289,12 +293,12 @@ static void check_value(checker *k, const json_t *s, const json_t *v, const char
             found = found || json_equal((json_t *)v, e);
         if (!found) {
             text_of(en, t, sizeof t);
-            problem(k, path, "must be one of %s", t);
+            problem(k, path, "enum", "must be one of %s", t);
         }
     }
     if (cn && !json_equal((json_t *)v, (json_t *)cn)) {
         text_of(cn, t, sizeof t);
-        problem(k, path, "must be %s", t);
+        problem(k, path, "const", "must be %s", t);
     }
     if (json_is_object(v))
         check_object(k, s, v, path);

@@ -36,6 +36,11 @@ static const char *const wait_keys[] = { "for", "until", NULL };
 
 #define MEMBER(buf, path, key) (wf_path_key(buf, path, key), buf)
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static const char *kind_name(step_kind k)
 {
     switch (k) {
@@ -253,6 +258,38 @@ static void build_flow(wf_ctx *c, const char *path, const json_t *s, step_def *s
         build_retry(c, MEMBER(kp, path, "retry"), v, st);
 }
 
+/* The secrets read by the expressions added since index `from` (the
+ * step's own settings; its gate's expressions are never bound to any). */
+static void collect_secrets(wf_ctx *c, int from, step_def *st)
+{
+    json_t *names = json_object();
+    if (!names)
+        return;
+    for (int i = from; i < expr_builder_count(c->builder); i++) {
+        const char *src = expr_builder_source(c->builder, i);
+        if (src && !expr_secret_names(src, names))
+            st->secrets_all = true;
+    }
+    size_t n = json_object_size(names);
+    const char **keys = !st->secrets_all && n > 0 ? malloc(n * sizeof *keys) : NULL;
+    if (keys) {
+        /* Sorted, so the set reads the same however the settings are ordered. */
+        size_t k = 0;
+        const char *name;
+        json_t *v;
+        json_object_foreach(names, name, v)
+            keys[k++] = name;
+        qsort(keys, n, sizeof *keys, cmp_str);
+        st->secret_names = json_array();
+        for (size_t j = 0; j < n; j++)
+            json_array_append_new(st->secret_names, json_string(keys[j]));
+        free(keys);
+    } else if (!st->secrets_all && n > 0) {
+        st->secrets_all = true;     /* out of memory: bind and redact all, never fewer */
+    }
+    json_decref(names);
+}
+
 void wf_step_build(wf_ctx *c, size_t i, const json_t *s, step_def *st)
 {
     char path[WF_PATH_MAX], kp[WF_PATH_MAX];
@@ -271,6 +308,7 @@ void wf_step_build(wf_ctx *c, size_t i, const json_t *s, step_def *st)
     if (d)
         wf_want_string(c, MEMBER(kp, path, "description"), d);
 
+    int from = expr_builder_count(c->builder);
     if (find_kind(c, path, s, &st->kind)) {
         const char *name = kind_name(st->kind);
         const json_t *v = json_object_get(s, name);
@@ -313,6 +351,8 @@ void wf_step_build(wf_ctx *c, size_t i, const json_t *s, step_def *st)
             break;
         }
     }
+    if (st->kind == STEP_HTTP || st->kind == STEP_AGENT)   /* the kinds that bind $secrets */
+        collect_secrets(c, from, st);
     if (json_object_get(s, "approval"))
         st->gate = wf_gate_build(c, MEMBER(kp, path, "approval"), json_object_get(s, "approval"));
     build_flow(c, path, s, st);
@@ -323,6 +363,7 @@ void wf_step_free(step_def *st)
     if (!st)
         return;
     free(st->id);
+    json_decref(st->secret_names);
     wf_gate_free(st->gate);
     if (st->kind == STEP_SWITCH)
         free(st->u.sw.cases);

@@ -132,6 +132,10 @@ void wf_agent_free(agent_def *a);
 http_def *wf_http_build(wf_ctx *c, const char *path, const json_t *v);
 void wf_http_free(http_def *h);
 
+/* Validates `editable` (a list of pointers or a map of pointer -> bounds)
+ * into its map form; NULL when v is NULL or wrong (reported). */
+json_t *wf_editable_build(wf_ctx *c, const char *path, const json_t *v);
+
 /* Validates an approval gate; NULL when v is not an object. */
 gate_def *wf_gate_build(wf_ctx *c, const char *path, const json_t *v);
 void wf_gate_free(gate_def *g);

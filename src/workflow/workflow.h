@@ -101,8 +101,9 @@ typedef struct {
     int approvals;          /* N >= 1, or 0 meaning "all" assignees */
     bool forbid_self_approval;      /* default true */
     require_comment require_comment;
-    char **editable;        /* JSON pointers into the proposal */
-    size_t neditable;
+    json_t *editable;       /* {"/pointer": bounds} into the proposal, bounds a JSON
+                             * Schema (the subset of input_schema, {} for none);
+                             * NULL: nothing is editable */
     int64_t timeout_ms;     /* 0: none */
     char *on_timeout;       /* "reject"|"approve"|"fail"|<step id>; NULL = fail */
     gate_escalation *escalations;
@@ -161,6 +162,15 @@ typedef struct step_def {
     int on_error;           /* step index, or FLOW_FAIL (default) */
     gate_def *gate;         /* NULL: no gate (STEP_APPROVAL always has one) */
     step_retry retry;
+    /* The secrets the step's settings read, found when the workflow is
+     * applied (expr_secret_names): the only ones bound when the step runs
+     * and the only ones its request, output and errors are redacted of, so
+     * a step that uses no secret is no oracle for them (docs/operations/
+     * security.md). secret_names: array of names, sorted; NULL: none.
+     * secrets_all: a setting reads $secrets by a computed name - every
+     * secret is bound and redacted. */
+    json_t *secret_names;
+    bool secrets_all;
     union {
         struct { int expr; } transform;
         struct { switch_case *cases; size_t ncases; } sw;
@@ -212,5 +222,16 @@ sp_code workflow_check_input(const workflow *wf, const json_t *input, sp_error *
  */
 sp_code workflow_check_schema(const json_t *schema, const json_t *v, const char *what,
                               sp_error *err);
+
+/*
+ * An approval's `editable` (SPEC §5, §12), from a workflow's gate or from
+ * POST /v1/approvals: a list of JSON pointers into the proposal, or a map
+ * of pointer -> bounds, a schema of the subset above
+ * ({"/amount": {"type": "number", "minimum": 0}}). Literal values only.
+ * *out: the map form, a bare pointer getting {} (new reference).
+ * SP_EINVALID with every problem in err->details [{path, message}], paths
+ * from `what`.
+ */
+sp_code workflow_editable_parse(const json_t *v, const char *what, json_t **out, sp_error *err);
 
 #endif

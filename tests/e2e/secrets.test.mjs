@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { before, test } from 'node:test';
 
 import { startSink } from './lib/doubles.mjs';
-import { Server, describeResponse, errorShape, useServer } from './lib/server.mjs';
+import { Server, cli, describeResponse, errorShape, useServer } from './lib/server.mjs';
 import { waitRun } from './lib/world.mjs';
 
 const T = { timeout: 180_000 };
@@ -112,6 +113,95 @@ test('DELETE removes a secret; writes and deletes are audited by name only', T, 
   for (const r of mine) {
     assert.deepEqual(r.data, { name: 'slack' });
     assert.equal(r.actor, 'admin');
+  }
+});
+
+test('a value under 12 characters is stored with a warning in the answer, the log and the CLI; a longer one without', T, async () => {
+  const short = crypto.randomBytes(6).toString('base64url');       // 8 characters
+  const r = await put('short_pin', short);
+  assert.equal(r.status, 201, describeResponse(r));
+  assert.ok(Array.isArray(r.json.warnings) && r.json.warnings.length === 1, describeResponse(r));
+  assert.equal(r.json.warnings[0].path, 'value');
+  assert.match(r.json.warnings[0].message, /8 characters long, under 12/);
+  assert.match(r.json.warnings[0].message, /probed/);
+  assert.match(srv.stderr, /secret short_pin was stored with a value of 8 characters, under 12/);
+  const eleven = await put('short_pin', unique('x').slice(0, 11));
+  assert.equal(eleven.status, 200);
+  assert.match(eleven.json.warnings?.[0]?.message ?? '', /11 characters long/, describeResponse(eleven));
+  const twelve = await put('short_pin', unique('y').slice(0, 12));
+  assert.equal(twelve.status, 200);
+  assert.equal(twelve.json.warnings, undefined, `12 characters: no warning: ${describeResponse(twelve)}`);
+  // characters, not bytes: 11 two-byte characters are still short
+  const wide = 'é'.repeat(11);
+  const w = await put('short_wide', wide);
+  assert.match(w.json.warnings?.[0]?.message ?? '', /11 characters long/, describeResponse(w));
+
+  const value = crypto.randomBytes(3).toString('hex');              // 6 characters
+  written.push(value);
+  const set = await cli(['admin', 'secret', 'set', 'short_cli'], { url: srv.url, token: srv.token, input: `${value}\n` });
+  assert.equal(set.code, 0, set.stderr);
+  assert.match(set.stdout, /secret short_cli written/);
+  assert.match(set.stderr, /warning: value: the value is 6 characters long, under 12/);
+  assert.ok(!set.stdout.includes(value) && !set.stderr.includes(value), 'the CLI does not echo the value');
+  await srv.api('DELETE', '/v1/secrets/short_wide');
+});
+
+// An API that answers with what it was sent: {c: <the query's c>}.
+async function startEcho() {
+  const server = http.createServer((req, res) => {
+    const c = new URL(req.url, 'http://echo').searchParams.get('c');
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ c }));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+const ORACLE_WF = `
+name: redaction-oracle
+steps:
+  - id: probe
+    http: {url: "{{ .input.echo }}/echo?c={{ .input.guess }}"}
+  - id: uses_pin
+    http:
+      url: "{{ .input.echo }}/echo?c={{ .input.guess }}"
+      headers: {X-Pin: "{{ $secrets.oracle_pin }}"}
+  - id: uses_other
+    http:
+      url: "{{ .input.echo }}/echo?c={{ .input.guess }}"
+      headers: {X-Key: "{{ $secrets.oracle_other }}"}
+`;
+
+test('redaction is no oracle: a step that does not use a secret shows its echo of that value unchanged; a step that uses it still shows ***', T, async () => {
+  // Not in `written`: the step that does not use it stores the guess, by design.
+  const pin = `9${crypto.randomInt(1e9, 1e10 - 1)}`;        // a short, guessable secret
+  assert.equal((await srv.api('PUT', '/v1/secrets/oracle_pin', { body: { value: pin } })).status, 201);
+  assert.ok([200, 201].includes((await srv.api('PUT', '/v1/secrets/oracle_other', { body: { value: unique('other') } })).status));
+  await srv.applyWorkflow(ORACLE_WF);
+  const echo = await startEcho();
+  try {
+    for (const guess of [pin, `${pin.slice(0, -1)}x`]) {
+      const r = await srv.api('POST', '/v1/runs?wait=30', { body: { workflow: 'redaction-oracle', input: { echo: echo.url, guess } } });
+      assert.equal(r.status, 201, describeResponse(r));
+      const run = r.json.status === 'completed' ? r.json : await waitRun(srv, r.json.id);
+      assert.equal(run.status, 'completed', JSON.stringify(run));
+      const out = Object.fromEntries(run.steps.map((st) => [st.id, st.output.body.c]));
+      // The probe and the step using another secret cannot tell a right
+      // guess from a wrong one: both come back as sent.
+      assert.equal(out.probe, guess, `probe: ${JSON.stringify(run.steps[0])}`);
+      assert.equal(out.uses_other, guess, `uses_other: ${JSON.stringify(run.steps[2])}`);
+      // The step that sends the pin never shows it.
+      assert.equal(out.uses_pin, guess === pin ? '***' : guess, `uses_pin: ${JSON.stringify(run.steps[1])}`);
+      if (guess === pin) {
+        const url = run.steps[1].request?.url ?? '';
+        assert.ok(!JSON.stringify(run.steps[1]).includes(pin), 'the step using the pin has no trace of it');
+        assert.match(url, /c=\*\*\*/, `its stored request: ${url}`);
+        assert.equal(run.steps[1].request.headers['X-Pin'], '***');
+        assert.match(run.steps[0].request.url, new RegExp(`c=${pin}$`), "the probe's request is as sent");
+      }
+    }
+  } finally {
+    await echo.close();
   }
 });
 

@@ -5,6 +5,8 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "expr/expr.h"
@@ -445,6 +447,85 @@ static void plain_paths_keep_the_result_size_limit(void **state)
     expr_program_free(p);
 }
 
+/* The secrets an expression reads by literal name are found in every
+ * spelling jq accepts, and jq agrees each spelling reads that secret; any
+ * other read of $secrets says "may read any". */
+static void secret_names_are_found_by_literal_name(void **state)
+{
+    static const struct { const char *src; const char *names; } named[] = {
+        { "$secrets.stripe", "stripe" },
+        { "$secrets.stripe?", "stripe" },
+        { "$ secrets .stripe", "stripe" },
+        { "$secrets # note\n .stripe", "stripe" },
+        { "$secrets.\"stripe\"", "stripe" },
+        { "$secrets. \"stripe\"", "stripe" },
+        { "$secrets[\"stripe\"]", "stripe" },
+        { "$secrets[ \"stripe\" ]", "stripe" },
+        { "[$secrets.stripe, $secrets[\"other\"]] | .[0]", "other stripe" },
+        { "\"Bearer \\($secrets.stripe)\"", "stripe" },
+        { "\"$secrets.not_code \\(\"(\" + $secrets.stripe)\"", "stripe" },
+        { ".input.secrets # $secrets[.x]", "" },
+        { "$secrets.stripe.inner? // $secrets.stripe", "stripe" },
+    };
+    json_t *secrets = json_pack("{s:s, s:s}", "stripe", "sk_1", "other", "o_2");
+    json_t *d = doc();
+    sp_error err = SP_ERROR_INIT;
+    for (size_t i = 0; i < sizeof named / sizeof *named; i++) {
+        json_t *names = json_object();
+        if (!expr_secret_names(named[i].src, names))
+            fail_msg("%s: said it may read any secret", named[i].src);
+        char got[128] = "";
+        const char *k;
+        json_t *v;
+        /* jansson keeps insertion order; compare as a sorted list. */
+        const char *sorted[4];
+        size_t n = 0;
+        json_object_foreach(names, k, v)
+            if (n < 4)
+                sorted[n++] = k;
+        for (size_t a = 0; a < n; a++)
+            for (size_t b = a + 1; b < n; b++)
+                if (strcmp(sorted[b], sorted[a]) < 0) {
+                    const char *t = sorted[a];
+                    sorted[a] = sorted[b];
+                    sorted[b] = t;
+                }
+        for (size_t a = 0; a < n; a++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s", a ? " " : "", sorted[a]);
+        if (strcmp(got, named[i].names) != 0)
+            fail_msg("%s: found '%s', expected '%s'", named[i].src, got, named[i].names);
+        json_decref(names);
+        /* jq reads the same secret that way (the forms are real jq). */
+        int idx;
+        const char *one[] = { named[i].src };
+        expr_program *p = program(one, 1, &idx);
+        json_t *r = expr_eval(p, idx, d, NULL, secrets, &err);
+        if (!r)
+            fail_msg("%s: %s", named[i].src, err.message);
+        char *text = json_dumps(r, JSON_ENCODE_ANY);
+        if (strstr(named[i].names, "stripe") && !strstr(text, "sk_1") &&
+            !strstr(named[i].src, "\"other\""))
+            fail_msg("%s gave %s, not the stripe secret", named[i].src, text);
+        free(text);
+        json_decref(r);
+        expr_program_free(p);
+    }
+    static const char *const any[] = {
+        "$secrets", "$secrets | keys", "$secrets[.input.name]", "$secrets[]",
+        "{$secrets}", "$secrets | .stripe", "$secrets.\"a\\u0062\"", "$secrets.\"\\(.x)\"",
+        ". as $s | $ secrets", "\"\\($secrets)\"", "$secrets.\"\"", "$secrets[\"a\" + \"b\"]",
+    };
+    for (size_t i = 0; i < sizeof any / sizeof *any; i++) {
+        json_t *names = json_object();
+        if (expr_secret_names(any[i], names))
+            fail_msg("%s: read by name only, it says", any[i]);
+        json_decref(names);
+    }
+    json_decref(d);
+    json_decref(secrets);
+    sp_error_clear(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -459,6 +540,7 @@ int main(void)
         cmocka_unit_test(limits_are_enforced),
         cmocka_unit_test(plain_paths_give_what_jq_gives),
         cmocka_unit_test(plain_paths_keep_the_result_size_limit),
+        cmocka_unit_test(secret_names_are_found_by_literal_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

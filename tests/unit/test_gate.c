@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "core/jsonx.h"
 #include "gate/gate.h"
 
 static json_t *pending_gate(int needed, const char *require_comment)
@@ -196,6 +197,97 @@ static void edit_of_a_field_not_editable_is_refused(void **state)
     json_decref(gate);
 }
 
+/* A gate whose editable map carries bounds, as gate_open and POST
+ * /v1/approvals store it. */
+static json_t *bounded_gate(void)
+{
+    json_t *gate = pending_gate(1, "reject");
+    json_object_set_new(gate, "proposal",
+                        json_pack("{s:i, s:s, s:{s:i}, s:n}", "amount", 612, "note", "as asked",
+                                  "meta", "a", 1, "reason"));
+    json_object_del(gate, "_editable");
+    json_object_set_new(gate, "editable",
+                        json_pack("{s:{s:s, s:i, s:i}, s:{}, s:{}, s:{s:s, s:i}}",
+                                  "/amount", "type", "number", "minimum", 0, "maximum", 612,
+                                  "/note", "/meta", "/reason", "type", "string", "maxLength", 20));
+    return gate;
+}
+
+/* Decides with one edit; returns the code, err filled. */
+static sp_code decide_edit(json_t *gate, json_t *edits, sp_error *err)
+{
+    json_t *none = json_array();
+    gate_decision d = decision("dora", none, "approve");
+    d.edits = edits;
+    bool resolved;
+    sp_code rc = gate_decide(gate, &d, &resolved, err);
+    json_decref(none);
+    json_decref(edits);
+    return rc;
+}
+
+static void edits_keep_their_kind_and_their_bounds(void **state)
+{
+    static const struct { const char *edits; const char *ptr; const char *says; } refused[] = {
+        { "{\"/amount\": -5}", "/amount", "must be at least 0 (bound minimum)" },
+        { "{\"/amount\": 613}", "/amount", "must be at most 612 (bound maximum)" },
+        { "{\"/amount\": {\"value\": 1}}", "/amount", "must stay a number, as in the proposal; got an object" },
+        { "{\"/amount\": \"550\"}", "/amount", "must stay a number" },
+        { "{\"/amount\": null}", "/amount", "got null" },
+        { "{\"/note\": 5}", "/note", "must stay a string" },
+        { "{\"/meta\": [1]}", "/meta", "must stay an object" },
+        { "{\"/reason\": 7}", "/reason", "expected string, got integer (bound type)" },
+        { "{\"/reason\": \"a reason far longer than twenty\"}", "/reason", "(bound maxLength)" },
+        { "{\"/amount\": 1, \"/note\": false}", "/note", "must stay a string" },
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        json_t *gate = bounded_gate();
+        sp_error err = SP_ERROR_INIT;
+        json_t *edits = json_loads(refused[i].edits, 0, NULL);
+        assert_non_null(edits);
+        if (decide_edit(gate, edits, &err) != SP_EINVALID)
+            fail_msg("%s: accepted", refused[i].edits);
+        if (!strstr(err.message, refused[i].ptr) || !strstr(err.message, refused[i].says))
+            fail_msg("%s: '%s' does not say '%s'", refused[i].edits, err.message, refused[i].says);
+        /* Nothing changed: the gate is as it was. */
+        assert_string_equal(json_string_value(json_object_get(gate, "status")), "pending");
+        assert_int_equal(json_array_size(json_object_get(gate, "decisions")), 0);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(gate, "proposal"),
+                                                            "amount")), 612);
+        sp_error_clear(&err);
+        json_decref(gate);
+    }
+    /* Within bounds, of the same kind: a real for an integer is a number;
+     * a null original may become a value (within its bounds). */
+    json_t *gate = bounded_gate();
+    sp_error err = SP_ERROR_INIT;
+    assert_int_equal(decide_edit(gate, json_pack("{s:f, s:s, s:{s:i}, s:s}", "/amount", 0.5,
+                                                 "/note", "changed", "/meta", "b", 2,
+                                                 "/reason", "goodwill"), &err), SP_OK);
+    json_t *p = json_object_get(gate, "proposal");
+    assert_true(json_number_value(json_object_get(p, "amount")) == 0.5);
+    assert_string_equal(json_str(p, "reason"), "goodwill");
+    assert_string_equal(json_string_value(json_object_get(gate, "status")), "approved");
+    json_decref(gate);
+    gate = bounded_gate();
+    assert_int_equal(decide_edit(gate, json_pack("{s:i}", "/amount", 612), &err), SP_OK);
+    json_decref(gate);
+    sp_error_clear(&err);
+}
+
+/* The plain list form (a gate opened before bounds, "_editable") keeps
+ * kinds too. */
+static void list_form_edits_keep_their_kind(void **state)
+{
+    json_t *gate = pending_gate(1, "reject");
+    sp_error err = SP_ERROR_INIT;
+    assert_int_equal(decide_edit(gate, json_pack("{s:s}", "/amount", "lots"), &err), SP_EINVALID);
+    assert_non_null(strstr(err.message, "/amount must stay a number"));
+    sp_error_clear(&err);
+    assert_int_equal(decide_edit(gate, json_pack("{s:i}", "/amount", -1), &err), SP_OK);
+    json_decref(gate);
+}
+
 static void unknown_decision_word_is_invalid(void **state)
 {
     json_t *gate = pending_gate(1, "reject");
@@ -252,6 +344,8 @@ int main(void)
         cmocka_unit_test(always_requires_a_comment_to_approve),
         cmocka_unit_test(edits_change_the_proposal_and_are_recorded),
         cmocka_unit_test(edit_of_a_field_not_editable_is_refused),
+        cmocka_unit_test(edits_keep_their_kind_and_their_bounds),
+        cmocka_unit_test(list_form_edits_keep_their_kind),
         cmocka_unit_test(unknown_decision_word_is_invalid),
         cmocka_unit_test(expired_gate_answers_expired),
         cmocka_unit_test(a_gate_past_due_is_expired_before_its_timer_fires),

@@ -142,8 +142,10 @@ static void refund_example_loads_into_steps_and_gate(void **state)
     assert_int_equal(g->approvals, 2);
     assert_false(g->forbid_self_approval);
     assert_int_equal(g->require_comment, REQUIRE_COMMENT_ALWAYS);
-    assert_int_equal(g->neditable, 2);
-    assert_string_equal(g->editable[0], "/amount");
+    /* the list form: each pointer with no bounds */
+    char *ed = json_dumps(g->editable, JSON_COMPACT);
+    assert_string_equal(ed, "{\"/amount\":{},\"/charge\":{}}");
+    free(ed);
     assert_int_equal(g->timeout_ms, 24LL * 3600 * 1000);
     assert_int_equal(g->nescalations, 2);
     assert_int_equal(g->escalations[0].after_ms, 4LL * 3600 * 1000);
@@ -231,7 +233,7 @@ static void approval_alone_is_a_gate_step_with_defaults(void **state)
     assert_int_equal(g->approvals, 1);
     assert_true(g->forbid_self_approval);
     assert_int_equal(g->require_comment, REQUIRE_COMMENT_REJECT);
-    assert_int_equal(g->neditable, 0);
+    assert_null(g->editable);
     assert_int_equal(g->timeout_ms, 0);
     assert_null(g->on_timeout);
     assert_int_equal(g->nescalations, 0);
@@ -1079,6 +1081,117 @@ static void problems_about_long_non_ascii_names_are_never_lost(void **state)
     free(json);
 }
 
+/* Each step knows, from its definition, the secrets its settings read: by
+ * name, sorted, or "all" when one is read by a computed name; a step that
+ * reads none (or a kind that is never bound to any) has none. */
+static void each_step_knows_the_secrets_it_reads(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    workflow *wf = load("name: s\n"
+                        "steps:\n"
+                        "  - id: pay\n"
+                        "    http:\n"
+                        "      url: '{{ .input.base }}/{{ $secrets[\"acct-id\"] }}'\n"
+                        "      headers: {X-Key: '{{ $secrets.stripe }}'}\n"
+                        "      auth: {bearer: '{{ $secrets.stripe }}'}\n"
+                        "  - id: echo\n"
+                        "    http: {url: '{{ .input.base }}/echo?c={{ .input.c }}'}\n"
+                        "  - id: any\n"
+                        "    http: {url: '{{ .input.base }}/{{ $secrets[.input.which] }}'}\n"
+                        "  - id: draft\n"
+                        "    agent:\n"
+                        "      api_key: '{{ $secrets.llm }}'\n"
+                        "      prompt: 'Ticket {{ .input.t }}'\n"
+                        "      tools:\n"
+                        "        - {name: look, safe: true, http: {url: 'http://x/{{ .arguments.id }}',\n"
+                        "           auth: {bearer: '{{ $secrets.crm }}'}}}\n"
+                        "        - {name: act, parameters: {type: object}}\n"
+                        "  - id: gate\n"
+                        "    approval: {to: user:x, proposal: .steps.draft.output.arguments}\n"
+                        "  - id: t\n"
+                        "    transform: .input\n", &err);
+    if (!wf)
+        fail_msg("%s", err.message);
+    const step_def *st = wf->steps;
+    char *got = json_dumps(st[0].secret_names, JSON_COMPACT);
+    assert_string_equal(got, "[\"acct-id\",\"stripe\"]");
+    free(got);
+    assert_false(st[0].secrets_all);
+    assert_null(st[1].secret_names);
+    assert_false(st[1].secrets_all);
+    assert_true(st[2].secrets_all);
+    got = json_dumps(st[3].secret_names, JSON_COMPACT);
+    assert_string_equal(got, "[\"crm\",\"llm\"]");        /* the agent's own and its tools' */
+    free(got);
+    for (int i = 4; i < 6; i++) {
+        assert_null(st[i].secret_names);
+        assert_false(st[i].secrets_all);
+    }
+    workflow_free(wf);
+    sp_error_clear(&err);
+}
+
+/* editable as a map of pointer -> bounds: kept as given; every mistake
+ * in a pointer or a bound named where it is. */
+static void editable_bounds_load_and_their_mistakes_are_named(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    workflow *wf = load("name: b\n"
+                        "steps:\n"
+                        "  - id: ask\n"
+                        "    approval:\n"
+                        "      to: user:x\n"
+                        "      editable:\n"
+                        "        /amount: {type: number, minimum: 0, maximum: 612}\n"
+                        "        /note:\n"
+                        "        /tags: {type: array, maxItems: 3, items: {type: string}}\n", &err);
+    if (!wf)
+        fail_msg("%s", err.message);
+    char *ed = json_dumps(wf->steps[0].gate->editable, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(ed, "{\"/amount\":{\"maximum\":612,\"minimum\":0,\"type\":\"number\"},"
+                            "\"/note\":{},\"/tags\":{\"items\":{\"type\":\"string\"},"
+                            "\"maxItems\":3,\"type\":\"array\"}}");
+    free(ed);
+    workflow_free(wf);
+
+    json_t *d = load_fails("name: b\n"
+                           "steps:\n"
+                           "  - id: ask\n"
+                           "    approval:\n"
+                           "      to: user:x\n"
+                           "      editable:\n"
+                           "        amount: {}\n"                                    /* 7 */
+                           "        /a: {minimum: '{{ .input.max }}'}\n"             /* 8 */
+                           "        /b: {type: money}\n"                              /* 9 */
+                           "        /c: {pattern: '^x'}\n"                            /* 10 */
+                           "        /d: 5\n"                                          /* 11 */
+                           "  - id: two\n"
+                           "    approval: {to: user:x, editable: /amount}\n",         /* 13 */
+                           SP_EINVALID, &err);
+    assert_problem(d, "steps[0].approval.editable.amount", "not a JSON pointer", 7);
+    assert_problem(d, "steps[0].approval.editable[\"/a\"].minimum", "expected a number", 8);
+    assert_problem(d, "steps[0].approval.editable[\"/b\"].type", "'money' is not one of", 9);
+    assert_problem(d, "steps[0].approval.editable[\"/c\"].pattern", "'pattern' is not supported", 10);
+    assert_problem(d, "steps[0].approval.editable[\"/d\"]", "expected a mapping", 11);
+    assert_problem(d, "steps[1].approval.editable", "a list of JSON pointers or a map", 13);
+    sp_error_clear(&err);
+
+    /* The same rules for POST /v1/approvals. */
+    json_t *out = NULL, *v = json_pack("[s]", "/amount");
+    assert_int_equal(workflow_editable_parse(v, "editable", &out, &err), SP_OK);
+    ed = json_dumps(out, JSON_COMPACT);
+    assert_string_equal(ed, "{\"/amount\":{}}");
+    free(ed);
+    json_decref(out);
+    json_decref(v);
+    v = json_pack("{s:{s:s}}", "/amount", "minimum", "zero");
+    assert_int_equal(workflow_editable_parse(v, "editable", &out, &err), SP_EINVALID);
+    assert_null(out);
+    assert_non_null(strstr(err.message, "editable[\"/amount\"].minimum: expected a number"));
+    json_decref(v);
+    sp_error_clear(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1116,6 +1229,8 @@ int main(void)
         cmocka_unit_test(a_wait_step_breaks_a_cycle),
         cmocka_unit_test(http_steps_load_and_their_mistakes_are_named),
         cmocka_unit_test(agent_steps_load_and_their_mistakes_are_named),
+        cmocka_unit_test(each_step_knows_the_secrets_it_reads),
+        cmocka_unit_test(editable_bounds_load_and_their_mistakes_are_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
