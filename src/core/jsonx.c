@@ -59,11 +59,37 @@ static int scan_depth(const char *s, size_t len, int limit)
     return deepest;
 }
 
+void text_line_column(const char *s, size_t pos, int *line, int *column)
+{
+    int l = 1, c = 1;
+    for (size_t i = 0; i < pos; i++) {
+        if (s[i] == '\n') {
+            l++;
+            c = 1;
+        } else if (((unsigned char)s[i] & 0xC0) != 0x80) {
+            c++;
+        }
+    }
+    *line = l;
+    *column = c;
+}
+
 json_t *json_parse_limited(const char *text, size_t len, int max_depth,
                            const char *what, sp_error *err)
 {
+    int line, column;
     if (len == 0) {
         sp_error_set(err, SP_EBADINPUT, "%s: empty, expected JSON", what);
+        return NULL;
+    }
+    /* JSON text holds no NUL byte (one in a string is written \u0000):
+     * refused wherever it is, before anything reads the text as a C
+     * string and stops there. */
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        text_line_column(text, (size_t)(nul - text), &line, &column);
+        sp_error_set(err, SP_EBADINPUT, "%s: a NUL byte at line %d, column %d (byte %zu)",
+                     what, line, column, (size_t)(nul - text) + 1);
         return NULL;
     }
     if (scan_depth(text, len, max_depth) > max_depth) {
@@ -71,11 +97,27 @@ json_t *json_parse_limited(const char *text, size_t len, int max_depth,
                      what, max_depth);
         return NULL;
     }
+    /* The value is parsed alone (jansson says where it ended); anything
+     * but white space after it is refused here, naming where it starts. */
     json_error_t jerr;
-    json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    json_t *v = json_loadb(text, len,
+                           JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK,
+                           &jerr);
     if (!v) {
         sp_error_set(err, SP_EBADINPUT, "%s: invalid JSON at line %d, column %d: %s",
                      what, jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    size_t end = jerr.position > 0 ? (size_t)jerr.position : 0;
+    while (end < len && (text[end] == ' ' || text[end] == '\t' || text[end] == '\n' ||
+                         text[end] == '\r'))
+        end++;
+    if (end < len) {
+        json_decref(v);
+        text_line_column(text, end, &line, &column);
+        sp_error_set(err, SP_EBADINPUT,
+                     "%s: unexpected data after the JSON value at line %d, column %d (byte %zu)",
+                     what, line, column, end + 1);
         return NULL;
     }
     return v;
