@@ -2,6 +2,7 @@
 #include "core/jsonx.h"
 
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,8 +75,23 @@ void text_line_column(const char *s, size_t pos, int *line, int *column)
     *column = c;
 }
 
-json_t *json_parse_limited(const char *text, size_t len, int max_depth,
-                           const char *what, sp_error *err)
+/* What went wrong, in words that quote nothing of the text. */
+static const char *error_kind(const json_error_t *jerr)
+{
+    switch (json_error_code(jerr)) {
+    case json_error_invalid_utf8: return "not UTF-8";
+    case json_error_premature_end_of_input: return "the text ends inside the value";
+    case json_error_invalid_syntax: return "not JSON syntax";
+    case json_error_null_character: return "a \\u0000 in a string";
+    case json_error_duplicate_key: return "a key given twice";
+    case json_error_numeric_overflow: return "a number out of range";
+    case json_error_stack_overflow: return "nested too deep";
+    default: return "not JSON";
+    }
+}
+
+static json_t *parse_limited(const char *text, size_t len, int max_depth, const char *what,
+                             bool quote, sp_error *err)
 {
     int line, column;
     if (len == 0) {
@@ -104,8 +120,13 @@ json_t *json_parse_limited(const char *text, size_t len, int max_depth,
                            JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK,
                            &jerr);
     if (!v) {
-        sp_error_set(err, SP_EBADINPUT, "%s: invalid JSON at line %d, column %d: %s",
-                     what, jerr.line, jerr.column, jerr.text);
+        /* jansson's text quotes the input near the problem ("near 'x'"). */
+        if (quote)
+            sp_error_set(err, SP_EBADINPUT, "%s: invalid JSON at line %d, column %d: %s",
+                         what, jerr.line, jerr.column, jerr.text);
+        else
+            sp_error_set(err, SP_EBADINPUT, "%s: invalid JSON at line %d, column %d (%s)",
+                         what, jerr.line, jerr.column, error_kind(&jerr));
         return NULL;
     }
     size_t end = jerr.position > 0 ? (size_t)jerr.position : 0;
@@ -121,6 +142,18 @@ json_t *json_parse_limited(const char *text, size_t len, int max_depth,
         return NULL;
     }
     return v;
+}
+
+json_t *json_parse_limited(const char *text, size_t len, int max_depth,
+                           const char *what, sp_error *err)
+{
+    return parse_limited(text, len, max_depth, what, true, err);
+}
+
+json_t *json_parse_private(const char *text, size_t len, int max_depth,
+                           const char *what, sp_error *err)
+{
+    return parse_limited(text, len, max_depth, what, false, err);
 }
 
 char *json_canonical(const json_t *v)

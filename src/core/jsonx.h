@@ -31,6 +31,15 @@ int json_depth(const json_t *v);
 json_t *json_parse_limited(const char *text, size_t len, int max_depth,
                            const char *what, sp_error *err);
 
+/*
+ * json_parse_limited for text that may hold secrets (passwords, secret
+ * values: every API request body): its messages name the position and the
+ * kind of problem and never quote the text, so nothing of it reaches a
+ * client, a log or an audit row through an error.
+ */
+json_t *json_parse_private(const char *text, size_t len, int max_depth,
+                           const char *what, sp_error *err);
+
 /* The line and column (1-based; the column counted in UTF-8 characters) of
  * byte pos of s, for messages that say where in a text a problem is. */
 void text_line_column(const char *s, size_t pos, int *line, int *column);

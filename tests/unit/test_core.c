@@ -143,6 +143,30 @@ static void only_white_space_may_follow_the_value_and_no_nul_anywhere(void **sta
     assert_int_equal(err.code, SP_OK);
 }
 
+static void private_parse_errors_say_where_and_what_kind_never_quote(void **state)
+{
+    static const char *const bodies[] = {
+        "{\"value\": hunter2}", "{\"value\": \"hunter2", "{\"value\": \"hunter2\\q\"}",
+        "{\"hunter2\": 1, \"hunter2\": 2}", "[\"hunter2\"\n\"x\"]",
+    };
+    static const char *const kinds[] = {
+        "(not JSON syntax)", "(the text ends inside the value)", "(not JSON syntax)",
+        "(a key given twice)", "(not JSON syntax)",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+        sp_error err = SP_ERROR_INIT;
+        assert_null(json_parse_private(bodies[i], strlen(bodies[i]), 64, "request body", &err));
+        assert_int_equal(err.code, SP_EBADINPUT);
+        if (strstr(err.message, "hunter") || !strstr(err.message, kinds[i]) ||
+            strncmp(err.message, "request body: invalid JSON at line ", 35) != 0)
+            fail_msg("body %zu: \"%s\"", i, err.message);
+        sp_error_clear(&err);
+        /* the ordinary parse may quote, for definitions and the CLI */
+        assert_null(json_parse_limited(bodies[i], strlen(bodies[i]), 64, "body", &err));
+        sp_error_clear(&err);
+    }
+}
+
 static void duplicate_keys_are_refused(void **state)
 {
     sp_error err = SP_ERROR_INIT;
@@ -285,6 +309,7 @@ int main(void)
         cmocka_unit_test(deep_json_is_refused_before_parsing),
         cmocka_unit_test(truncated_json_names_line_and_column),
         cmocka_unit_test(duplicate_keys_are_refused),
+        cmocka_unit_test(private_parse_errors_say_where_and_what_kind_never_quote),
         cmocka_unit_test(only_white_space_may_follow_the_value_and_no_nul_anywhere),
         cmocka_unit_test(json_pointers_read_and_write),
         cmocka_unit_test(canonical_json_sorts_keys),
