@@ -204,6 +204,14 @@ sp_code api_parse_count(const char *s, const char *name, int64_t def, int64_t *o
                         sp_error *err);
 /* Content-Type of a workflow -> "yaml" | "json", or NULL when unsupported. */
 const char *api_workflow_format(const char *content_type);
+/*
+ * Whether an Origin header names this server: the scheme it is reached by
+ * (https when tls, the server's TLS or --secure-cookies; else http) and the
+ * Host header the request came with, compared without case and with the
+ * scheme's default port made explicit. "null", a malformed Origin or a
+ * missing Host is not this server.
+ */
+bool api_origin_same(const char *origin, const char *host, bool tls);
 
 /* ---- buf.c: a growable buffer; data is always NUL-terminated ---- */
 typedef struct {

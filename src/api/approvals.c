@@ -239,6 +239,28 @@ void api_approval_list(api_call *c)
 
 /* ---- GET /v1/approvals/{id} ---- */
 
+/* The gate of the path (new reference) when the caller may see it; else
+ * NULL after replying. A gate the caller may not see gets the answer of
+ * one that does not exist, word for word (the store's "no approval '<id>'"),
+ * so ids cannot be probed. */
+static json_t *visible_gate(api_call *c, const char *id)
+{
+    sp_error err = SP_ERROR_INIT;
+    json_t *gate = NULL;
+    store_conn *r = store_reader(c->a->store);
+    sp_code rc = r ? store_approval_get(r, id, &gate, &err)
+                   : sp_error_set(&err, SP_EUNAVAIL, "the store is not available");
+    store_release(r);
+    if (rc == SP_OK && !api_gate_visible(&c->who, gate))
+        rc = sp_error_set(&err, SP_ENOTFOUND, "no approval '%s'", id);
+    if (rc) {
+        json_decref(gate);
+        api_fail_err(c->req, &err);
+        return NULL;
+    }
+    return gate;
+}
+
 void api_approval_get(api_call *c)
 {
     const char *id = http_param(c->req, 0);
@@ -247,18 +269,9 @@ void api_approval_get(api_call *c)
     int64_t wait_ms = api_wait_ms(c);
     if (wait_ms < 0)
         return;
-    sp_error err = SP_ERROR_INIT;
-    json_t *gate = NULL;
-    store_conn *r = store_reader(c->a->store);
-    sp_code rc = store_approval_get(r, id, &gate, &err);
-    store_release(r);
-    if (rc == SP_OK && !api_gate_visible(&c->who, gate))
-        rc = sp_error_set(&err, SP_ENOTFOUND, "no approval '%s'", id);
-    if (rc) {
-        json_decref(gate);
-        api_fail_err(c->req, &err);
+    json_t *gate = visible_gate(c, id);
+    if (!gate)
         return;
-    }
     if (wait_ms > 0 && api_lp_still_waiting("approval", gate)) {
         http_defer(c->req);
         api_lp_park(c->a->lp, "approval", id, c->req, &c->who, 200, wait_ms);
@@ -296,6 +309,13 @@ void api_approval_decide(api_call *c)
     const char *id = http_param(c->req, 0);
     if (!api_id_ok(c, "apr", id, "approval"))
         return;
+    /* 404 before the engine's "not an assignee" 403 could tell that a gate
+     * exists. Who may decide is still the engine's check, on the gate as
+     * it is then. */
+    json_t *gate = visible_gate(c, id);
+    if (!gate)
+        return;
+    json_decref(gate);
     json_t *body = api_body_checked(c, fields, false);
     if (!body)
         return;

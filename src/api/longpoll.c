@@ -153,7 +153,7 @@ static void check_batch(api_longpolls *lp, lp_entry *batch)
              * as a plain GET would now say. */
             json_decref(doc);
             doc = NULL;
-            sp_error_set(&err, SP_ENOTFOUND, "no such %s", e->kind);
+            sp_error_set(&err, SP_ENOTFOUND, "no %s '%s'", e->kind, e->id);
         }
         if (doc)
             api_reply_doc(e->req, e->status, doc);

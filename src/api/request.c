@@ -76,7 +76,9 @@ json_t *api_body_object(api_call *c, bool empty_ok)
         return NULL;
     }
     sp_error err = SP_ERROR_INIT;
-    json_t *v = json_parse_limited(body, len, SP_JSON_MAX_DEPTH, "request body", &err);
+    /* Bodies carry passwords and secret values: a parse error says where,
+     * never quotes what. */
+    json_t *v = json_parse_private(body, len, SP_JSON_MAX_DEPTH, "request body", &err);
     if (!v) {
         if (err.code == SP_OK)
             sp_error_set(&err, SP_EBADINPUT, "request body: not valid JSON");

@@ -5,7 +5,9 @@
  * answers {name, updated_at}. The value is checked here (a JSON string of
  * 1 to API_SECRET_VALUE_MAX bytes) and sealed by the engine, which alone
  * holds the master key's use for writing. Error messages name the field,
- * never its content.
+ * never its content - nor any other part of the body: a body that does not
+ * parse is told by line and column (json_parse_private), one with other
+ * members than "value" without naming them.
  */
 #include "api/api_internal.h"
 
@@ -52,9 +54,23 @@ void api_secret_put(api_call *c)
                  API_NAME_MAX);
         return;
     }
-    json_t *body = api_body_checked(c, fields, false);
+    /* Not api_body_checked: its "unknown field 'NAME'" would quote the
+     * body, and a value sent as a key is still a value. */
+    json_t *body = api_body_object(c, false);
     if (!body)
         return;
+    sp_error err = SP_ERROR_INIT;
+    if (json_object_size(body) != 1 || !json_object_get(body, "value")) {
+        json_decref(body);
+        api_fail(c->req, SP_EBADINPUT,
+                 "request body: expected {\"value\": \"...\"} and no other field");
+        return;
+    }
+    if (api_check_fields(body, fields, "request body", &err) != SP_OK) {
+        json_decref(body);
+        api_fail_err(c->req, &err);
+        return;
+    }
     if (json_string_length(json_object_get(body, "value")) > API_SECRET_VALUE_MAX) {
         json_decref(body);
         api_fail(c->req, SP_EBADINPUT, "field 'value' in request body: longer than %d bytes",

@@ -87,11 +87,35 @@ static bool changes_state(const char *method)
            strcmp(method, "OPTIONS") != 0;
 }
 
+/* A browser names the page a request comes from in Origin (every POST,
+ * PUT, PATCH and DELETE, and "null" from a sandboxed or file page). One
+ * from elsewhere is refused with 403, saying so; clients that are not
+ * browsers send no Origin and are not concerned. what: "a login" or the
+ * method and path. */
+static bool foreign_origin(api_call *c, const char *what)
+{
+    const char *origin = http_header(c->req, "Origin");
+    const char *host = http_header(c->req, "Host");
+    if (!origin || api_origin_same(origin, host, c->a->cfg.tls))
+        return false;
+    api_fail(c->req, SP_EFORBIDDEN,
+             "%s must come from this server's own pages: the Origin header '%.200s' is not "
+             "%s://%.200s", what, origin, c->a->cfg.tls ? "https" : "http",
+             host ? host : "(no Host header)");
+    return true;
+}
+
 bool api_session_authenticate(api_call *c, auth_session_info *info)
 {
     sp_error err = SP_ERROR_INIT;
     if (auth_session(c->a->store, http_header(c->req, "Cookie"), &c->who, info, &err) != SP_OK) {
         api_fail_err(c->req, &err);
+        return false;
+    }
+    char what[160];
+    snprintf(what, sizeof what, "%s %.120s", http_method(c->req), http_path(c->req));
+    if (changes_state(http_method(c->req)) && foreign_origin(c, what)) {
+        principal_clear(&c->who);
         return false;
     }
     if (changes_state(http_method(c->req)) &&
@@ -347,14 +371,17 @@ void api_session_login(api_call *c)
 {
     /* Login CSRF: another site's page must not sign a visitor in to an
      * account of its choosing (a form can post text that parses as JSON).
-     * Browsers say where a request comes from; other clients send neither
-     * header. */
+     * Browsers say where a request comes from (Origin, and Sec-Fetch-Site
+     * in the newer ones); other clients send neither header. */
     const char *site = http_header(c->req, "Sec-Fetch-Site");
-    const char *origin = http_header(c->req, "Origin");
-    if ((site && strcasecmp(site, "cross-site") == 0) || (origin && strcmp(origin, "null") == 0)) {
-        api_fail(c->req, SP_EFORBIDDEN, "a login must come from this server's own pages");
+    if (site && strcasecmp(site, "cross-site") == 0) {
+        api_fail(c->req, SP_EFORBIDDEN,
+                 "a login must come from this server's own pages: the browser says this one "
+                 "is cross-site (Sec-Fetch-Site)");
         return;
     }
+    if (foreign_origin(c, "a login"))
+        return;
     json_t *body = api_body_checked(c, login_fields, false);
     if (!body)
         return;

@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -328,4 +329,68 @@ bool api_lp_still_waiting(const char *kind, const json_t *doc)
 bool api_password_settable(const char *s)
 {
     return s && utf8_chars(s, strlen(s)) >= API_PASSWORD_MIN;
+}
+
+/* ---- Origin against Host ---- */
+
+/* An authority ("host", "host:port", "[v6]:port") of n bytes as
+ * "host:port" in lower case, the port made explicit (default_port when
+ * absent). False when it is not one: empty host, a port that is not 1 to
+ * 65535 in digits, or characters no host has. */
+static bool authority_norm(const char *a, size_t n, int default_port, char *out, size_t outsz)
+{
+    const char *host = a, *port = NULL;
+    size_t hlen;
+    if (n > 0 && a[0] == '[') {
+        const char *close = memchr(a, ']', n);
+        if (!close)
+            return false;
+        hlen = (size_t)(close - a) + 1;
+        if (hlen < n) {
+            if (a[hlen] != ':')
+                return false;
+            port = a + hlen + 1;
+        }
+    } else {
+        const char *colon = memchr(a, ':', n);
+        hlen = colon ? (size_t)(colon - a) : n;
+        if (colon)
+            port = colon + 1;
+    }
+    if (hlen == 0 || hlen + 8 > outsz)
+        return false;
+    for (size_t i = 0; i < hlen; i++)
+        if ((unsigned char)host[i] <= ' ' || host[i] == '/' || host[i] == '@' ||
+            (unsigned char)host[i] >= 0x7f)
+            return false;
+    long p = default_port;
+    if (port) {
+        size_t plen = n - (size_t)(port - a);
+        if (plen == 0 || plen > 5)
+            return false;
+        p = 0;
+        for (size_t i = 0; i < plen; i++) {
+            if (!isdigit((unsigned char)port[i]))
+                return false;
+            p = p * 10 + (port[i] - '0');
+        }
+        if (p < 1 || p > 65535)
+            return false;
+    }
+    for (size_t i = 0; i < hlen; i++)
+        out[i] = (char)tolower((unsigned char)host[i]);
+    snprintf(out + hlen, outsz - hlen, ":%ld", p);
+    return true;
+}
+
+bool api_origin_same(const char *origin, const char *host, bool tls)
+{
+    const char *scheme = tls ? "https://" : "http://";
+    size_t slen = strlen(scheme);
+    int def = tls ? 443 : 80;
+    char want[300], got[300];
+    if (!origin || !host || strncasecmp(origin, scheme, slen) != 0)
+        return false;
+    return authority_norm(origin + slen, strlen(origin + slen), def, got, sizeof got) &&
+           authority_norm(host, strlen(host), def, want, sizeof want) && strcmp(got, want) == 0;
 }

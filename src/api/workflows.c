@@ -28,8 +28,17 @@ void api_workflow_apply(api_call *c)
         api_fail(c->req, SP_EBADINPUT, "request body: expected a workflow definition, got nothing");
         return;
     }
+    const char *nul = memchr(body, '\0', len);
+    if (nul) {
+        int line, column;
+        text_line_column(body, (size_t)(nul - body), &line, &column);
+        api_fail(c->req, SP_EBADINPUT,
+                 "request body: a NUL byte at line %d, column %d (byte %zu); a definition is "
+                 "text", line, column, (size_t)(nul - body) + 1);
+        return;
+    }
     if (!api_utf8_text(body, len)) {
-        api_fail(c->req, SP_EBADINPUT, "request body: not UTF-8 text (or holds a NUL byte)");
+        api_fail(c->req, SP_EBADINPUT, "request body: not UTF-8 text");
         return;
     }
     if (strcmp(format, "json") == 0) {

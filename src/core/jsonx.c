@@ -2,6 +2,7 @@
 #include "core/jsonx.h"
 
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,11 +60,52 @@ static int scan_depth(const char *s, size_t len, int limit)
     return deepest;
 }
 
-json_t *json_parse_limited(const char *text, size_t len, int max_depth,
-                           const char *what, sp_error *err)
+void text_line_column(const char *s, size_t pos, int *line, int *column)
 {
+    int l = 1, c = 1;
+    for (size_t i = 0; i < pos; i++) {
+        if (s[i] == '\n') {
+            l++;
+            c = 1;
+        } else if (((unsigned char)s[i] & 0xC0) != 0x80) {
+            c++;
+        }
+    }
+    *line = l;
+    *column = c;
+}
+
+/* What went wrong, in words that quote nothing of the text. */
+static const char *error_kind(const json_error_t *jerr)
+{
+    switch (json_error_code(jerr)) {
+    case json_error_invalid_utf8: return "not UTF-8";
+    case json_error_premature_end_of_input: return "the text ends inside the value";
+    case json_error_invalid_syntax: return "not JSON syntax";
+    case json_error_null_character: return "a \\u0000 in a string";
+    case json_error_duplicate_key: return "a key given twice";
+    case json_error_numeric_overflow: return "a number out of range";
+    case json_error_stack_overflow: return "nested too deep";
+    default: return "not JSON";
+    }
+}
+
+static json_t *parse_limited(const char *text, size_t len, int max_depth, const char *what,
+                             bool quote, sp_error *err)
+{
+    int line, column;
     if (len == 0) {
         sp_error_set(err, SP_EBADINPUT, "%s: empty, expected JSON", what);
+        return NULL;
+    }
+    /* JSON text holds no NUL byte (one in a string is written \u0000):
+     * refused wherever it is, before anything reads the text as a C
+     * string and stops there. */
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        text_line_column(text, (size_t)(nul - text), &line, &column);
+        sp_error_set(err, SP_EBADINPUT, "%s: a NUL byte at line %d, column %d (byte %zu)",
+                     what, line, column, (size_t)(nul - text) + 1);
         return NULL;
     }
     if (scan_depth(text, len, max_depth) > max_depth) {
@@ -71,14 +113,47 @@ json_t *json_parse_limited(const char *text, size_t len, int max_depth,
                      what, max_depth);
         return NULL;
     }
+    /* The value is parsed alone (jansson says where it ended); anything
+     * but white space after it is refused here, naming where it starts. */
     json_error_t jerr;
-    json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    json_t *v = json_loadb(text, len,
+                           JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK,
+                           &jerr);
     if (!v) {
-        sp_error_set(err, SP_EBADINPUT, "%s: invalid JSON at line %d, column %d: %s",
-                     what, jerr.line, jerr.column, jerr.text);
+        /* jansson's text quotes the input near the problem ("near 'x'"). */
+        if (quote)
+            sp_error_set(err, SP_EBADINPUT, "%s: invalid JSON at line %d, column %d: %s",
+                         what, jerr.line, jerr.column, jerr.text);
+        else
+            sp_error_set(err, SP_EBADINPUT, "%s: invalid JSON at line %d, column %d (%s)",
+                         what, jerr.line, jerr.column, error_kind(&jerr));
+        return NULL;
+    }
+    size_t end = jerr.position > 0 ? (size_t)jerr.position : 0;
+    while (end < len && (text[end] == ' ' || text[end] == '\t' || text[end] == '\n' ||
+                         text[end] == '\r'))
+        end++;
+    if (end < len) {
+        json_decref(v);
+        text_line_column(text, end, &line, &column);
+        sp_error_set(err, SP_EBADINPUT,
+                     "%s: unexpected data after the JSON value at line %d, column %d (byte %zu)",
+                     what, line, column, end + 1);
         return NULL;
     }
     return v;
+}
+
+json_t *json_parse_limited(const char *text, size_t len, int max_depth,
+                           const char *what, sp_error *err)
+{
+    return parse_limited(text, len, max_depth, what, true, err);
+}
+
+json_t *json_parse_private(const char *text, size_t len, int max_depth,
+                           const char *what, sp_error *err)
+{
+    return parse_limited(text, len, max_depth, what, false, err);
 }
 
 char *json_canonical(const json_t *v)

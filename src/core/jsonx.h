@@ -23,11 +23,26 @@ int json_depth(const json_t *v);
 /*
  * Parses text of len bytes as one JSON value, rejecting anything deeper than
  * max_depth, with the line and column of a syntax error in the message.
- * `what` names the input in messages ("request body"). Returns a new
- * reference or NULL with err set (SP_EBADINPUT).
+ * The whole of len counts: a NUL byte anywhere, or anything but white space
+ * after the value, is refused naming where it is. `what` names the input
+ * in messages ("request body"). Returns a new reference or NULL with err
+ * set (SP_EBADINPUT).
  */
 json_t *json_parse_limited(const char *text, size_t len, int max_depth,
                            const char *what, sp_error *err);
+
+/*
+ * json_parse_limited for text that may hold secrets (passwords, secret
+ * values: every API request body): its messages name the position and the
+ * kind of problem and never quote the text, so nothing of it reaches a
+ * client, a log or an audit row through an error.
+ */
+json_t *json_parse_private(const char *text, size_t len, int max_depth,
+                           const char *what, sp_error *err);
+
+/* The line and column (1-based; the column counted in UTF-8 characters) of
+ * byte pos of s, for messages that say where in a text a problem is. */
+void text_line_column(const char *s, size_t pos, int *line, int *column);
 
 /* Canonical form: compact, keys sorted, UTF-8 as is. malloc'd; caller frees. */
 char *json_canonical(const json_t *v);

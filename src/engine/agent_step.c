@@ -31,6 +31,7 @@
 
 #include "core/log.h"
 #include "expr/expr.h"
+#include "outbound/outbound.h"
 #include "secrets/secrets.h"
 
 static json_t *render_text(engine *e, const workflow *wf, expr_template *t, json_t *ctx,
@@ -388,16 +389,26 @@ sp_code agent_step(engine *e, const workflow *wf, const step_def *step, json_t *
             /* The read-only tool answered: give it to the model - a 4xx too,
              * which the model may well act on ("no such charge"). */
             const char *raw = json_str(resp, "body") ? json_str(resp, "body") : "";
-            json_t *text;
-            if (ok) {
-                text = json_string(raw);
-            } else {
-                size_t n = strlen(raw) + 64;
-                char *t = malloc(n);
-                snprintf(t, n, "error: HTTP %ld: %s", status, raw);
+            /* A cut answer says so, to the model as to an http step. */
+            char cut[128] = "";
+            if (json_is_true(json_object_get(resp, "truncated")))
+                snprintf(cut, sizeof cut,
+                         "\n[cut: the answer had %lld bytes; only the first %d are shown]",
+                         (long long)json_integer_value(json_object_get(resp, "received_bytes")),
+                         OUTBOUND_BODY_MAX);
+            size_t n = strlen(raw) + strlen(cut) + 64;
+            char *t = malloc(n);
+            json_t *text = NULL;
+            if (t) {
+                if (ok)
+                    snprintf(t, n, "%s%s", raw, cut);
+                else
+                    snprintf(t, n, "error: HTTP %ld: %s%s", status, raw, cut);
                 text = json_string(t);
                 free(t);
             }
+            if (!text)
+                text = json_string("error: the answer could not be read");
             json_t *secrets = engine_step_secrets(e, step);
             json_t *clean = secrets_redact(text, secrets);
             json_decref(text);
@@ -408,6 +419,14 @@ sp_code agent_step(engine *e, const workflow *wf, const step_def *step, json_t *
                                             json_object_get(json_object_get(st, "tool_call"), "id"),
                                             "content", text));
             rc = next_call(e, wf, step, run, entry, ctx, st, in_flight, err);
+        } else if (ok && json_is_true(json_object_get(resp, "truncated"))) {
+            /* Cut JSON is not JSON: say why rather than "no choices". The
+             * same answer would come again: no retry. */
+            rc = sp_error_set(err, SP_EINVALID,
+                              "the model's answer is over %d bytes (OUTBOUND_BODY_MAX: %lld "
+                              "received) and was not read", OUTBOUND_BODY_MAX,
+                              (long long)json_integer_value(
+                                  json_object_get(resp, "received_bytes")));
         } else if (ok) {
             rc = take_model_answer(e, wf, step, run, entry, ctx, st, body, in_flight, err);
         } else {

@@ -104,7 +104,7 @@ static sp_code load_gate(engine *e, const char *id, json_t **gate, sp_error *err
         return sp_error_set(err, SP_EBADINPUT, "approval_id: required");
     sp_code rc = store_approval_get(e->w, id, gate, err);
     if (rc == SP_ENOTFOUND)
-        return sp_error_set(err, SP_ENOTFOUND, "no approval %s", id);
+        return sp_error_set(err, SP_ENOTFOUND, "no approval '%s'", id);
     return rc;
 }
 

@@ -43,7 +43,7 @@ sp_code cmd_issue_link(engine *e, engine_cmd *cmd, int *status, json_t **body, s
     if (!decision || (strcmp(decision, "approve") != 0 && strcmp(decision, "reject") != 0))
         return sp_error_set(err, SP_EINVALID, "decision: must be approve or reject");
     if ((rc = store_approval_get(e->w, id ? id : "", &gate, err)))
-        return rc == SP_ENOTFOUND ? sp_error_set(err, SP_ENOTFOUND, "no approval %s", id) : rc;
+        return rc == SP_ENOTFOUND ? sp_error_set(err, SP_ENOTFOUND, "no approval '%s'", id) : rc;
     if (strcmp(json_str(gate, "status"), "pending") != 0) {
         rc = sp_error_set(err, SP_ECONFLICT, "approval %s is already %s", id,
                           json_str(gate, "status"));

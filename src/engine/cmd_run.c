@@ -102,10 +102,10 @@ sp_code cmd_cancel_run(engine *e, engine_cmd *cmd, int *status, json_t **body, s
     if (!id)
         return sp_error_set(err, SP_EBADINPUT, "run_id: required");
     if ((rc = store_run_get(e->w, id, &run, err)))
-        return rc == SP_ENOTFOUND ? sp_error_set(err, SP_ENOTFOUND, "no run %s", id) : rc;
+        return rc == SP_ENOTFOUND ? sp_error_set(err, SP_ENOTFOUND, "no run '%s'", id) : rc;
     const char *starter = json_str(run, "started_by");
     if (!principal_is_admin(&cmd->who) && (!starter || strcmp(starter, cmd->who.name) != 0)) {
-        rc = sp_error_set(err, SP_ENOTFOUND, "no run %s", id);
+        rc = sp_error_set(err, SP_ENOTFOUND, "no run '%s'", id);
         goto out;
     }
     const char *st = json_str(run, "status");

@@ -42,6 +42,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/jsonx.h"
 #include "core/log.h"
 #include "expr/expr.h"
 #include "secrets/secrets.h"
@@ -371,6 +372,17 @@ json_t *http_response_body(const json_t *resp)
     return json_string(text);
 }
 
+/* A body cut at OUTBOUND_BODY_MAX says so, rather than pass for the whole
+ * answer: truncated: true and the bytes the answer had (its body holds the
+ * first OUTBOUND_BODY_MAX, as text: a cut JSON document does not parse). */
+static void mark_truncated(json_t *out, const json_t *resp)
+{
+    if (!json_is_true(json_object_get(resp, "truncated")))
+        return;
+    json_object_set_new(out, "truncated", json_true());
+    json_object_set(out, "received_bytes", json_object_get(resp, "received_bytes"));
+}
+
 /* The step's answer is in: done, retry, or fail. */
 static sp_code take_response(engine *e, const step_def *step, json_t *run, json_t *entry,
                              json_t *ctx, json_t *resp, sp_error *err)
@@ -395,6 +407,7 @@ static sp_code take_response(engine *e, const step_def *step, json_t *run, json_
         json_object_del(entry, "response");     /* an earlier attempt's failure: history now */
         json_t *out = json_pack("{s:I, s:O, s:o}", "status", (json_int_t)status, "headers",
                                 json_object_get(resp, "headers"), "body", http_response_body(resp));
+        mark_truncated(out, resp);
         rc = run_step_complete(e, step, run, entry, ctx, secrets_redact(out, secrets), err);
         json_decref(out);
         goto out;
@@ -413,8 +426,10 @@ static sp_code take_response(engine *e, const step_def *step, json_t *run, json_
         retry_after = (s > 0 ? (s > HTTP_RETRY_AFTER_MAX_S ? HTTP_RETRY_AFTER_MAX_S : s) : 0) * 1000;
     }
     json_t *body = http_response_body(resp);
-    json_object_set_new(entry, "response", json_pack("{s:I, s:o}", "status", (json_int_t)status,
-                                                     "body", secrets_redact(body, secrets)));
+    json_t *failed = json_pack("{s:I, s:o}", "status", (json_int_t)status, "body",
+                               secrets_redact(body, secrets));
+    mark_truncated(failed, resp);
+    json_object_set_new(entry, "response", failed);
     json_decref(body);
     char *clean = secrets_redact_text(message, strlen(message), secrets, NULL);
     rc = run_step_fail(e, step, run, entry, ctx, clean ? clean : message,
@@ -515,7 +530,22 @@ static void on_answer(void *arg, const outbound_result *r)
     }
     json_object_set_new(args, "status", json_integer(r->status));
     json_object_set_new(args, "headers", r->headers ? json_incref(r->headers) : json_object());
-    json_object_set_new(args, "body", json_stringn_nocheck(r->body ? r->body : "", r->body_len));
+    size_t len = r->body_len;
+    if (r->truncated) {
+        /* The cut may fall inside a character: end the text before it. */
+        size_t start = len > 3 ? len - 3 : 0;
+        for (size_t i = start; i < len; i++)
+            if (((unsigned char)r->body[i] & 0xC0) != 0x80 &&
+                utf8_sequence((const unsigned char *)r->body + i, len - i) == 0) {
+                len = i;
+                break;
+            }
+    }
+    json_object_set_new(args, "body", json_stringn_nocheck(r->body ? r->body : "", len));
+    if (r->truncated) {
+        json_object_set_new(args, "truncated", json_true());
+        json_object_set_new(args, "received_bytes", json_integer((json_int_t)r->received));
+    }
     if (r->error[0])
         json_object_set_new(args, "error", json_string(r->error));
     if (r->refused)

@@ -64,9 +64,12 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
     call *c = arg;
     size_t len = size * n, room = OUTBOUND_BODY_MAX - c->result.body_len;
+    c->result.received += len;
     if (len > room) {
         c->result.truncated = true;
         len = room;
+        if (len == 0)
+            return size * n;        /* read on, to the end or the timeout, not kept */
     }
     char *grown = realloc(c->result.body, c->result.body_len + len + 1);
     if (!grown)

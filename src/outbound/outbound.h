@@ -31,7 +31,9 @@
 
 #include "core/err.h"
 
-#define OUTBOUND_BODY_MAX (1024 * 1024)     /* larger responses are cut here (truncated: true) */
+/* A response body is kept up to here; the rest is read and counted, not
+ * kept (truncated, received). */
+#define OUTBOUND_BODY_MAX (1024 * 1024)
 
 typedef struct outbound outbound;
 
@@ -50,8 +52,9 @@ typedef struct {
     long status;                    /* 0 when no HTTP answer came */
     json_t *headers;                /* {lower-case name: value} (last one wins) */
     char *body;                     /* NUL-terminated; may hold NULs before len */
-    size_t body_len;
-    bool truncated;
+    size_t body_len;                /* at most OUTBOUND_BODY_MAX */
+    bool truncated;                 /* the body was longer: only its start is kept */
+    size_t received;                /* bytes of body received, kept or not */
     bool timed_out;
     bool refused;                   /* public_only, and every address was not public */
     char error[256];                /* "" on an HTTP answer; else what went wrong */

@@ -2,6 +2,7 @@
 // by every kind of caller, answers as its "who" column says. The table is
 // read from the docs, so the docs and the server cannot drift apart.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
@@ -172,6 +173,55 @@ test('a gate is 404 to members who are not its assignees, and its starter may no
   assert.equal(self.status, 403, `the starter's own approval: ${describeResponse(self)}`);
   const ok = await srv.api('POST', `/v1/approvals/${id}/decisions`, { token: ann, body: { decision: 'approve' } });
   assert.equal(ok.status, 200, describeResponse(ok));
+});
+
+// A well-formed id that names nothing.
+function randomId(prefix) {
+  const alphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+  let s = '';
+  for (const b of crypto.randomBytes(26)) s += alphabet[b % 32];
+  return `${prefix}_${s}`;
+}
+
+test('a gate or run the caller may not see answers every verb exactly as one that does not exist (ids cannot be probed)', T, async () => {
+  const owner = await srv.userWithKey('olga');
+  await srv.createUser('pat');
+  const made = await srv.api('POST', '/v1/approvals', { token: owner, body: { title: 'secret plan', proposal: { x: 1 }, to: ['user:pat'] } });
+  assert.equal(made.status, 201, describeResponse(made));
+  const hidden = { apr: made.json.id, run: made.json.run_id };
+  const missing = { apr: randomId('apr'), run: randomId('run') };
+  const verbs = [
+    ['GET', '/v1/approvals/{apr}'],
+    ['GET', '/v1/approvals/{apr}?wait=2'],
+    ['POST', '/v1/approvals/{apr}/decisions', { decision: 'approve' }],
+    ['POST', '/v1/approvals/{apr}/decisions', { decision: 'reject', comment: 'no' }],
+    ['POST', '/v1/approvals/{apr}/decisions', { decision: 'maybe' }],
+    ['POST', '/v1/approvals/{apr}/reassign', { to: ['user:mia'] }],
+    ['POST', '/v1/approvals/{apr}/links', { user: 'pat', decision: 'approve' }],
+    ['GET', '/v1/runs/{run}'],
+    ['GET', '/v1/runs/{run}?wait=2'],
+    ['POST', '/v1/runs/{run}/cancel', {}],
+  ];
+  // a member who is neither assignee nor starter, and an agent key of the assignee
+  const pat = await srv.createKey('pat', 'agent');
+  for (const [who, token] of [['member', callers.member], ['agent of the assignee (gates)', pat]]) {
+    for (const [method, p, body] of verbs) {
+      if (who !== 'member' && p.includes('{run}')) continue;
+      const call = (ids) => srv.api(method, p.replace('{apr}', ids.apr).replace('{run}', ids.run), { token, body });
+      const seen = await call(hidden);
+      const none = await call(missing);
+      const what = `${method} ${p} as ${who}`;
+      assert.ok([403, 404].includes(none.status), `${what}, an id that names nothing: ${describeResponse(none)}`);
+      assert.equal(seen.status, none.status, `${what}: ${describeResponse(seen)} vs ${describeResponse(none)}`);
+      const shape = (r, ids) => r.text.replaceAll(ids.apr, '<id>').replaceAll(ids.run, '<id>');
+      assert.equal(shape(seen, hidden), shape(none, missing), `${what}: the bodies differ`);
+      assert.doesNotMatch(seen.text, /assignee|permission|not allowed to see/i, `${what}: ${seen.text}`);
+    }
+  }
+  // the gate is untouched, and the assignee still decides it
+  const g = await srv.api('GET', `/v1/approvals/${hidden.apr}`, { token: owner });
+  assert.equal(g.json.status, 'pending');
+  assert.deepEqual(g.json.decisions, []);
 });
 
 test("an agent key sees what its user asked for, not its user's inbox", T, async () => {

@@ -445,6 +445,35 @@ test('the api_key from $secrets reaches the model as the bearer and nowhere else
   assert.ok(!srv.tail(1e9).includes(LLM_KEY), "the server's stderr does not contain the key");
 });
 
+// ---- answers over OUTBOUND_BODY_MAX (1 MiB) ---------------------------------
+
+const MIB = 1024 * 1024;
+
+test('a model answer over 1 MiB fails the step saying so, without a retry; a tool answer over 1 MiB reaches the model marked as cut', T, async () => {
+  const big = await chat([{ content: 'x'.repeat(MIB) }]);
+  const s1 = await sink();
+  const failed = await settle('agent-alone', input(big, s1));
+  assert.equal(failed.status, 'failed', JSON.stringify(failed).slice(0, 2000));
+  const draft = stepOf(failed, 'draft');
+  assert.equal(draft.status, 'failed');
+  assert.match(JSON.stringify(draft.error), /the model's answer is over 1048576 bytes \(OUTBOUND_BODY_MAX: \d+ received\) and was not read/,
+    JSON.stringify(draft.error));
+  assert.equal(big.requests.length, 1, 'the same answer would come again: no retry');
+
+  const tail = 'z'.repeat(10);
+  const s2 = await sink({ script: { '/v1/charges/ch_1': [{ status: 200, body: 'y'.repeat(MIB) + tail }] } });
+  const c = await chat([LOOKUP, { content: 'Nothing to refund.' }]);
+  const run = await settle('agent-alone', input(c, s2));
+  assert.equal(run.status, 'completed', JSON.stringify(run).slice(0, 2000));
+  assert.equal(c.requests.length, 2);
+  const tool = c.requests[1].messages.find((m) => m.role === 'tool');
+  assert.ok(tool, 'the tool answer went back to the model');
+  assert.ok(tool.content.startsWith('y'.repeat(MIB)), 'the first 1 MiB of the answer');
+  assert.ok(!tool.content.includes(tail), 'nothing past the limit');
+  assert.ok(tool.content.endsWith(`\n[cut: the answer had ${MIB + tail.length} bytes; only the first ${MIB} are shown]`),
+    tool.content.slice(-200));
+});
+
 // ---- (d) max_turns -----------------------------------------------------------
 
 test('a model that keeps calling the safe tool fails the step after max_turns model calls', T, async () => {

@@ -138,6 +138,39 @@ test('wrong JSON types and truncated JSON on POST /v1/runs are 4xx', T, async ()
   await healthy('wrong types');
 });
 
+test('a JSON body is the value and white space only: a NUL byte or data after the value is 400 naming where; a trailing newline is fine', T, async () => {
+  const post = (text) => srv.api('POST', '/v1/teams', { body: Buffer.from(text, 'latin1') });
+  const nul = await post('{"name":"nul-team"}\0garbage');
+  is4xx(nul, 'a NUL and garbage after the value', [400]);
+  assert.equal(nul.json.error.message, 'request body: a NUL byte at line 1, column 20 (byte 20)');
+  const nulOnly = await post('{"name":"nul-team"}\0');
+  is4xx(nulOnly, 'a NUL after the value', [400]);
+  const inside = await post('{"name":"nul\0team"}');
+  is4xx(inside, 'a NUL inside a string', [400]);
+  assert.match(inside.json.error.message, /a NUL byte at line 1, column 13/);
+  const garbage = await post('{"name":"tail-team"} garbage');
+  is4xx(garbage, 'garbage after the value', [400]);
+  assert.equal(garbage.json.error.message, 'request body: unexpected data after the JSON value at line 1, column 22 (byte 22)');
+  const second = await post('{"name":"two-team"}\n{"name":"other-team"}');
+  is4xx(second, 'a second value', [400]);
+  assert.match(second.json.error.message, /after the JSON value at line 2, column 1/);
+  // none of them made a team: each name is still free
+  for (const name of ['nul-team', 'tail-team', 'two-team', 'other-team']) {
+    const r = await srv.api('POST', '/v1/teams', { body: { name } });
+    assert.equal(r.status, 201, `${name} was taken by a refused body: ${describeResponse(r)}`);
+  }
+  const ok = await post('{"name":"nl-team"}\r\n');
+  assert.equal(ok.status, 201, `white space after the value: ${describeResponse(ok)}`);
+  // a workflow definition is text: a NUL is named where it is, in YAML and JSON alike
+  const yaml = await apply(Buffer.from('name: nul\nsteps:\n  - id: a\n    transform: ".input"\n\0garbage', 'latin1'));
+  is4xx(yaml, 'a YAML definition with a NUL', [400]);
+  assert.equal(yaml.json.error.message, 'request body: a NUL byte at line 5, column 1 (byte 52); a definition is text');
+  const json = await apply('{"name":"j","steps":[{"id":"a","transform":".input"}]} x', 'application/json');
+  is4xx(json, 'a JSON definition with data after it', [400]);
+  assert.match(json.json.error.message, /unexpected data after the JSON value at line 1, column 56/);
+  await healthy('bodies with a NUL or data after the value');
+});
+
 test('100,000-deep nesting to POST /v1/runs and POST /v1/workflows is refused without a crash', T, async () => {
   const deepOpen = '['.repeat(100_000);
   const deepBalanced = deepOpen + ']'.repeat(100_000);

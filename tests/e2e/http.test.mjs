@@ -329,6 +329,46 @@ test('a 422 is not retried: the step fails after one attempt and on_error is tak
   assert.equal(s.refunds.length, 0);
 });
 
+test('an answer over 1 MiB (OUTBOUND_BODY_MAX) is kept to its first 1 MiB and marked truncated with the bytes received; exactly 1 MiB is whole', T, async () => {
+  const MIB = 1024 * 1024;
+  const s = await sink({ script: [
+    { status: 200, body: 'a'.repeat(MIB) },
+    { status: 200, body: 'a'.repeat(MIB) + 'b' },
+    { status: 200, body: JSON.stringify({ pad: 'c'.repeat(MIB) }), headers: { 'content-type': 'application/json' } },
+    { status: 422, body: 'd'.repeat(MIB + 5) },
+  ] });
+  const whole = await settle('http-refund', { sink: s.url, charge: 'ch_big1', amount: 1 });
+  assert.equal(whole.status, 'completed', JSON.stringify(whole).slice(0, 500));
+  const w = stepOf(whole).output;
+  assert.equal(w.body.length, MIB);
+  assert.equal(w.truncated, undefined, 'exactly at the limit: nothing cut');
+
+  const cut = await settle('http-refund', { sink: s.url, charge: 'ch_big2', amount: 1 });
+  assert.equal(cut.status, 'completed', JSON.stringify(cut).slice(0, 500));
+  const o = stepOf(cut).output;
+  assert.equal(o.status, 200);
+  assert.equal(o.truncated, true);
+  assert.equal(o.received_bytes, MIB + 1);
+  assert.equal(o.body, 'a'.repeat(MIB), 'the first 1 MiB, and not the byte after it');
+
+  // a JSON answer cut short does not parse: its start is there as text
+  const json = await settle('http-refund', { sink: s.url, charge: 'ch_big3', amount: 1 });
+  const j = stepOf(json).output;
+  assert.equal(j.truncated, true);
+  assert.equal(j.received_bytes, MIB + 10);
+  assert.equal(typeof j.body, 'string');
+  assert.ok(j.body.startsWith('{"pad":"ccc') && j.body.length === MIB);
+
+  // a failed answer records the mark too
+  const bad = await settle('http-refund', { sink: s.url, charge: 'ch_big4', amount: 1 });
+  assert.equal(bad.status, 'failed');
+  const resp = stepOf(bad).response;
+  assert.equal(resp.status, 422);
+  assert.equal(resp.truncated, true);
+  assert.equal(resp.received_bytes, MIB + 5);
+  assert.equal(resp.body.length, MIB);
+});
+
 test('permanent failures without on_error fail the run with the status in the error: a 4xx, and a 2xx not in accept', T, async () => {
   const s = await sink({ script: [{ status: 402 }] });
   const a = await settle('http-strict', { sink: s.url, charge: 'ch_b3', amount: 1 });

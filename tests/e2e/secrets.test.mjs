@@ -98,6 +98,34 @@ test('bad names and bodies are 4xx naming the field, never echoing the value', T
   assert.equal(badDel.status, 404, describeResponse(badDel));
 });
 
+test('a malformed PUT body is refused by position, quoting nothing of it: not the value, not a key, not what follows', T, async () => {
+  // short, so that a parser quoting "near '...'" would quote all of it
+  const S = `pw_${crypto.randomBytes(5).toString('hex')}`;
+  const bodies = [
+    `{"value": "${S}`,                     // ends inside the string
+    `{"value": "${S}\\q"}`,                 // an invalid escape
+    `{"value": ${S}}`,                     // not a JSON token
+    `{"value": "${S}\u0001"}`,              // a control character
+    `{"value": "x", "value": "${S}"}`,     // a key given twice
+    `{"${S}": "x"}`,                       // the value sent as a key
+    `{"value": "x", "${S}": 1}`,
+    `["${S}"]`,
+    `{"value": "x"} ${S}`,                 // data after the value
+    `{"value": "x"}\u0000${S}`,             // a NUL, then more
+  ];
+  for (const text of bodies) {
+    const r = await srv.api('PUT', '/v1/secrets/probe', { body: Buffer.from(text, 'utf8') });
+    assert.equal(r.status, 400, `${JSON.stringify(text)}: ${describeResponse(r)}`);
+    assert.ok(errorShape(r), describeResponse(r));
+    assert.ok(!r.text.includes(S) && !r.text.includes(S.slice(0, 5)), `the error quotes the body: ${r.text}`);
+    assert.match(r.json.error.message, /^request body: /, describeResponse(r));
+  }
+  const syntax = await srv.api('PUT', '/v1/secrets/probe', { body: `{"value": ${S}}` });
+  assert.match(syntax.json.error.message, /^request body: invalid JSON at line 1, column \d+ \([^'"]+\)$/);
+  assert.ok(!srv.tail(1e9).includes(S), "the server's log quotes a body");
+  assert.equal((await srv.api('GET', '/v1/secrets')).json.items.some((x) => x.name === 'probe'), false, 'nothing was stored');
+});
+
 test('DELETE removes a secret; writes and deletes are audited by name only', T, async () => {
   const v = unique('xoxb');
   assert.equal((await put('slack', v)).status, 201);

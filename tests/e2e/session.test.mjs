@@ -304,6 +304,36 @@ test('a login from another site (Sec-Fetch-Site: cross-site, or Origin: null) is
   assert.equal((await post({})).status, 200);
 });
 
+test('a login or a cookie change whose Origin is another site is 403 even without Sec-Fetch-Site; this server\'s own Origin and no Origin pass', T, async () => {
+  const post = (headers) => srv.api('POST', '/v1/session', { token: null, body: { name: 'sam', password: PASSWORD }, headers });
+  const noCookie = (r) => !(r.headers.getSetCookie?.() || []).some((c) => c.startsWith('spojit_session=sps_'));
+  const port = new URL(srv.url).port;
+  for (const origin of ['https://evil.example', `http://localhost.evil.example:${port}`, `http://127.0.0.1:${Number(port) + 1}`,
+    `https://127.0.0.1:${port}`, `http://127.0.0.1`, `${srv.url}/`, `${srv.url}.evil.example`, 'null', '']) {
+    const r = await post({ origin });
+    assert.equal(r.status, 403, `Origin '${origin}': ${describeResponse(r)}`);
+    assert.ok(errorShape(r));
+    assert.match(r.json.error.message, /this server's own pages: the Origin header/, describeResponse(r));
+    assert.ok(noCookie(r), `Origin '${origin}': no session cookie`);
+  }
+  // the server's own origin, in any case; and clients that send no Origin
+  assert.equal((await post({ origin: srv.url })).status, 200);
+  assert.equal((await post({ origin: srv.url.toUpperCase() })).status, 200);
+  assert.equal((await post({})).status, 200);
+
+  // a change made with the cookie and its CSRF token, from another site's page
+  const s = await session('sam');
+  const foreign = await srv.api('POST', '/v1/approvals', { ...withCookie(s, { 'x-csrf-token': s.csrf, origin: 'https://evil.example' }), body: approval });
+  assert.equal(foreign.status, 403, describeResponse(foreign));
+  assert.match(foreign.json.error.message, /^POST \/v1\/approvals must come from this server's own pages/);
+  const own = await srv.api('POST', '/v1/approvals', { ...withCookie(s, { 'x-csrf-token': s.csrf, origin: srv.url }), body: approval });
+  assert.equal(own.status, 201, describeResponse(own));
+  // reads are not changes; a key is not a browser's cookie
+  assert.equal((await srv.api('GET', '/v1/runs', withCookie(s, { origin: 'https://evil.example' }))).status, 200);
+  const key = await srv.createKey('sam');
+  assert.equal((await srv.api('POST', '/v1/approvals', { token: key, headers: { origin: 'https://evil.example' }, body: approval })).status, 201);
+});
+
 test('--secure-cookies marks the cookie Secure on plain HTTP (HTTPS ends at a proxy); without it, plain HTTP gets no Secure', T, async () => {
   const behindProxy = new Server({ args: ['--secure-cookies'] });
   try {

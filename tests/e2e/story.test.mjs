@@ -51,10 +51,11 @@ test('a VIP refund of 612 waits for finance, finance alone sees it, and an appro
     assert.ok(!theirs.some((g) => g.id === approvalId), `${who}'s inbox must not contain ${approvalId}`);
   }
 
-  // dave and bob are not assignees: 403, and the gate is untouched.
+  // dave and bob are not assignees and may not see the gate: 404, as for a
+  // gate that does not exist, and the gate is untouched.
   for (const who of ['dave', 'bob']) {
     const r = await decide(srv, approvalId, keys[who], { decision: 'approve' });
-    assert.equal(r.status, 403, `${who} deciding: ${describeResponse(r)}`);
+    assert.equal(r.status, 404, `${who} deciding: ${describeResponse(r)}`);
     assert.ok(errorShape(r), `error body: ${r.text}`);
   }
   let g = await gate(approvalId, keys.alice);
@@ -137,7 +138,7 @@ test('a large refund for a non-VIP customer goes to support-leads; a reject need
   assert.ok(!(await inbox(srv, keys.alice)).some((g) => g.id === approvalId), 'finance must not see a non-VIP refund');
 
   const alice = await decide(srv, approvalId, keys.alice, { decision: 'approve' });
-  assert.equal(alice.status, 403, `alice is not an assignee: ${describeResponse(alice)}`);
+  assert.equal(alice.status, 404, `alice is not an assignee and may not see the gate: ${describeResponse(alice)}`);
 
   // reject without a comment: refused (require_comment defaults to reject).
   const bare = await decide(srv, approvalId, keys.bob, { decision: 'reject' });

@@ -592,6 +592,35 @@ static void csv_fields_are_quoted_only_when_needed(void **state)
     free(absent);
 }
 
+static void an_origin_is_this_server_only_by_scheme_host_and_port(void **state)
+{
+    (void)state;
+    assert_true(api_origin_same("http://127.0.0.1:8080", "127.0.0.1:8080", false));
+    assert_true(api_origin_same("HTTP://Spojit.Example.COM", "spojit.example.com", false));
+    /* the default port, written or not, on either side */
+    assert_true(api_origin_same("http://spojit.example:80", "spojit.example", false));
+    assert_true(api_origin_same("https://spojit.example", "spojit.example:443", true));
+    assert_true(api_origin_same("http://[::1]:8080", "[::1]:8080", false));
+    /* another scheme, host or port */
+    assert_false(api_origin_same("https://127.0.0.1:8080", "127.0.0.1:8080", false));
+    assert_false(api_origin_same("http://spojit.example", "spojit.example", true));
+    assert_false(api_origin_same("http://evil.example:8080", "127.0.0.1:8080", false));
+    assert_false(api_origin_same("http://127.0.0.1:8081", "127.0.0.1:8080", false));
+    assert_false(api_origin_same("http://127.0.0.1", "127.0.0.1:8080", false));
+    assert_false(api_origin_same("http://[::1]:8081", "[::1]:8080", false));
+    /* not an origin at all, or nothing to compare with */
+    assert_false(api_origin_same("null", "127.0.0.1:8080", false));
+    assert_false(api_origin_same("", "127.0.0.1:8080", false));
+    assert_false(api_origin_same("http://", "", false));
+    assert_false(api_origin_same("http://127.0.0.1:8080/", "127.0.0.1:8080", false));
+    assert_false(api_origin_same("http://user@127.0.0.1:8080", "127.0.0.1:8080", false));
+    assert_false(api_origin_same("http://127.0.0.1:99999", "127.0.0.1:99999", false));
+    assert_false(api_origin_same("http://127.0.0.1:", "127.0.0.1:", false));
+    assert_false(api_origin_same("http://127.0.0.1:8080", NULL, false));
+    assert_false(api_origin_same(NULL, "127.0.0.1:8080", false));
+    assert_false(api_origin_same("http://[::1:8080", "[::1:8080", false));
+}
+
 static void buffers_grow_and_stay_terminated(void **state)
 {
     api_buf b = { 0 };
@@ -651,6 +680,7 @@ int main(void)
         cmocka_unit_test(long_polls_wait_in_running_or_pending),
         cmocka_unit_test(csv_fields_are_quoted_only_when_needed),
         cmocka_unit_test(buffers_grow_and_stay_terminated),
+        cmocka_unit_test(an_origin_is_this_server_only_by_scheme_host_and_port),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

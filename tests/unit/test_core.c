@@ -107,6 +107,66 @@ static void truncated_json_names_line_and_column(void **state)
     assert_non_null(strstr(err.message, "request body: invalid JSON at line 2"));
 }
 
+static void only_white_space_may_follow_the_value_and_no_nul_anywhere(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    /* a NUL after a valid value, with garbage after it */
+    assert_null(json_parse_limited("{\"a\":1}\0garbage", 15, 64, "request body", &err));
+    assert_int_equal(err.code, SP_EBADINPUT);
+    assert_string_equal(err.message, "request body: a NUL byte at line 1, column 8 (byte 8)");
+    sp_error_clear(&err);
+    /* a NUL alone at the end */
+    assert_null(json_parse_limited("{\"a\":1}\0", 8, 64, "request body", &err));
+    assert_non_null(strstr(err.message, "a NUL byte at line 1, column 8"));
+    sp_error_clear(&err);
+    /* garbage after the value, on the next line; and a second value */
+    assert_null(json_parse_limited("{\"a\":1} garbage", 15, 64, "request body", &err));
+    assert_string_equal(err.message,
+                        "request body: unexpected data after the JSON value at line 1, column 9 "
+                        "(byte 9)");
+    sp_error_clear(&err);
+    assert_null(json_parse_limited("[1]\n  [2]", 9, 64, "body", &err));
+    assert_non_null(strstr(err.message, "after the JSON value at line 2, column 3"));
+    sp_error_clear(&err);
+    assert_null(json_parse_limited("123abc", 6, 64, "body", &err));
+    assert_non_null(strstr(err.message, "after the JSON value at line 1, column 4"));
+    sp_error_clear(&err);
+    /* white space after the value is fine */
+    json_t *v = json_parse_limited("{\"a\":1}\n", 8, 64, "body", &err);
+    assert_non_null(v);
+    assert_int_equal(json_integer_value(json_object_get(v, "a")), 1);
+    json_decref(v);
+    v = json_parse_limited(" 12 \r\n\t", 7, 64, "body", &err);
+    assert_non_null(v);
+    assert_int_equal(json_integer_value(v), 12);
+    json_decref(v);
+    assert_int_equal(err.code, SP_OK);
+}
+
+static void private_parse_errors_say_where_and_what_kind_never_quote(void **state)
+{
+    static const char *const bodies[] = {
+        "{\"value\": hunter2}", "{\"value\": \"hunter2", "{\"value\": \"hunter2\\q\"}",
+        "{\"hunter2\": 1, \"hunter2\": 2}", "[\"hunter2\"\n\"x\"]",
+    };
+    static const char *const kinds[] = {
+        "(not JSON syntax)", "(the text ends inside the value)", "(not JSON syntax)",
+        "(a key given twice)", "(not JSON syntax)",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+        sp_error err = SP_ERROR_INIT;
+        assert_null(json_parse_private(bodies[i], strlen(bodies[i]), 64, "request body", &err));
+        assert_int_equal(err.code, SP_EBADINPUT);
+        if (strstr(err.message, "hunter") || !strstr(err.message, kinds[i]) ||
+            strncmp(err.message, "request body: invalid JSON at line ", 35) != 0)
+            fail_msg("body %zu: \"%s\"", i, err.message);
+        sp_error_clear(&err);
+        /* the ordinary parse may quote, for definitions and the CLI */
+        assert_null(json_parse_limited(bodies[i], strlen(bodies[i]), 64, "body", &err));
+        sp_error_clear(&err);
+    }
+}
+
 static void duplicate_keys_are_refused(void **state)
 {
     sp_error err = SP_ERROR_INIT;
@@ -249,6 +309,8 @@ int main(void)
         cmocka_unit_test(deep_json_is_refused_before_parsing),
         cmocka_unit_test(truncated_json_names_line_and_column),
         cmocka_unit_test(duplicate_keys_are_refused),
+        cmocka_unit_test(private_parse_errors_say_where_and_what_kind_never_quote),
+        cmocka_unit_test(only_white_space_may_follow_the_value_and_no_nul_anywhere),
         cmocka_unit_test(json_pointers_read_and_write),
         cmocka_unit_test(canonical_json_sorts_keys),
         cmocka_unit_test(error_table_maps_codes),
