@@ -107,14 +107,22 @@ typedef struct {
     uint32_t len;
 } wire_answer;
 
-/* Blocking (the evaluator process's side): all of buf, or false. */
-bool wire_read_all(int fd, void *buf, size_t len);
-bool wire_write_all(int fd, const void *buf, size_t len);
-/* With a deadline in CLOCK_MONOTONIC milliseconds, on a non-blocking
- * socket (the server's side): 1 done, 0 the deadline passed, -1 the
- * other end is gone or the socket failed. */
-int wire_recv(int fd, void *buf, size_t len, int64_t deadline_ms);
-int wire_send(int fd, const void *buf, size_t len, int64_t deadline_ms);
+/* What came in and was not yet taken. deadline_ms < 0: block (the
+ * evaluator's side); else a CLOCK_MONOTONIC deadline in milliseconds, on a
+ * non-blocking socket (the server's side). */
+typedef struct {
+    int fd;
+    size_t pos, len;
+    char buf[65536];
+} wire_reader;
+
+/* All len bytes into dst: 1 done, 0 the deadline passed, -1 the other end
+ * is gone or the socket failed. */
+int wire_read(wire_reader *r, void *dst, size_t len, int64_t deadline_ms);
+/* Everything in iov (which it changes), as one message when it fits the
+ * socket's buffer: 1, 0, -1 as wire_read. */
+struct iovec;
+int wire_writev(int fd, struct iovec *iov, int n, int64_t deadline_ms);
 int64_t wire_now_ms(void);
 
 /* Built with AddressSanitizer: evaluator processes are limited through

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +54,7 @@ static struct {
     pid_t pid;                  /* 0: no process */
     int fd;
     bool ready;
+    wire_reader in;
     char *sent[WIRE_TEXTS];     /* the texts the process holds, or NULL */
     size_t sent_len[WIRE_TEXTS];
 } iso = { .fd = -1 };
@@ -174,6 +176,8 @@ static bool spawn(sp_error *err)
     iso.pid = pid;
     iso.fd = sv[0];
     iso.ready = false;
+    iso.in.fd = sv[0];
+    iso.in.pos = iso.in.len = 0;
     return true;
 }
 
@@ -182,7 +186,7 @@ static bool spawn(sp_error *err)
 static int read_answer(wire_answer *a, char **bytes, int64_t deadline)
 {
     *bytes = NULL;
-    int rc = wire_recv(iso.fd, a, sizeof *a, deadline);
+    int rc = wire_read(&iso.in, a, sizeof *a, deadline);
     if (rc != 1)
         return rc;
     if (a->len > ANSWER_MAX_BYTES)
@@ -190,7 +194,7 @@ static int read_answer(wire_answer *a, char **bytes, int64_t deadline)
     char *buf = malloc((size_t)a->len + 1);
     if (!buf)
         return -1;
-    rc = a->len ? wire_recv(iso.fd, buf, a->len, deadline) : 1;
+    rc = a->len ? wire_read(&iso.in, buf, a->len, deadline) : 1;
     if (rc != 1) {
         free(buf);
         return rc;
@@ -249,11 +253,12 @@ static bool ensure_ready(sp_error *err)
 
 static int send_request(const wire_request *rq, const char *const *texts, int64_t deadline)
 {
-    int rc = wire_send(iso.fd, rq, sizeof *rq, deadline);
-    for (int i = 0; rc == 1 && i < WIRE_TEXTS; i++)
+    struct iovec iov[1 + WIRE_TEXTS] = { { (void *)rq, sizeof *rq } };
+    int n = 1;
+    for (int i = 0; i < WIRE_TEXTS; i++)
         if (texts[i] && rq->len[i] != WIRE_SAME && rq->len[i])
-            rc = wire_send(iso.fd, texts[i], rq->len[i], deadline);
-    return rc;
+            iov[n++] = (struct iovec){ (void *)texts[i], rq->len[i] };
+    return wire_writev(iso.fd, iov, n, deadline);
 }
 
 static bool load_program(uint64_t program, const char *source, int count, sp_error *err)

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define WORKER_PROGRAMS 32
@@ -31,6 +32,7 @@ typedef struct {
     uint64_t used;              /* when last used, in requests */
 } cached_program;
 
+static wire_reader in = { .fd = WIRE_FD };
 static cached_program programs[WORKER_PROGRAMS];
 static uint64_t requests;
 static jv texts[WIRE_TEXTS];    /* input, $env, $secrets as jq values */
@@ -38,7 +40,8 @@ static jv texts[WIRE_TEXTS];    /* input, $env, $secrets as jq values */
 static bool answer(uint32_t op, const char *bytes, size_t len)
 {
     wire_answer a = { .op = op, .len = (uint32_t)len };
-    return wire_write_all(WIRE_FD, &a, sizeof a) && (!len || wire_write_all(WIRE_FD, bytes, len));
+    struct iovec iov[2] = { { &a, sizeof a }, { (void *)bytes, len } };
+    return wire_writev(WIRE_FD, iov, len ? 2 : 1, -1) == 1;
 }
 
 static bool answer_text(uint32_t op, const char *text)
@@ -83,7 +86,7 @@ static cached_program *free_slot(void)
 static char *read_text(uint32_t len)
 {
     char *buf = malloc((size_t)len + 1);
-    if (!buf || !wire_read_all(WIRE_FD, buf, len)) {
+    if (!buf || wire_read(&in, buf, len, -1) != 1) {
         free(buf);
         return NULL;
     }
@@ -191,7 +194,7 @@ int expr_worker_main(void)
     int status = 0;
     for (;;) {
         wire_request rq;
-        if (!wire_read_all(WIRE_FD, &rq, sizeof rq))
+        if (wire_read(&in, &rq, sizeof rq, -1) != 1)
             break;                      /* the server closed the socket */
         requests++;
         bool ok = rq.op == WIRE_LOAD ? load(&rq) : rq.op == WIRE_EVAL ? eval(&rq) : false;
