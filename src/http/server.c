@@ -434,11 +434,6 @@ http_server *http_start(const http_config *cfg, const http_route *routes, size_t
                      "install one with TLS (GnuTLS), or put a TLS proxy in front of spojit");
         goto fail;
     }
-    struct addrinfo *ai = NULL;
-    if (http__routes_compile(srv, routes, nroutes, err) ||
-        resolve(cfg->host, cfg->port, &ai, err))
-        goto fail;
-
     struct rlimit nofile;
     if (getrlimit(RLIMIT_NOFILE, &nofile) != 0)
         nofile.rlim_cur = RLIM_INFINITY;
@@ -450,6 +445,11 @@ http_server *http_start(const http_config *cfg, const http_route *routes, size_t
                                                        : HTTP_DEFAULT_PER_IP_CONNECTIONS;
     http__guard_init(srv, cfg->header_timeout_s ? cfg->header_timeout_s
                                                 : HTTP_DEFAULT_HEADER_TIMEOUT_S);
+
+    struct addrinfo *ai = NULL;
+    if (http__routes_compile(srv, routes, nroutes, err) ||
+        resolve(cfg->host, cfg->port, &ai, err))
+        goto fail;
 
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : HTTP_DEFAULT_THREADS;
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
