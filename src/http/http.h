@@ -41,12 +41,30 @@ typedef struct {
     int port;                   /* 0: any free port (see http_port) */
     int threads;                /* server threads (default 4) */
     size_t max_body;            /* bytes (default 1 MiB) */
+    /* Connections held at once, suspended ones included; 0: sized from the
+     * open-file limit (http_connection_budget). Past it, new connections
+     * wait in the listen queue. */
+    unsigned max_connections;
+    unsigned per_ip_connections;    /* from one client address (default 64); more
+                                     * are closed as soon as they are accepted */
+    /* A connection must send a complete request header (request line and
+     * headers) within this many seconds of being accepted or of its
+     * previous request's end, however it trickles; else it is closed
+     * (default 10). */
+    unsigned header_timeout_s;
     /* HTTPS: both PEM texts (NUL-terminated, read by the caller) or neither;
      * borrowed, and kept valid until http_stop (MHD holds the pointers).
      * Every response then carries Strict-Transport-Security. */
     const char *tls_cert_pem;   /* the certificate, then any intermediates */
     const char *tls_key_pem;
 } http_config;
+
+/* The connection limit http_start uses when the process may open nofile
+ * files: requested, or with 0 what the open-file limit leaves after a
+ * reserve for everything else, capped. An error when requested does not
+ * fit, or too little is left; it says how to raise the limit. */
+int http_connection_budget(unsigned long long nofile, unsigned requested, unsigned *limit,
+                           sp_error *err);
 
 http_server *http_start(const http_config *cfg, const http_route *routes, size_t nroutes,
                         void *app, sp_error *err);

@@ -5,6 +5,7 @@
  * request.c  building a request that owns copies of everything it exposes
  * route.c    compiling patterns and matching paths
  * reply.c    the public http_reply_* / http_defer API and response building
+ * conn_guard.c  the request-header deadline and the connection budget
  */
 #ifndef SP_HTTP_INTERNAL_H
 #define SP_HTTP_INTERNAL_H
@@ -20,8 +21,20 @@
 /* ---- limits: every one of them named here ---- */
 #define HTTP_DEFAULT_THREADS      4
 #define HTTP_DEFAULT_MAX_BODY     (1024u * 1024u)
-#define HTTP_CONNECTION_TIMEOUT_S 60u       /* idle connections (slowloris) */
-#define HTTP_CONNECTION_LIMIT     4096u     /* open connections, suspended ones included */
+/* Idle time (no byte either way) after which MHD closes a connection. It
+ * restarts with every byte, so it is not what stops slow headers: that is
+ * the header deadline (conn_guard.c). It still ends silent connections and
+ * bodies or reads that stall. Suspended connections are exempt. */
+#define HTTP_CONNECTION_TIMEOUT_S 60u
+#define HTTP_DEFAULT_HEADER_TIMEOUT_S   10u  /* a whole request header, however it trickles */
+#define HTTP_DEFAULT_PER_IP_CONNECTIONS 64u  /* open connections from one client address */
+/* The connection limit (suspended ones included) is sized from the open-file
+ * limit: what is left after this reserve for the store (SQLite's database,
+ * journal and WAL files per connection), outbound calls, the log, MHD's own
+ * listening socket, epoll and wake-up descriptors. */
+#define HTTP_FD_RESERVE           256u
+#define HTTP_AUTO_CONNECTION_CAP  16384u    /* automatic limit at most this (memory) */
+#define HTTP_MIN_CONNECTIONS      16u       /* fewer than this would not be a server */
 #define HTTP_MAX_SEGMENTS         16        /* path segments a route or a request may have */
 /* After a chunked upload passes max_body, up to this much more is read and
  * dropped so the client can still be told 413; past it the connection is cut. */
@@ -36,6 +49,9 @@ typedef struct {
     const char *key;
     const char *value;
 } http_kv;
+
+/* One TCP connection while MHD holds it (its socket context); conn_guard.c. */
+typedef struct http_conn http_conn;
 
 /* A route compiled once at start: literal segments, NULL for "{x}". */
 typedef struct {
@@ -79,6 +95,17 @@ struct http_server {
     int handling;                       /* handlers running now: http_stop waits for them
                                          * too, or a request whose handler defers just as
                                          * the server stops would get no answer at all */
+
+    /* The header deadline (conn_guard.c). conn_mu is a leaf lock. */
+    pthread_mutex_t conn_mu;
+    pthread_cond_t conn_cv;             /* wakes the sweeper (CLOCK_MONOTONIC) */
+    http_conn *awaiting_head, *awaiting_tail;   /* waiting for a header, oldest first */
+    size_t conns;                       /* connections MHD holds now */
+    unsigned long long headers_cut;     /* closed by the deadline since start */
+    unsigned header_timeout_ms;
+    unsigned max_connections, per_ip_connections;
+    pthread_t sweeper;
+    bool sweeper_running, sweeper_stop, guard_ready;
 };
 
 struct http_request {
@@ -161,6 +188,22 @@ struct MHD_Response *http__response(http_request *req, const char *content_type,
                                     size_t len, bool with_extra);
 /* The JSON error body of err, without the handler's headers. */
 struct MHD_Response *http__error_response(http_request *req, const sp_error *err);
+
+/* conn_guard.c */
+/* MHD_OPTION_NOTIFY_CONNECTION: tracks the connection from its start. */
+void http__on_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe);
+/* A request's header is complete: the deadline no longer applies. */
+void http__header_arrived(http_server *srv, struct MHD_Connection *conn);
+/* MHD is done with a request and the connection may carry another: the
+ * deadline starts again, from now. */
+void http__header_awaited(http_server *srv, struct MHD_Connection *conn);
+/* Init before MHD starts (its callbacks use the lock); start the sweeper
+ * after; stop it before MHD is stopped; free after. */
+void http__guard_init(http_server *srv, unsigned header_timeout_s);
+int http__guard_start(http_server *srv, sp_error *err);
+void http__guard_stop(http_server *srv);
+void http__guard_free(http_server *srv);
 
 /* server.c: stores resp as the reply and wakes the connection if needed.
  * Consumes resp; NULL (out of memory) closes the connection. */

@@ -10,7 +10,19 @@
  * is complete. We build the request on the first call, route it and check
  * its size at once (404, 405 and 413 need no body), collect the body, and
  * run the handler on the last call. on_completed() runs when MHD is done
- * with the connection, whatever the reason.
+ * with the request, whatever the reason.
+ *
+ * Before the first call there is no request, only a connection: MHD
+ * accepts at most max_connections of them, and at most per_ip_connections
+ * from one client address. Each must complete its request header within
+ * the header deadline, counted from its accept or from the end of its
+ * previous request, however slowly it trickles (conn_guard.c: MHD's own
+ * timeout restarts with every byte). So a waiting connection is one of
+ *
+ *   AWAITING HEADER --header in (first call)--> READING ... (below)
+ *      ^  |                                        |
+ *      |  +--deadline passed: closed               |
+ *      +--------on_completed (keep-alive)----------+
  *
  * A handler answers at once or calls http_defer() and returns; the reply
  * then comes from any thread (the engine after its commit, the long-poll
@@ -65,11 +77,13 @@
 #include "http/http_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -232,6 +246,7 @@ void http__deliver(http_request *req, unsigned status, struct MHD_Response *resp
 static enum MHD_Result start_request(http_server *srv, struct MHD_Connection *conn,
                                      const char *url, const char *method, void **con_cls)
 {
+    http__header_arrived(srv, conn);
     http_request *req = http__request_new(srv, conn, url, method);
     if (!req)
         return MHD_NO;
@@ -345,6 +360,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     http_server *srv = cls;
+    http__header_awaited(srv, conn);    /* a keep-alive connection's next request */
     http_request *req = *con_cls;
     if (!req)
         return;
@@ -418,6 +434,18 @@ http_server *http_start(const http_config *cfg, const http_route *routes, size_t
                      "install one with TLS (GnuTLS), or put a TLS proxy in front of spojit");
         goto fail;
     }
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) != 0)
+        nofile.rlim_cur = RLIM_INFINITY;
+    if (http_connection_budget(nofile.rlim_cur == RLIM_INFINITY ? ULLONG_MAX
+                                                                : (unsigned long long)nofile.rlim_cur,
+                               cfg->max_connections, &srv->max_connections, err))
+        goto fail;
+    srv->per_ip_connections = cfg->per_ip_connections ? cfg->per_ip_connections
+                                                       : HTTP_DEFAULT_PER_IP_CONNECTIONS;
+    http__guard_init(srv, cfg->header_timeout_s ? cfg->header_timeout_s
+                                                : HTTP_DEFAULT_HEADER_TIMEOUT_S);
+
     struct addrinfo *ai = NULL;
     if (http__routes_compile(srv, routes, nroutes, err) ||
         resolve(cfg->host, cfg->port, &ai, err))
@@ -445,7 +473,9 @@ http_server *http_start(const http_config *cfg, const http_route *routes, size_t
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_LIMIT, srv->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->per_ip_connections,
+        MHD_OPTION_NOTIFY_CONNECTION, http__on_conn_notify, srv,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
         MHD_OPTION_ARRAY, tls_opts,
@@ -468,11 +498,19 @@ http_server *http_start(const http_config *cfg, const http_route *routes, size_t
                      saved ? strerror(saved) : "the HTTP server failed to start");
         goto fail;
     }
+    if (http__guard_start(srv, err)) {
+        MHD_stop_daemon(srv->daemon);
+        goto fail;
+    }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : cfg->port;
+    log_info("http: at most %u connections, %u from one address; a request header must "
+             "arrive within %u s", srv->max_connections, srv->per_ip_connections,
+             srv->header_timeout_ms / 1000);
     return srv;
 
 fail:
+    http__guard_free(srv);
     http__routes_free(srv);
     pthread_mutex_destroy(&srv->mu);
     free(srv);
@@ -515,7 +553,9 @@ void http_stop(http_server *srv)
             break;
         nanosleep(&(struct timespec){ 0, 5 * 1000 * 1000 }, NULL);
     }
+    http__guard_stop(srv);
     MHD_stop_daemon(srv->daemon);
+    http__guard_free(srv);
     http__routes_free(srv);
     pthread_mutex_destroy(&srv->mu);
     free(srv);

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { OPT_STRING, OPT_BOOL, OPT_INT, OPT_SIZE } opt_type;
+/* OPT_INT is 0 to 1000000; OPT_COUNT the same without 0. */
+typedef enum { OPT_STRING, OPT_BOOL, OPT_INT, OPT_COUNT, OPT_SIZE } opt_type;
 
 typedef struct {
     const char *flag;
@@ -35,6 +36,14 @@ static const opt_spec specs[] = {
       "largest request body in bytes; larger ones get 413" },
     { "--max-wait", "SPOJIT_MAX_WAIT", OPT_INT, "60", AT(max_wait),
       "longest ?wait= long-poll in seconds" },
+    { "--max-connections", "SPOJIT_MAX_CONNECTIONS", OPT_INT, "0", AT(max_connections),
+      "HTTP connections held at once, long-polls included; 0: the open-file\n"
+      "                           limit less 256, at most 16384" },
+    { "--max-connections-per-ip", "SPOJIT_MAX_CONNECTIONS_PER_IP", OPT_COUNT, "64",
+      AT(max_connections_per_ip),
+      "HTTP connections from one client address (behind a proxy: all of them)" },
+    { "--header-timeout", "SPOJIT_HEADER_TIMEOUT", OPT_COUNT, "10", AT(header_timeout),
+      "seconds a connection has to send a whole request header" },
     { "--callbacks-private", "SPOJIT_CALLBACKS_PRIVATE", OPT_BOOL, "0", AT(callbacks_private),
       "let approval callbacks go to loopback and private addresses\n"
       "                           (trusted networks and tests; else public only)" },
@@ -103,10 +112,11 @@ static int set_value(const opt_spec *s, serve_options *o, const char *value)
         *(bool *)field = value && (strcmp(value, "1") == 0 || strcmp(value, "true") == 0 ||
                                    strcmp(value, "yes") == 0);
         return 0;
-    case OPT_INT: {
+    case OPT_INT:
+    case OPT_COUNT: {
         errno = 0;
         long v = strtol(value, &end, 10);
-        if (errno || *end || v < 0 || v > 1000000)
+        if (errno || *end || v < (s->type == OPT_COUNT ? 1 : 0) || v > 1000000)
             return -1;
         *(int *)field = (int)v;
         return 0;

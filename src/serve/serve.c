@@ -8,10 +8,12 @@
 #include "serve.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "api/api.h"
 #include "audit/audit.h"
@@ -141,6 +143,27 @@ static int bootstrap(engine *e, bool *printed)
     return 0;
 }
 
+/*
+ * Every connection the server holds is an open file, so the soft open-file
+ * limit (often 1024) would cap connections well below what the machine
+ * allows. It is raised to the hard limit, which an unprivileged process
+ * may do; the HTTP server sizes its connection limit from the result.
+ */
+static void raise_open_file_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_warn("cannot raise the open-file limit from %llu to %llu: %s",
+                 (unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
+    else
+        log_info("open-file limit raised from %llu to the hard limit, %llu",
+                 (unsigned long long)was, (unsigned long long)rl.rlim_max);
+}
+
 int serve_main(int argc, char **argv)
 {
     serve_options o;
@@ -168,6 +191,7 @@ int serve_main(int argc, char **argv)
         serve_options_free(&o);
         return rc;
     }
+    raise_open_file_limit();
     if (o.test_clock) {
         clock_enable_test();
         log_warn("TEST CLOCK ENABLED: POST /v1/admin/clock can move time. "
@@ -245,7 +269,10 @@ int serve_main(int argc, char **argv)
     const http_route *routes = api_routes(&nroutes);
     http_config hcfg = { .host = host, .port = port, .threads = o.threads,
                          .max_body = o.max_body, .tls_cert_pem = tls_cert,
-                         .tls_key_pem = tls_key };
+                         .tls_key_pem = tls_key,
+                         .max_connections = (unsigned)o.max_connections,
+                         .per_ip_connections = (unsigned)o.max_connections_per_ip,
+                         .header_timeout_s = (unsigned)o.header_timeout };
     if (!(srv = http_start(&hcfg, routes, nroutes, a, &err))) {
         log_error("%s", err.message);   /* names the address already */
         goto out;

@@ -12,6 +12,8 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <limits.h>
+#include <poll.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -216,7 +218,9 @@ static char app_tag[] = "the-app";
 static http_server *start(size_t max_body)
 {
     sp_error err = SP_ERROR_INIT;
-    http_config cfg = { .host = "127.0.0.1", .port = 0, .threads = 4, .max_body = max_body };
+    /* 200 concurrent requests come from this one address below. */
+    http_config cfg = { .host = "127.0.0.1", .port = 0, .threads = 4, .max_body = max_body,
+                        .per_ip_connections = 1024 };
     http_server *s = http_start(&cfg, routes, sizeof routes / sizeof *routes, app_tag, &err);
     if (!s)
         fprintf(stderr, "http_start: %s\n", err.message);
@@ -785,6 +789,159 @@ static void test_hostile_input_does_not_hurt_the_server(void **state)
     resp_free(&r);
 }
 
+/* ---- connections: the header deadline and the limits ---- */
+
+static void test_connection_budget_is_sized_from_the_open_file_limit(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    unsigned limit = 0;
+    /* Automatic: what is left after the reserve (256), capped at 16384. */
+    assert_int_equal(http_connection_budget(1024, 0, &limit, &err), SP_OK);
+    assert_int_equal(limit, 768);
+    assert_int_equal(http_connection_budget(20000, 0, &limit, &err), SP_OK);
+    assert_int_equal(limit, 16384);
+    assert_int_equal(http_connection_budget(ULLONG_MAX, 0, &limit, &err), SP_OK);
+    assert_int_equal(limit, 16384);
+    /* Asked for: granted when it fits, beyond the automatic cap too. */
+    assert_int_equal(http_connection_budget(100000, 50000, &limit, &err), SP_OK);
+    assert_int_equal(limit, 50000);
+    assert_int_equal(http_connection_budget(400, 144, &limit, &err), SP_OK);
+    assert_int_equal(limit, 144);
+    /* Not fitting: an error that says how many fit and how to get more. */
+    limit = 7;
+    assert_int_equal(http_connection_budget(400, 145, &limit, &err), SP_EBADINPUT);
+    assert_int_equal(limit, 7);
+    assert_non_null(strstr(err.message, "max connections 145"));
+    assert_non_null(strstr(err.message, "open-file limit is 400"));
+    assert_non_null(strstr(err.message, "at most 144 connections fit"));
+    assert_non_null(strstr(err.message, "ulimit -n"));
+    sp_error_clear(&err);
+    /* Too few files for any server at all. */
+    assert_int_equal(http_connection_budget(271, 0, &limit, &err), SP_EUNAVAIL);
+    assert_non_null(strstr(err.message, "open-file limit is 271"));
+    sp_error_clear(&err);
+    assert_int_equal(http_connection_budget(272, 0, &limit, &err), SP_OK);
+    assert_int_equal(limit, 16);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int connect_to(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Waits up to ms for fd to be closed by the server (EOF or reset), reading
+ * and dropping anything it sends; with `line`, sends it every 200 ms
+ * meanwhile. True when it was closed. */
+static bool closed_within(int fd, int ms, const char *line)
+{
+    double until = now_s() + ms / 1000.0;
+    while (now_s() < until) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (poll(&p, 1, 200) > 0) {
+            char sink[4096];
+            ssize_t n = recv(fd, sink, sizeof sink, 0);
+            if (n <= 0)
+                return true;
+            continue;
+        }
+        if (line && send(fd, line, strlen(line), MSG_NOSIGNAL) < 0)
+            return true;
+    }
+    return false;
+}
+
+/* Sends a whole GET and reads its reply (headers and Content-Length body). */
+static bool get_on(int fd, const char *path)
+{
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+        return false;
+    char text[8192];
+    size_t got = 0;
+    struct timeval tv = { 5, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (;;) {
+        ssize_t r = recv(fd, text + got, sizeof text - 1 - got, 0);
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+        text[got] = '\0';
+        char *end = strstr(text, "\r\n\r\n"), *cl = strcasestr(text, "Content-Length:");
+        if (end && cl && got >= (size_t)(end + 4 - text) + strtoul(cl + 15, NULL, 10))
+            return strncmp(text, "HTTP/1.1 200", 12) == 0;
+    }
+}
+
+static void test_a_trickling_header_is_cut_at_the_deadline_and_one_address_is_limited(void **s)
+{
+    sp_error err = SP_ERROR_INIT;
+    http_config cfg = { .host = "127.0.0.1", .port = 0, .threads = 2,
+                        .header_timeout_s = 1, .per_ip_connections = 2 };
+    http_server *g = http_start(&cfg, routes, sizeof routes / sizeof *routes, app_tag, &err);
+    assert_non_null(g);
+    int port = http_port(g);
+
+    /* A header that trickles, a line every 200 ms, so never idle: cut at
+     * the deadline, without an answer. */
+    double t0 = now_s();
+    int slow = connect_to(port);
+    assert_true(slow >= 0);
+    assert_int_equal(send(slow, "GET /things/1 HTTP/1.1\r\n", 24, MSG_NOSIGNAL), 24);
+
+    /* The address's second connection does a whole request meanwhile; a
+     * third is closed as soon as it is accepted. */
+    int ok = connect_to(port);
+    assert_true(ok >= 0);
+    assert_true(get_on(ok, "/things/2"));
+    int third = connect_to(port);
+    assert_true(third >= 0);
+    (void)!send(third, "GET /things/3 HTTP/1.1\r\n", 24, MSG_NOSIGNAL);
+    assert_true(closed_within(third, 500, NULL));
+    close(third);
+
+    assert_true(closed_within(slow, 4000, "X-Slow: 1\r\n"));
+    double lived = now_s() - t0;
+    assert_true(lived >= 0.95);
+    assert_true(lived < 3.0);
+    close(slow);
+
+    /* The keep-alive connection that answered, idle since: the deadline
+     * for its next header runs from the end of the last request. */
+    assert_true(closed_within(ok, 4000, NULL));
+    close(ok);
+
+    /* Its slots are free again: a new connection is served. The client
+     * sees the close a moment before MHD has counted the connection out
+     * of its address, so the first try may still be refused. */
+    bool served = false;
+    int tries = 0;
+    while (!served && tries++ < 20) {
+        int again = connect_to(port);
+        assert_true(again >= 0);
+        served = get_on(again, "/things/4");
+        close(again);
+        if (!served)
+            sleep_ms(50);
+    }
+    assert_true(served);
+    http_stop(g);
+}
+
 static void test_start_fails_cleanly_on_a_busy_port(void **state)
 {
     sp_error err = SP_ERROR_INIT;
@@ -828,6 +985,8 @@ int main(void)
         cmocka_unit_test(test_raw_reply_with_handler_headers),
         cmocka_unit_test(test_error_reply_uses_the_code_status_and_names_the_scheme),
         cmocka_unit_test(test_hostile_input_does_not_hurt_the_server),
+        cmocka_unit_test(test_connection_budget_is_sized_from_the_open_file_limit),
+        cmocka_unit_test(test_a_trickling_header_is_cut_at_the_deadline_and_one_address_is_limited),
         cmocka_unit_test(test_start_fails_cleanly_on_a_busy_port),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
