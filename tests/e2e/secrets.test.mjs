@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
 
-import { startSink } from './lib/doubles.mjs';
+import { startHub, startSink } from './lib/doubles.mjs';
 import { Server, describeResponse, errorShape, useServer } from './lib/server.mjs';
 import { waitRun } from './lib/world.mjs';
 
@@ -203,7 +203,7 @@ steps:
   - id: call
     http:
       method: POST
-      url: "{{ .input.sink }}/v1/refunds"
+      url: "{{ $env.DOUBLES }}/{{ .input.sink }}/v1/refunds"
       auth: {bearer: "{{ $secrets.rot }}"}
       json: {charge: ch_rot, amount: 1}
 `;
@@ -224,8 +224,11 @@ test('rotating the master key: started with the old key as the previous one, eve
   const oldHex = fs.readFileSync(keyFile, 'utf8').trim();
   await srv.stop();
   fs.renameSync(keyFile, keyFile + '.old');
-  const rotating = new Server({ dir: srv.dir, token: srv.token, args: ['--previous-master-key-file', keyFile + '.old'] });
-  const sink = await startSink({ apiKey: VALUE });
+  // the API is one path segment below $env.DOUBLES (a URL's host is configuration)
+  const hub = await startHub();
+  const rotating = new Server({ dir: srv.dir, token: srv.token, env: hub.env,
+    args: ['--previous-master-key-file', keyFile + '.old', ...hub.args] });
+  const sink = await startSink({ apiKey: VALUE, hub });
   try {
     await rotating.start();
     assert.match(rotating.stderr, new RegExp(`${count} secret\\(s\\) and 1 key document\\(s\\) sealed again, from the previous master key \\(id [0-9a-f]{16}`), rotating.tail());
@@ -242,7 +245,7 @@ test('rotating the master key: started with the old key as the previous one, eve
     assert.match(await page.text(), /Approve this request\?/);
     assert.notEqual(rows[0].data.from_key_id, rows[0].data.to_key_id);
     // a step gets the value, opened with the new key
-    const r = await rotating.api('POST', '/v1/runs?wait=30', { body: { workflow: 'rotate-check', input: { sink: sink.url } } });
+    const r = await rotating.api('POST', '/v1/runs?wait=30', { body: { workflow: 'rotate-check', input: { sink: sink.id } } });
     assert.equal(r.status, 201, describeResponse(r));
     const run = r.json.status === 'completed' ? r.json : await waitRun(rotating, r.json.id);
     assert.equal(run.status, 'completed', JSON.stringify(run));
@@ -257,6 +260,7 @@ test('rotating the master key: started with the old key as the previous one, eve
   } finally {
     await rotating.stop();
     await sink.close();
+    await hub.close();
   }
   // the old key alone opens nothing any more; the new key file alone works
   await refuses({ SPOJIT_MASTER_KEY: oldHex }, /is not the one \d+ of the \d+ stored secrets were written with/);
