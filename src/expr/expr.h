@@ -92,14 +92,14 @@ bool expr_truthy(const json_t *v);
 expr_template *expr_template_compile(expr_builder *b, json_t *value, sp_error *err);
 
 /*
- * A URL template (docs/workflows, "URL templates"): a part before the end
- * of the authority ("scheme://host:port") must be exactly $env.NAME or
- * $secrets.NAME and is inserted as it is; a part after it is
- * percent-encoded for its place. Compile refuses (SP_EINVALID) any other
- * part before the end of the authority. Rendering gives a string, or fails
- * (SP_EINVALID) when a value from the run would make a path segment "",
- * "." or "..", when the URL is not http(s)://host..., or when the
- * authority is not the one the text before the first encoded value gave.
+ * A URL template (docs/workflows, "URL templates"): a part that is exactly
+ * $env.NAME or $secrets.NAME (configuration) is inserted as it is; any
+ * other part is percent-encoded, and compile refuses it (SP_EINVALID)
+ * before the end of the authority ("scheme://host:port"). Rendering gives
+ * a string, or fails (SP_EINVALID) when a value from the run would make a
+ * path segment "", "." or "..", when the URL is not http(s)://host..., or
+ * when the authority is not the one the text before the first encoded
+ * value gave.
  */
 expr_template *expr_template_compile_url(expr_builder *b, const char *url, sp_error *err);
 

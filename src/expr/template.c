@@ -11,8 +11,9 @@
  *
  * A URL template (expr_template_compile_url) also knows where each part
  * sits in the URL (url.c): parts before the end of the authority must be
- * $env/$secrets and are inserted as they are; parts after it are
- * percent-encoded, and the rendered URL is checked (expr_url_check).
+ * $env/$secrets (configuration), inserted as they are anywhere; other
+ * parts, after it, are percent-encoded, and the rendered URL is checked
+ * (expr_url_check).
  */
 #include "expr/expr.h"
 #include "expr/expr_internal.h"
@@ -25,6 +26,7 @@ typedef struct {
     char *literal;              /* text before the expression, maybe "" */
     int expr;                   /* -1 for the trailing literal */
     expr_url_pos pos;           /* where the value goes in a URL template */
+    bool encode;                /* a URL template's value from the run */
 } part;
 
 typedef struct {
@@ -73,7 +75,8 @@ static void dyn_free(dyn_string *d)
     free(d->parts);
 }
 
-static bool add_part(dyn_string *d, const char *lit, size_t n, int expr, expr_url_pos pos)
+static bool add_part(dyn_string *d, const char *lit, size_t n, int expr, expr_url_pos pos,
+                     bool encode)
 {
     part *grown = realloc(d->parts, (size_t)(d->count + 1) * sizeof *grown);
     if (!grown)
@@ -83,6 +86,7 @@ static bool add_part(dyn_string *d, const char *lit, size_t n, int expr, expr_ur
         return false;
     d->parts[d->count].expr = expr;
     d->parts[d->count].pos = pos;
+    d->parts[d->count].encode = encode;
     d->count++;
     return true;
 }
@@ -110,11 +114,13 @@ static int compile_string(expr_builder *b, const char *s, bool url, dyn_string *
             sp_error_set(err, SP_ENOMEM, "out of memory");
             goto fail;
         }
+        bool encode = false;
         if (url) {
             char *lit = strndup(rest, (size_t)(open - rest));
             pos = lit ? expr_url_scan(pos, lit) : pos;
             free(lit);
-            if (pos <= EXPR_URL_AUTHORITY && !expr_url_config_part(expr_src)) {
+            encode = !expr_url_config_part(expr_src);
+            if (pos <= EXPR_URL_AUTHORITY && encode) {
                 sp_error_set(err, SP_EINVALID,
                              "{{%s}} stands before the end of the URL's host: only "
                              "{{ $env.NAME }} or {{ $secrets.NAME }} may choose where the "
@@ -136,14 +142,14 @@ static int compile_string(expr_builder *b, const char *s, bool url, dyn_string *
             goto fail;
         }
         free(expr_src);
-        if (!add_part(out, rest, (size_t)(open - rest), idx, pos)) {
+        if (!add_part(out, rest, (size_t)(open - rest), idx, pos, encode)) {
             sp_error_set(err, SP_ENOMEM, "out of memory");
             goto fail;
         }
         rest = close + 2;
         open = strstr(rest, "{{");
     }
-    if (!add_part(out, rest, strlen(rest), -1, pos)) {
+    if (!add_part(out, rest, strlen(rest), -1, pos, false)) {
         sp_error_set(err, SP_ENOMEM, "out of memory");
         goto fail;
     }
@@ -281,7 +287,9 @@ static bool append(text_buf *t, const char *s)
 }
 
 /* The value of part i as text (strings raw, others as compact JSON),
- * percent-encoded when it goes after a URL's authority. NULL with err. */
+ * percent-encoded when it is a URL's value from the run. NULL with err.
+ * Configuration ($env, $secrets) goes in as it is: it is the operator's,
+ * and a secret must stay findable by redaction, which matches literally. */
 static char *part_text(render_ctx *r, const part *pt)
 {
     json_t *v = expr_eval(r->p, pt->expr, r->input, r->env, r->secrets, r->err);
@@ -290,7 +298,7 @@ static char *part_text(render_ctx *r, const part *pt)
     char *text = json_is_string(v) ? strdup(json_string_value(v))
                                    : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
     json_decref(v);
-    if (text && pt->pos > EXPR_URL_AUTHORITY) {
+    if (text && pt->encode) {
         char *encoded = expr_url_encode(text);
         free(text);
         text = encoded;
@@ -343,9 +351,9 @@ static json_t *render_string(render_ctx *r, const dyn_string *d)
         size_t at = t.len;
         failed = !append(&t, value);
         free(value);
-        if (pt->pos > EXPR_URL_AUTHORITY && prefix_len == SIZE_MAX)
+        if (pt->encode && prefix_len == SIZE_MAX)
             prefix_len = at;
-        if (pt->pos == EXPR_URL_PATH) {
+        if (pt->encode && pt->pos == EXPR_URL_PATH) {
             segs[2 * nsegs] = at;
             segs[2 * nsegs + 1] = t.len;
             nsegs++;

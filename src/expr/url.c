@@ -10,12 +10,13 @@
  *   EXPR_URL_AUTHORITY
  *
  * Before the end of the authority only configuration may stand ($env.NAME,
- * $secrets.NAME), inserted as it is: where a request goes, and so where its
- * credentials go, is the operator's choice, never a run's. After it, every
- * value is percent-encoded (everything but RFC 3986's unreserved
- * characters), so a value is one piece of text in its place and cannot
- * add a segment, a query or a fragment; a value that would make a whole
- * path segment "", "." or ".." (which name another resource) is refused.
+ * $secrets.NAME): where a request goes, and so where its credentials go,
+ * is the operator's choice, never a run's. Configuration is inserted as it
+ * is wherever it stands. Every other value (from the run) is
+ * percent-encoded (everything but RFC 3986's unreserved characters), so it
+ * is one piece of text in its place and cannot add a segment, a query or
+ * a fragment; a value that would make a whole path segment "", "." or ".."
+ * (which name another resource) is refused.
  * The rendered URL is checked once more: scheme http or https, and the
  * authority the one the configured prefix gave. Messages never quote the
  * URL: it may hold a secret, and they end up in the run.

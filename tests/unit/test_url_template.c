@@ -130,11 +130,12 @@ static void values_are_encoded_for_their_place(void **state)
         "https://api.example.com/search?q={{ .input.v }}&page=1#{{ .input.v }}",
         "{{ $env.PAYMENTS_URL }}",
         "https://{{ $env.HOST }}:{{ $env.PORT }}/a/{{ .input.v }}.json",
+        "https://{{ $env.HOST }}/acct/{{ $env.ACCT }}/{{ .input.v }}?k={{ $env.ACCT }}",
     };
     urls u;
-    compile_all(&u, src, 4);
-    json_t *env = json_pack("{s:s, s:s, s:s}", "PAYMENTS_URL", "http://127.0.0.1:8080",
-                            "HOST", "api.example.com", "PORT", "8443");
+    compile_all(&u, src, 5);
+    json_t *env = json_pack("{s:s, s:s, s:s, s:s}", "PAYMENTS_URL", "http://127.0.0.1:8080",
+                            "HOST", "api.example.com", "PORT", "8443", "ACCT", "a/b+c");
 
     renders_as(&u, 0, "ch_1", env, "http://127.0.0.1:8080/v1/charges/ch_1");
     renders_as(&u, 0, "ch_1/../../../../../v1/workflows?", env,
@@ -146,6 +147,9 @@ static void values_are_encoded_for_their_place(void **state)
                "https://api.example.com/search?q=a%26b%3Dc%23d&page=1#a%26b%3Dc%23d");
     renders_as(&u, 2, "ignored", env, "http://127.0.0.1:8080");
     renders_as(&u, 3, "x/y", env, "https://api.example.com:8443/a/x%2Fy.json");
+    /* configuration goes in as it is anywhere (a secret must stay
+     * findable by redaction); only the run's value is encoded */
+    renders_as(&u, 4, "x/y", env, "https://api.example.com/acct/a/b+c/x%2Fy?k=a/b+c");
 
     /* a whole segment of dots, or none, would name another resource */
     refused(&u, 0, "..", env, "'..'");
@@ -158,7 +162,7 @@ static void values_are_encoded_for_their_place(void **state)
     json_decref(ftp);
     refused(&u, 2, "x", NULL, "http:// or https://");       /* unset: null */
     json_decref(env);
-    free_all(&u, 4);
+    free_all(&u, 5);
 }
 
 /* Defence in depth: configuration that leaves the authority open is caught
