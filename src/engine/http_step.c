@@ -134,6 +134,15 @@ static char *urlencode(const json_t *pairs, const char *what, sp_error *err)
     return out;
 }
 
+/* Whether curl reads url as a URL it can send. */
+static bool curl_parses(const char *url)
+{
+    CURLU *h = curl_url();
+    bool ok = h && curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK;
+    curl_url_cleanup(h);
+    return ok;
+}
+
 /*
  * The request as JSON: {method, url, headers: {name: value}, body?} with
  * url carrying the query and headers carrying auth and content type. This
@@ -149,8 +158,12 @@ json_t *http_request_build(engine *e, const workflow *wf, const http_def *h,
         render(e, wf, h->body, ctx, secrets, "body", &body, err) ||
         render(e, wf, h->auth, ctx, secrets, "auth", &auth, err))
         goto out;
+    /* A URL template has checked its scheme and host (expr_template_compile_url);
+     * a literal url is checked here, and every url by curl's own parser, the
+     * one that sends it. */
     const char *u = json_string_value(url);
-    if (!u || (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)) {
+    if (!u || (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
+        !curl_parses(u)) {
         sp_error_set(err, SP_EINVALID, "http url: expected an http:// or https:// URL");
         goto out;
     }

@@ -124,6 +124,18 @@ bool expr_truthy(const json_t *v);
  */
 expr_template *expr_template_compile(expr_builder *b, json_t *value, sp_error *err);
 
+/*
+ * A URL template (docs/workflows, "URL templates"): a part that is exactly
+ * $env.NAME or $secrets.NAME (configuration) is inserted as it is; any
+ * other part is percent-encoded, and compile refuses it (SP_EINVALID)
+ * before the end of the authority ("scheme://host:port"). Rendering gives
+ * a string, or fails (SP_EINVALID) when a value from the run would make a
+ * path segment "", "." or "..", when the URL is not http(s)://host..., or
+ * when the authority is not the one the text before the first encoded
+ * value gave.
+ */
+expr_template *expr_template_compile_url(expr_builder *b, const char *url, sp_error *err);
+
 /* True when the value has at least one {{ }} (pure constants cost nothing). */
 bool expr_template_is_dynamic(const expr_template *t);
 

@@ -6,6 +6,7 @@
  *   sandbox.c   refusing the builtins that reach outside a run
  *   template.c  {{ }} templates on top of programs
  *   plain_path.c  field paths (.a.b) answered without jq
+ *   url.c       the rules of URL templates: where a part sits, encoding
  *   watchdog.c  stopping an evaluation that runs too long
  *   isolation.c the server's side of the evaluator processes
  *   worker.c    an evaluator process: its loop and its cache of programs
@@ -163,5 +164,31 @@ sp_code expr_sandbox_check(const char *src, sp_error *err);
 void expr_watchdog_arm(jq_state *jq);
 /* Disarms it; true when it fired (the evaluation was halted). */
 bool expr_watchdog_disarm(void);
+
+/* ---- url.c: URL templates (see the comment at the top of url.c) ---- */
+typedef enum {
+    EXPR_URL_NONE = 0,          /* not a URL template: inserted as text */
+    EXPR_URL_SCHEME,            /* before "://" */
+    EXPR_URL_AUTHORITY,         /* after "://", before the next / ? # */
+    EXPR_URL_PATH,
+    EXPR_URL_QUERY,
+    EXPR_URL_FRAGMENT,
+} expr_url_pos;
+
+/* Where text that follows literal goes, when it starts at pos. */
+expr_url_pos expr_url_scan(expr_url_pos pos, const char *literal);
+/* Whether a part's source is configuration: exactly $env.NAME or
+ * $secrets.NAME (spaces around allowed). */
+bool expr_url_config_part(const char *src);
+/* text with every byte but A-Z a-z 0-9 - . _ ~ as %XX. Caller frees;
+ * NULL when out of memory. */
+char *expr_url_encode(const char *text);
+/* Whether the path segment of url that holds [start, end) is "", "." or
+ * "..": a value that makes one would name another resource. */
+bool expr_url_dot_segment(const char *url, size_t start, size_t end);
+/* Whether url is http(s)://authority... and its first prefix_len bytes
+ * (all that came before the first value from the run) already held the
+ * same scheme and authority. False with err (SP_EINVALID) otherwise. */
+bool expr_url_check(const char *url, size_t prefix_len, sp_error *err);
 
 #endif

@@ -98,7 +98,7 @@ agent_def *wf_agent_build(wf_ctx *c, const char *path, const json_t *v)
     const json_t *x;
     c->secrets_ok = true;
     if ((x = json_object_get(v, "url")))
-        a->url = wf_template(c, MEMBER(kp, path, "url"), x);
+        a->url = wf_url_template(c, MEMBER(kp, path, "url"), x);
     if ((x = json_object_get(v, "api_key")))
         a->api_key = wf_template(c, MEMBER(kp, path, "api_key"), x);
     c->secrets_ok = false;

@@ -198,7 +198,8 @@ expr_template *wf_template(wf_ctx *c, const char *path, const json_t *v)
     return wf_value_template(c, path, v);
 }
 
-expr_template *wf_value_template(wf_ctx *c, const char *path, const json_t *v)
+/* A template over v; a URL template when url (v is then a string). */
+static expr_template *template_of(wf_ctx *c, const char *path, const json_t *v, bool url)
 {
     if (!v)
         return NULL;
@@ -209,12 +210,25 @@ expr_template *wf_value_template(wf_ctx *c, const char *path, const json_t *v)
         return NULL;
     sp_error e = SP_ERROR_INIT;
     int from = expr_builder_count(c->builder);
-    expr_template *t = expr_template_compile(c->builder, (json_t *)v, &e);
+    expr_template *t = url ? expr_template_compile_url(c->builder, json_string_value(v), &e)
+                           : expr_template_compile(c->builder, (json_t *)v, &e);
     wf_expr_paths(c, path, from);
     if (!t)
         wf_problem(c, path, "%s", e.message[0] ? e.message : "the template does not compile");
     sp_error_clear(&e);
     return t;
+}
+
+expr_template *wf_value_template(wf_ctx *c, const char *path, const json_t *v)
+{
+    return template_of(c, path, v, false);
+}
+
+expr_template *wf_url_template(wf_ctx *c, const char *path, const json_t *v)
+{
+    if (!v || !wf_want_string(c, path, v))
+        return NULL;
+    return template_of(c, path, v, true);
 }
 
 int wf_target(wf_ctx *c, const char *path, const json_t *v, bool allow_end,

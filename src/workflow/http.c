@@ -163,7 +163,7 @@ http_def *wf_http_build(wf_ctx *c, const char *path, const json_t *v)
     if (!url)
         wf_problem(c, path, "an http step needs 'url'");
     else
-        h->url = wf_template(c, MEMBER(kp, path, "url"), url);
+        h->url = wf_url_template(c, MEMBER(kp, path, "url"), url);
     const json_t *x;
     if ((x = json_object_get(v, "headers")))
         h->headers = build_pairs(c, MEMBER(kp, path, "headers"), x);

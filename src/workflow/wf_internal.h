@@ -105,6 +105,9 @@ int wf_expr(wf_ctx *c, const char *path, const json_t *v);
 expr_template *wf_template(wf_ctx *c, const char *path, const json_t *v);
 /* Any JSON value whose strings may hold templates (headers, bodies). */
 expr_template *wf_value_template(wf_ctx *c, const char *path, const json_t *v);
+/* Compiles a URL template string (expr_template_compile_url): run data
+ * before the end of its host is reported here. NULL when v is NULL or wrong. */
+expr_template *wf_url_template(wf_ctx *c, const char *path, const json_t *v);
 
 /*
  * Resolves a flow target (a step id, or "end"/"fail" where allowed).

@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* %s: the sink's address, written into the url (a URL's host comes from
+ * the workflow's text or its configuration, never from a run's input). */
 static const char OUTBOUND_WORKFLOW[] =
     "name: outbound\n"
     "description: The benchmark's outbound calls.\n"
@@ -32,7 +34,7 @@ static const char OUTBOUND_WORKFLOW[] =
     "  - id: call\n"
     "    http:\n"
     "      method: POST\n"
-    "      url: \"{{ .input.sink }}/v1/refunds\"\n"
+    "      url: \"%s/v1/refunds\"\n"
     "      json: {n: \"{{ .input.n }}\"}\n"
     "      timeout: 30s\n";
 
@@ -97,7 +99,7 @@ static int ob_start_one(ob_worker *w, long i)
     int rc = -1;
 
     snprintf(body, sizeof body, "{\"workflow\":\"outbound\",\"input\":"
-             "{\"sink\":\"%s\",\"n\":%ld}}", ph->sink->url, i);
+             "{\"n\":%ld}}", i);
     status = bench_client_post(&w->client, ph->b->as_admin, "/v1/runs", body);
     if (status != 201) {
         bench_request_failed("POST /v1/runs (outbound)", status, &w->client, NULL);
@@ -253,20 +255,22 @@ static long ob_server_fd_limit(const bench *b)
     return v;
 }
 
-/* Applies the workflow as the admin. 0, or -1 (counted). */
-static int ob_apply_workflow(const bench *b)
+/* Applies the workflow, calling sink_url, as the admin. 0, or -1 (counted). */
+static int ob_apply_workflow(const bench *b, const char *sink_url)
 {
     struct curl_slist *yaml = bench_headers_new(b->token, "application/yaml");
     bench_client c;
+    char workflow[sizeof OUTBOUND_WORKFLOW + 64];
     long status;
     int rc = -1;
 
+    snprintf(workflow, sizeof workflow, OUTBOUND_WORKFLOW, sink_url);
     if (!yaml || bench_client_init(&c, b->base_url) != 0) {
         fprintf(stderr, "bench: out of memory\n");
         curl_slist_free_all(yaml);
         return -1;
     }
-    status = bench_client_post(&c, yaml, "/v1/workflows", OUTBOUND_WORKFLOW);
+    status = bench_client_post(&c, yaml, "/v1/workflows", workflow);
     if (status == 201 || status == 200)
         rc = 0;
     else
@@ -361,7 +365,7 @@ int bench_outbound_calls(const bench *b, bench_outbound_result *out)
         }
         ph.w[i].client_ok = true;
     }
-    if (ob_apply_workflow(b) != 0)
+    if (ob_apply_workflow(b, sink.url) != 0)
         goto out;
     fd_limit = ob_server_fd_limit(b);
     if (fd_limit >= 0 && fd_limit < b->calls + OUTBOUND_SERVER_FD_MARGIN)

@@ -10,28 +10,34 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, test } from 'node:test';
 
-import { startChat, startSink } from './lib/doubles.mjs';
+import { startChat, startHub, startSink } from './lib/doubles.mjs';
 import { describeResponse, useServer } from './lib/server.mjs';
 import { waitRun } from './lib/world.mjs';
 
 const T = { timeout: 180_000 };
+// A URL's host comes from $env only: each test's model and API are one
+// path segment below the hub, $env.DOUBLES.
+const hub = await startHub();
 // Debug logging, so that "not in the log" covers everything the server says.
-const srv = useServer({ args: ['--log-level', 'debug'] });
+const srv = useServer({ args: ['--log-level', 'debug', ...hub.args], env: hub.env });
 const LLM_KEY = `sk-llm-${crypto.randomBytes(18).toString('base64url')}`;
 const keys = {};
 
 const doubles = [];
 async function chat(script, opts = {}) {
-  const c = await startChat({ apiKey: LLM_KEY, ...opts, script });
+  const c = await startChat({ apiKey: LLM_KEY, ...opts, script, hub });
   doubles.push(c);
   return c;
 }
 async function sink(opts = {}) {
-  const s = await startSink(opts);
+  const s = await startSink({ ...opts, hub });
   doubles.push(s);
   return s;
 }
-after(async () => { await Promise.all(doubles.map((d) => d.close())); });
+after(async () => {
+  await Promise.all(doubles.map((d) => d.close()));
+  await hub.close();
+});
 
 // ---- workflows -------------------------------------------------------------
 
@@ -43,7 +49,7 @@ const TOOLS = `
           description: Look up a charge
           parameters: {type: object, properties: {charge: {type: string}}, required: [charge]}
           safe: true
-          http: {method: GET, url: "{{ .input.sink }}/v1/charges/{{ .arguments.charge }}"}
+          http: {method: GET, url: "{{ $env.DOUBLES }}/{{ .input.sink }}/v1/charges/{{ .arguments.charge }}"}
         - name: issue_refund
           parameters: {type: object, properties: {charge: {type: string}, amount: {type: integer}}}
 `;
@@ -51,7 +57,7 @@ const TOOLS = `
 const agentStep = (extra = '') => `
   - id: draft
     agent:
-      url: "{{ .input.llm }}"
+      url: "{{ $env.DOUBLES }}/{{ .input.llm }}/v1"
       model: test-model
       api_key: "{{ $secrets.llm_key }}"
       instructions: ${INSTRUCTIONS}
@@ -72,7 +78,7 @@ ${agentStep('      max_turns: 5\n      max_revisions: 2\n')}
     on_reject: revise
     http:
       method: POST
-      url: "{{ .input.sink }}/v1/refunds"
+      url: "{{ $env.DOUBLES }}/{{ .input.sink }}/v1/refunds"
       json: {charge: "{{ .proposal.charge }}", amount: "{{ .proposal.amount }}"}
 `;
 
@@ -91,7 +97,7 @@ name: agent-turns
 steps:
   - id: draft
     agent:
-      url: "{{ .input.llm }}"
+      url: "{{ $env.DOUBLES }}/{{ .input.llm }}/v1"
       model: test-model
       instructions: ${INSTRUCTIONS}
       prompt: "Ticket {{ .input.ticket }} about charge {{ .input.charge }}"
@@ -112,7 +118,7 @@ name: agent-triage
 steps:
   - id: triage
     agent:
-      url: "{{ .input.llm }}"
+      url: "{{ $env.DOUBLES }}/{{ .input.llm }}/v1"
       model: test-model
       prompt: "Triage ticket {{ .input.ticket }}"
       response_schema: ${JSON.stringify(TRIAGE_SCHEMA)}
@@ -129,7 +135,7 @@ before(async () => {
 
 // ---- helpers ---------------------------------------------------------------
 
-const input = (c, s, extra = {}) => ({ llm: `${c.url}/v1`, sink: s.url, ticket: 'T-1', charge: 'ch_1', ...extra });
+const input = (c, s, extra = {}) => ({ llm: c.id, sink: s.id, ticket: 'T-1', charge: 'ch_1', ...extra });
 
 // Starts a run and returns it once it is no longer `running`.
 async function settle(workflow, body) {

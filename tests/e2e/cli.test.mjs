@@ -2,14 +2,18 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 
-import { startSink } from './lib/doubles.mjs';
+import { startHub, startSink } from './lib/doubles.mjs';
 import { EXAMPLES, cli, describeResponse, useServer } from './lib/server.mjs';
 import { refundInput, waitRun } from './lib/world.mjs';
 
 const T = { timeout: 180_000 };
-const srv = useServer();
+// The API a workflow calls is one path segment below $env.DOUBLES: a URL's
+// host comes from configuration, never from a run.
+const hub = await startHub();
+after(() => hub.close());
+const srv = useServer({ args: hub.args, env: hub.env });
 const keys = {};
 
 before(async () => {
@@ -271,13 +275,13 @@ steps:
   - id: pay
     http:
       method: POST
-      url: "{{ .input.sink }}/v1/refunds"
+      url: "{{ $env.DOUBLES }}/{{ .input.sink }}/v1/refunds"
       auth: {bearer: "{{ $secrets.cli_stripe }}"}
       json: {charge: ch_cli, amount: 1}
 `);
-  const sink = await startSink({ apiKey: VALUE });
+  const sink = await startSink({ apiKey: VALUE, hub });
   try {
-    const run = await srv.api('POST', '/v1/runs?wait=30', { body: { workflow: 'cli-secret-check', input: { sink: sink.url } } });
+    const run = await srv.api('POST', '/v1/runs?wait=30', { body: { workflow: 'cli-secret-check', input: { sink: sink.id } } });
     assert.equal(run.status, 201, describeResponse(run));
     const done = run.json.status === 'completed' ? run.json : await waitRun(srv, run.json.id);
     assert.equal(done.status, 'completed', JSON.stringify(done));

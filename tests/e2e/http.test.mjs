@@ -9,23 +9,42 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { after, before, test } from 'node:test';
 
-import { startSink } from './lib/doubles.mjs';
+import { startHub, startSink } from './lib/doubles.mjs';
 import { Server, describeResponse, pool, sleep, useServer } from './lib/server.mjs';
 import { FINAL, waitRun } from './lib/world.mjs';
 
 const T = { timeout: 180_000 };
+// A URL's host comes from $env only: every sink is one path below the hub
+// ($env.DOUBLES), and a port nothing listens on is $env.DEAD_API.
+const hub = await startHub();
+const DEAD_API = `http://127.0.0.1:${await deadPort()}`;
+const ENV = { env: { ...hub.env, DEAD_API }, args: ['--env-allow', 'DOUBLES,DEAD_API'] };
 // Debug logging, so that "not in the log" covers everything the server says.
-const srv = useServer({ args: ['--test-clock', '--log-level', 'debug'] });
+const srv = useServer({ args: ['--test-clock', '--log-level', 'debug', ...ENV.args], env: ENV.env });
 const SECRET = `sk_test_${crypto.randomBytes(18).toString('base64url')}`;
 const keys = {};
 
 const sinks = [];
 async function sink(opts) {
-  const s = await startSink(opts);
+  const s = await startSink({ ...opts, hub });
   sinks.push(s);
   return s;
 }
-after(async () => { await Promise.all(sinks.map((s) => s.close())); });
+after(async () => {
+  await Promise.all(sinks.map((s) => s.close()));
+  await hub.close();
+});
+
+// A port from the kernel, closed again: a connection to it is refused.
+async function deadPort() {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = probe.address().port;
+      probe.close(() => resolve(p));
+    });
+  });
+}
 
 // ---- workflows -------------------------------------------------------------
 
@@ -35,7 +54,7 @@ steps:
   - id: refund
     http:
       method: POST
-      url: "{{ .input.sink }}/v1/refunds"
+      url: "{{ $env.DOUBLES }}/{{ .input.sink }}/v1/refunds"
       headers: {X-Trace: "{{ .run.id }}"}
       query: {expand: "charge"}
       json: {charge: "{{ .input.charge }}", amount: "{{ .input.amount }}"}
@@ -54,7 +73,7 @@ steps:
       editable: [/form/amount]
     http:
       method: POST
-      url: "{{ .input.sink }}/v1/refunds"
+      url: "{{ $env.DOUBLES }}/{{ .input.sink }}/v1/refunds"
       form: {charge: "{{ .input.charge }}", amount: "{{ .input.amount }}"}
       auth: {bearer: "{{ $secrets.stripe_key }}"}
 `;
@@ -65,7 +84,7 @@ steps:
   - id: refund
     http:
       method: POST
-      url: "{{ .input.sink }}/v1/refunds"
+      url: "{{ $env.DOUBLES }}/{{ .input.sink }}/v1/refunds"
       json: {charge: "{{ .input.charge }}", amount: "{{ .input.amount }}"}
       timeout: 5s
     retry: {max_attempts: 4, backoff: 1s, max_backoff: 5s, jitter: false}
@@ -81,7 +100,7 @@ steps:
   - id: refund
     http:
       method: POST
-      url: "{{ .input.sink }}/v1/refunds"
+      url: "{{ $env.DOUBLES }}/{{ .input.sink }}/v1/refunds"
       json: {charge: "{{ .input.charge }}", amount: "{{ .input.amount }}"}
       accept: [201]
     retry: {max_attempts: 3, backoff: 1s, jitter: false}
@@ -95,11 +114,15 @@ steps:
   - id: refund
     http:
       method: POST
-      url: "{{ .input.sink }}/v1/refunds"
+      url: "{{ $env.DOUBLES }}/{{ .input.sink }}/v1/refunds"
       json: {charge: "{{ .input.charge }}", amount: "{{ .input.amount }}"}
       timeout: 1s
     retry: {max_attempts: 3, backoff: 1s, jitter: false}
 `;
+
+// FLAKY against a port nothing listens on.
+const REFUSED = FLAKY.replace('name: http-flaky', 'name: http-refused')
+  .replace('{{ $env.DOUBLES }}/{{ .input.sink }}/v1/refunds', '{{ $env.DEAD_API }}/v1/refunds');
 
 // A form whose value may not be a scalar.
 const FORMY = `
@@ -108,14 +131,14 @@ steps:
   - id: refund
     http:
       method: POST
-      url: "{{ .input.sink }}/v1/refunds"
+      url: "{{ $env.DOUBLES }}/{{ .input.sink }}/v1/refunds"
       form: {charge: "{{ .input.charge }}", meta: "{{ .input.meta }}"}
 `;
 
 before(async () => {
   const put = await srv.api('PUT', '/v1/secrets/stripe_key', { body: { value: SECRET } });
   assert.ok([200, 201].includes(put.status), `PUT /v1/secrets/stripe_key: ${describeResponse(put)}`);
-  for (const wf of [REFUND, GATED, FLAKY, STRICT, SLOW, FORMY]) await srv.applyWorkflow(wf);
+  for (const wf of [REFUND, GATED, FLAKY, REFUSED, STRICT, SLOW, FORMY]) await srv.applyWorkflow(wf);
   keys.approver = await srv.userWithKey('approver');
 }, T);
 
@@ -180,7 +203,7 @@ async function assertSecretNowhere(runId) {
 
 test('a POST with a JSON body reaches the sink once, with the Idempotency-Key, the bearer from the secret and the templates; the refund is the step output', T, async () => {
   const s = await sink({ apiKey: SECRET });
-  const run = await settle('http-refund', { sink: s.url, charge: 'ch_a1', amount: 612 });
+  const run = await settle('http-refund', { sink: s.id, charge: 'ch_a1', amount: 612 });
   assert.equal(run.status, 'completed', JSON.stringify(run));
 
   assert.equal(s.requests.length, 1, `one request: ${JSON.stringify(s.requests.map((r) => r.outcome))}`);
@@ -218,7 +241,7 @@ test('a POST with a JSON body reaches the sink once, with the Idempotency-Key, t
 
 test('a gated http step: the approver sees the rendered request with the secret as ***; the approved, edited request goes out with the real secret', T, async () => {
   const s = await sink({ apiKey: SECRET });
-  const run = await settle('http-gated', { sink: s.url, charge: 'ch_g1', amount: 250 });
+  const run = await settle('http-gated', { sink: s.id, charge: 'ch_g1', amount: 250 });
   assert.equal(run.status, 'waiting', JSON.stringify(run));
   assert.equal(run.waiting.type, 'approval');
   assert.equal(s.requests.length, 0, 'nothing is sent before the decision');
@@ -254,7 +277,7 @@ test('a gated http step: the approver sees the rendered request with the secret 
 
 test('while its call is in flight the run and the step are running; the answer completes them', T, async () => {
   const s = await sink({ delayMs: 1500 });
-  const r = await srv.api('POST', '/v1/runs', { body: { workflow: 'http-flaky', input: { sink: s.url, charge: 'ch_f1', amount: 2 } } });
+  const r = await srv.api('POST', '/v1/runs', { body: { workflow: 'http-flaky', input: { sink: s.id, charge: 'ch_f1', amount: 2 } } });
   assert.equal(r.status, 201, describeResponse(r));
   while (s.inflight === 0) await sleep(10);
   const mid = await getRun(r.json.id);
@@ -272,7 +295,7 @@ test('while its call is in flight the run and the step are running; the answer c
 
 test('transient failures (503, 429 with Retry-After, a reset connection) are retried with back-off; one refund is applied', T, async () => {
   const s = await sink({ script: [{ status: 503 }, { status: 429, retryAfter: 3 }, 'reset'] });
-  let run = await settle('http-flaky', { sink: s.url, charge: 'ch_b1', amount: 40 });
+  let run = await settle('http-flaky', { sink: s.id, charge: 'ch_b1', amount: 40 });
   assert.equal(run.status, 'waiting', JSON.stringify(run));
   assert.equal(run.waiting.type, 'retry');
   assert.equal(run.waiting.step, 'refund');
@@ -315,7 +338,7 @@ test('transient failures (503, 429 with Retry-After, a reset connection) are ret
 
 test('a 422 is not retried: the step fails after one attempt and on_error is taken', T, async () => {
   const s = await sink({ script: [{ status: 422, body: { error: { type: 'invalid_request_error', message: 'charge already refunded' } } }] });
-  const run = await settle('http-flaky', { sink: s.url, charge: 'ch_b2', amount: 40 });
+  const run = await settle('http-flaky', { sink: s.id, charge: 'ch_b2', amount: 40 });
   assert.equal(run.status, 'completed', JSON.stringify(run));
   assert.deepEqual(run.output, { rescued: true });
   const step = stepOf(run);
@@ -337,13 +360,13 @@ test('an answer over 1 MiB (OUTBOUND_BODY_MAX) is kept to its first 1 MiB and ma
     { status: 200, body: JSON.stringify({ pad: 'c'.repeat(MIB) }), headers: { 'content-type': 'application/json' } },
     { status: 422, body: 'd'.repeat(MIB + 5) },
   ] });
-  const whole = await settle('http-refund', { sink: s.url, charge: 'ch_big1', amount: 1 });
+  const whole = await settle('http-refund', { sink: s.id, charge: 'ch_big1', amount: 1 });
   assert.equal(whole.status, 'completed', JSON.stringify(whole).slice(0, 500));
   const w = stepOf(whole).output;
   assert.equal(w.body.length, MIB);
   assert.equal(w.truncated, undefined, 'exactly at the limit: nothing cut');
 
-  const cut = await settle('http-refund', { sink: s.url, charge: 'ch_big2', amount: 1 });
+  const cut = await settle('http-refund', { sink: s.id, charge: 'ch_big2', amount: 1 });
   assert.equal(cut.status, 'completed', JSON.stringify(cut).slice(0, 500));
   const o = stepOf(cut).output;
   assert.equal(o.status, 200);
@@ -352,7 +375,7 @@ test('an answer over 1 MiB (OUTBOUND_BODY_MAX) is kept to its first 1 MiB and ma
   assert.equal(o.body, 'a'.repeat(MIB), 'the first 1 MiB, and not the byte after it');
 
   // a JSON answer cut short does not parse: its start is there as text
-  const json = await settle('http-refund', { sink: s.url, charge: 'ch_big3', amount: 1 });
+  const json = await settle('http-refund', { sink: s.id, charge: 'ch_big3', amount: 1 });
   const j = stepOf(json).output;
   assert.equal(j.truncated, true);
   assert.equal(j.received_bytes, MIB + 10);
@@ -360,7 +383,7 @@ test('an answer over 1 MiB (OUTBOUND_BODY_MAX) is kept to its first 1 MiB and ma
   assert.ok(j.body.startsWith('{"pad":"ccc') && j.body.length === MIB);
 
   // a failed answer records the mark too
-  const bad = await settle('http-refund', { sink: s.url, charge: 'ch_big4', amount: 1 });
+  const bad = await settle('http-refund', { sink: s.id, charge: 'ch_big4', amount: 1 });
   assert.equal(bad.status, 'failed');
   const resp = stepOf(bad).response;
   assert.equal(resp.status, 422);
@@ -371,13 +394,13 @@ test('an answer over 1 MiB (OUTBOUND_BODY_MAX) is kept to its first 1 MiB and ma
 
 test('permanent failures without on_error fail the run with the status in the error: a 4xx, and a 2xx not in accept', T, async () => {
   const s = await sink({ script: [{ status: 402 }] });
-  const a = await settle('http-strict', { sink: s.url, charge: 'ch_b3', amount: 1 });
+  const a = await settle('http-strict', { sink: s.id, charge: 'ch_b3', amount: 1 });
   assert.equal(a.status, 'failed', JSON.stringify(a));
   assert.match(JSON.stringify(a.error), /402/);
   assert.equal(stepOf(a).attempts, 1);
   assert.ok(!a.steps.some((x) => x.id === 'after'));
 
-  const b = await settle('http-strict', { sink: s.url, charge: 'ch_b4', amount: 1 });
+  const b = await settle('http-strict', { sink: s.id, charge: 'ch_b4', amount: 1 });
   assert.equal(b.status, 'failed', `200 is not in accept [201]: ${JSON.stringify(b)}`);
   assert.match(JSON.stringify(b.error), /200/);
   assert.equal(stepOf(b).attempts, 1);
@@ -386,7 +409,7 @@ test('permanent failures without on_error fail the run with the status in the er
 
 test('transient failures that outlast max_attempts fail the step and take on_error', T, async () => {
   const s = await sink({ script: [{ status: 500 }, { status: 502 }, { status: 503 }, { status: 504 }, { status: 200 }] });
-  let run = await settle('http-flaky', { sink: s.url, charge: 'ch_b5', amount: 3 });
+  let run = await settle('http-flaky', { sink: s.id, charge: 'ch_b5', amount: 3 });
   for (let i = 0; i < 3; i++) run = await fireRetry(run);
   assert.equal(run.status, 'completed', JSON.stringify(run));
   assert.deepEqual(run.output, { rescued: true });
@@ -398,15 +421,8 @@ test('transient failures that outlast max_attempts fail the step and take on_err
 });
 
 test('a refused connection is transient: retried with back-off, recorded per attempt, then on_error', T, async () => {
-  // A port nothing listens on: take one from the kernel and close it again.
-  const net = await import('node:net');
-  const port = await new Promise((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = probe.address().port;
-      probe.close(() => resolve(p));
-    });
-  });
-  let run = await settle('http-flaky', { sink: `http://127.0.0.1:${port}`, charge: 'ch_refused', amount: 1 });
+  // $env.DEAD_API: a port nothing listens on
+  let run = await settle('http-refused', { charge: 'ch_refused', amount: 1 });
   for (let i = 0; i < 3; i++) run = await fireRetry(run);
   assert.equal(run.status, 'completed', JSON.stringify(run));
   assert.deepEqual(run.output, { rescued: true });
@@ -421,7 +437,7 @@ test('a refused connection is transient: retried with back-off, recorded per att
 test('a call that never answers times out after its timeout and is retried', T, async () => {
   const s = await sink({ script: ['hang'] });
   const t0 = Date.now();
-  let run = await settle('http-slow', { sink: s.url, charge: 'ch_c1', amount: 9 });
+  let run = await settle('http-slow', { sink: s.id, charge: 'ch_c1', amount: 9 });
   const took = Date.now() - t0;
   assert.equal(run.status, 'waiting', JSON.stringify(run));
   assert.equal(run.waiting.type, 'retry');
@@ -443,7 +459,7 @@ test('a call that never answers times out after its timeout and is retried', T, 
 
 test('a call the API applied but answered too late: the retry with the same key gets the stored refund, not a second one', T, async () => {
   const s = await sink({ delayMs: 1500 });
-  let run = await settle('http-slow', { sink: s.url, charge: 'ch_c2', amount: 11 });
+  let run = await settle('http-slow', { sink: s.id, charge: 'ch_c2', amount: 11 });
   assert.equal(run.status, 'waiting', JSON.stringify(run));
   assert.equal(run.waiting.type, 'retry');
   // the API finishes the first request after the client gave up on it
@@ -467,7 +483,7 @@ steps:
   - id: refund
     http:
       method: POST
-      url: "{{ .input.sink }}/v1/refunds"
+      url: "{{ $env.DOUBLES }}/{{ .input.sink }}/v1/refunds"
       json: {charge: "{{ .input.charge }}", amount: "{{ .input.amount }}"}
       timeout: 30s
     retry: {max_attempts: 5, backoff: 1s, jitter: false}
@@ -475,7 +491,7 @@ steps:
 
 test('kill -9 during 200 in-flight calls to a slow API: after restart every run completes and each key is applied exactly once', { timeout: 600_000 }, async () => {
   const N = 200, KILL_AT = 100;
-  const own = new Server();
+  const own = new Server(ENV);
   let killing = null, inflightAtKill = -1, receivedAtKill = -1;
   const s = await sink({
     delayMs: 1500,
@@ -491,7 +507,7 @@ test('kill -9 during 200 in-flight calls to a slow API: after restart every run 
   try {
     await own.start();
     await own.applyWorkflow(CRASH);
-    const input = (i) => ({ sink: s.url, charge: `ch_d${i}`, amount: 100 + i });
+    const input = (i) => ({ sink: s.id, charge: `ch_d${i}`, amount: 100 + i });
     const start = (i) => own.api('POST', '/v1/runs', { body: { workflow: 'http-crash', input: input(i) }, headers: { 'Idempotency-Key': `start-${i}` } });
 
     // Start runs at a steady pace (so that some calls are answered, some in
@@ -584,7 +600,7 @@ steps:
   - id: refund
     http:
       method: POST
-      url: "{{ .input.sink }}/v1/refunds"
+      url: "{{ $env.DOUBLES }}/{{ .input.sink }}/v1/refunds"
       json: {charge: "{{ .input.charge }}", amount: 1}
       timeout: 60s
 `;
@@ -595,7 +611,7 @@ steps:
   - id: refund
     http:
       method: POST
-      url: "{{ .input.sink }}/v1/refunds"
+      url: "{{ $env.DOUBLES }}/{{ .input.sink }}/v1/refunds"
       json: {charge: "ch_warm"}
 `;
 
@@ -606,19 +622,19 @@ function threadsOf(pid) {
 
 test('1,000 concurrent slow calls (2 s each) all complete, on as many threads as before', { timeout: 600_000 }, async () => {
   const N = 1000;
-  const own = new Server({ args: ['--test-clock'] });
+  const own = new Server({ args: ['--test-clock', ...ENV.args], env: ENV.env });
   const s = await sink({ delayMs: 2000 });
   try {
     await own.start();
     await own.applyWorkflow(BURST);
     await own.applyWorkflow(WARM);
     // one call first, so that whatever the server starts on first use is there
-    const warm = await settle('http-warm', { sink: s.url }, { s: own });
+    const warm = await settle('http-warm', { sink: s.id }, { s: own });
     const warmDone = FINAL.has(warm.status) ? warm : await waitRun(own, warm.id);
     assert.equal(warmDone.status, 'completed', JSON.stringify(warmDone));
 
     const ids = await pool(Array.from({ length: N }, (_, i) => i), 32, async (i) => {
-      const r = await own.api('POST', '/v1/runs', { body: { workflow: 'http-burst', input: { sink: s.url, charge: `ch_e${i}` } } });
+      const r = await own.api('POST', '/v1/runs', { body: { workflow: 'http-burst', input: { sink: s.id, charge: `ch_e${i}` } } });
       assert.equal(r.status, 201, describeResponse(r));
       return r.json.id;
     });
@@ -664,12 +680,12 @@ test('1,000 concurrent slow calls (2 s each) all complete, on as many threads as
 // engine re-sends in-flight calls at once, so a restart quicker than the API
 // meets exactly that: a 409 to a call with an Idempotency-Key is transient.
 test('a restart while the API still processes the call: its 409 "key in use" is waited out, not a failure', { timeout: 120_000 }, async () => {
-  const own = new Server();
+  const own = new Server(ENV);
   const s = await sink({ delayMs: 4000 });
   try {
     await own.start();
     await own.applyWorkflow(CRASH);
-    const r = await own.api('POST', '/v1/runs', { body: { workflow: 'http-crash', input: { sink: s.url, charge: 'ch_409', amount: 5 } } });
+    const r = await own.api('POST', '/v1/runs', { body: { workflow: 'http-crash', input: { sink: s.id, charge: 'ch_409', amount: 5 } } });
     assert.equal(r.status, 201, describeResponse(r));
     while (s.inflight === 0) await sleep(10);
     await own.kill9();
@@ -686,13 +702,13 @@ test('a restart while the API still processes the call: its 409 "key in use" is 
 });
 
 test('a form value that is not text (an object) fails the step naming the field; nothing is sent', T, async () => {
-  const s = await startSink();
+  const s = await startSink({ hub });
   try {
-    const run = await settle('http-formy', { sink: s.url, charge: 'ch_f', meta: { a: 1 } });
+    const run = await settle('http-formy', { sink: s.id, charge: 'ch_f', meta: { a: 1 } });
     assert.equal(run.status, 'failed', JSON.stringify(run));
     assert.match(JSON.stringify(stepOf(run).error), /http form\.meta: expected a string, got an object/);
     assert.equal(s.requests.length, 0, 'no request with an empty body went out');
-    const ok = await settle('http-formy', { sink: s.url, charge: 'ch_f', meta: 7 });
+    const ok = await settle('http-formy', { sink: s.id, charge: 'ch_f', meta: 7 });
     assert.equal(ok.status, 'completed', JSON.stringify(ok));
     assert.equal(s.requests.length, 1);
     assert.equal(s.requests[0].raw, 'charge=ch_f&meta=7');

@@ -8,15 +8,18 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 
-import { startSink } from './lib/doubles.mjs';
+import { startHub, startSink } from './lib/doubles.mjs';
 import { Server, cli, describeResponse, errorShape, useServer } from './lib/server.mjs';
 import { waitRun } from './lib/world.mjs';
 
 const T = { timeout: 180_000 };
+// A URL's host comes from $env only: the echo API is one path below the hub.
+const echoHub = await startHub();
+after(() => echoHub.close());
 // Debug logging, so that "not in the log" covers everything the server says.
-const srv = useServer({ args: ['--log-level', 'debug'] });
+const srv = useServer({ env: echoHub.env, args: ['--log-level', 'debug', ...echoHub.args] });
 const keys = {};
 const unique = (tag) => `${tag}-${crypto.randomBytes(18).toString('base64url')}`;
 const written = [];        // every value sent, to search for afterwards
@@ -175,28 +178,27 @@ test('a value under 12 characters is stored with a warning in the answer, the lo
 });
 
 // An API that answers with what it was sent: {c: <the query's c>}.
-async function startEcho() {
-  const server = http.createServer((req, res) => {
+function startEcho() {
+  const mounted = echoHub.mount((req, res) => {
     const c = new URL(req.url, 'http://echo').searchParams.get('c');
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ c }));
   });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
+  return { url: mounted.id, close: mounted.close };
 }
 
 const ORACLE_WF = `
 name: redaction-oracle
 steps:
   - id: probe
-    http: {url: "{{ .input.echo }}/echo?c={{ .input.guess }}"}
+    http: {url: "{{ $env.DOUBLES }}/{{ .input.echo }}/echo?c={{ .input.guess }}"}
   - id: uses_pin
     http:
-      url: "{{ .input.echo }}/echo?c={{ .input.guess }}"
+      url: "{{ $env.DOUBLES }}/{{ .input.echo }}/echo?c={{ .input.guess }}"
       headers: {X-Pin: "{{ $secrets.oracle_pin }}"}
   - id: uses_other
     http:
-      url: "{{ .input.echo }}/echo?c={{ .input.guess }}"
+      url: "{{ $env.DOUBLES }}/{{ .input.echo }}/echo?c={{ .input.guess }}"
       headers: {X-Key: "{{ $secrets.oracle_other }}"}
 `;
 
@@ -206,7 +208,7 @@ test('redaction is no oracle: a step that does not use a secret shows its echo o
   assert.equal((await srv.api('PUT', '/v1/secrets/oracle_pin', { body: { value: pin } })).status, 201);
   assert.ok([200, 201].includes((await srv.api('PUT', '/v1/secrets/oracle_other', { body: { value: unique('other') } })).status));
   await srv.applyWorkflow(ORACLE_WF);
-  const echo = await startEcho();
+  const echo = startEcho();
   try {
     for (const guess of [pin, `${pin.slice(0, -1)}x`]) {
       const r = await srv.api('POST', '/v1/runs?wait=30', { body: { workflow: 'redaction-oracle', input: { echo: echo.url, guess } } });
@@ -321,7 +323,7 @@ steps:
   - id: call
     http:
       method: POST
-      url: "{{ .input.sink }}/v1/refunds"
+      url: "{{ $env.DOUBLES }}/{{ .input.sink }}/v1/refunds"
       auth: {bearer: "{{ $secrets.rot }}"}
       json: {charge: ch_rot, amount: 1}
 `;
@@ -344,8 +346,11 @@ test('rotating the master key: started with the old key as the previous one, eve
   assert.equal(before.ok, true, JSON.stringify(before));
   await srv.stop();
   fs.renameSync(keyFile, keyFile + '.old');
-  const rotating = new Server({ dir: srv.dir, token: srv.token, args: ['--previous-master-key-file', keyFile + '.old'] });
-  const sink = await startSink({ apiKey: VALUE });
+  // the API is one path segment below $env.DOUBLES (a URL's host is configuration)
+  const hub = await startHub();
+  const rotating = new Server({ dir: srv.dir, token: srv.token, env: hub.env,
+    args: ['--previous-master-key-file', keyFile + '.old', ...hub.args] });
+  const sink = await startSink({ apiKey: VALUE, hub });
   try {
     await rotating.start();
     // the link keys and the audit key
@@ -369,7 +374,7 @@ test('rotating the master key: started with the old key as the previous one, eve
     assert.match(await page.text(), /Approve this request\?/);
     assert.notEqual(rows[0].data.from_key_id, rows[0].data.to_key_id);
     // a step gets the value, opened with the new key
-    const r = await rotating.api('POST', '/v1/runs?wait=30', { body: { workflow: 'rotate-check', input: { sink: sink.url } } });
+    const r = await rotating.api('POST', '/v1/runs?wait=30', { body: { workflow: 'rotate-check', input: { sink: sink.id } } });
     assert.equal(r.status, 201, describeResponse(r));
     const run = r.json.status === 'completed' ? r.json : await waitRun(rotating, r.json.id);
     assert.equal(run.status, 'completed', JSON.stringify(run));
@@ -384,6 +389,7 @@ test('rotating the master key: started with the old key as the previous one, eve
   } finally {
     await rotating.stop();
     await sink.close();
+    await hub.close();
   }
   // the old key alone opens nothing any more; the new key file alone works
   await refuses({ SPOJIT_MASTER_KEY: oldHex }, /is not the one \d+ of the \d+ stored secrets were written with/);

@@ -926,7 +926,7 @@ static void http_steps_load_and_their_mistakes_are_named(void **state)
                         "  - id: pay\n"
                         "    http:\n"
                         "      method: post\n"
-                        "      url: '{{ .input.base }}/v1/refunds'\n"
+                        "      url: '{{ $env.BASE }}/v1/refunds'\n"
                         "      headers: {X-Trace: '{{ .run.id }}'}\n"
                         "      form: {amount: '{{ .input.amount }}'}\n"
                         "      auth: {bearer: '{{ $secrets.stripe }}'}\n"
@@ -965,6 +965,36 @@ static void http_steps_load_and_their_mistakes_are_named(void **state)
     sp_error_clear(&err);
 }
 
+/* Where a request goes comes from the workflow's text, $env and $secrets,
+ * never from the run: run data before the end of a url's host is a
+ * problem at the url, for an http step, a tool's http and an agent. */
+static void urls_take_their_host_from_configuration_only(void **state)
+{
+    sp_error err = SP_ERROR_INIT;
+    json_t *d = load_fails("name: bad\n"
+                           "steps:\n"
+                           "  - id: a\n"
+                           "    http: {url: '{{ .input.sink }}/v1/refunds'}\n"          /* 4 */
+                           "  - id: b\n"
+                           "    http: {url: 'http://127.0.0.1:{{ $env.PORT }}{{ .input.x }}'}\n"  /* 6 */
+                           "  - id: c\n"
+                           "    agent:\n"
+                           "      url: '{{ .input.llm }}'\n"                            /* 9 */
+                           "      prompt: hi\n"
+                           "      tools:\n"
+                           "        - {name: t, safe: true, http: {url: 'https://x{{ .arguments.h }}/'}}\n" /* 12 */
+                           "  - id: d\n"
+                           "    http: {url: '{{ $env.PAYMENTS_URL }}/v1/charges/{{ .input.charge }}'}\n",
+                           SP_EINVALID, &err);
+    assert_problem(d, "steps[0].http.url", "before the end of the URL's host", 4);
+    assert_problem(d, "steps[1].http.url", "{{ .input.x }}", 6);
+    assert_problem(d, "steps[2].agent.url", "before the end of the URL's host", 9);
+    assert_problem(d, "steps[2].agent.tools[0].http.url", "before the end of the URL's host", 12);
+    assert_null(problem_at(d, "steps[3].http.url"));
+    assert_int_equal(json_array_size(d), 4);
+    sp_error_clear(&err);
+}
+
 /* agent settings: the model, the prompt, read-only and action tools. */
 static void agent_steps_load_and_their_mistakes_are_named(void **state)
 {
@@ -973,7 +1003,7 @@ static void agent_steps_load_and_their_mistakes_are_named(void **state)
                         "steps:\n"
                         "  - id: draft\n"
                         "    agent:\n"
-                        "      url: '{{ .input.llm }}'\n"
+                        "      url: '{{ $env.LLM_URL }}'\n"
                         "      api_key: '{{ $secrets.llm }}'\n"
                         "      prompt: 'Ticket {{ .input.t }}'\n"
                         "      max_turns: 3\n"
@@ -1231,6 +1261,7 @@ int main(void)
         cmocka_unit_test(agent_steps_load_and_their_mistakes_are_named),
         cmocka_unit_test(each_step_knows_the_secrets_it_reads),
         cmocka_unit_test(editable_bounds_load_and_their_mistakes_are_named),
+        cmocka_unit_test(urls_take_their_host_from_configuration_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,8 @@
 //   startSink(opts)  - a payment API in the manner of Stripe's refunds
 //                      endpoint, with Stripe's Idempotency-Key rules
 //   startChat(opts)  - POST /v1/chat/completions answering from a script
+//   startHub()       - one address in front of many doubles, one path
+//                      segment each (opts.hub of the two above)
 //
 // See docs/internals/testing.md.
 
@@ -138,6 +140,71 @@ function send(res, status, body, headers = {}) {
   }
 }
 
+// ---------------------------------------------------------------------------
+// startHub: one address in front of many doubles.
+//
+// A workflow's URL takes its scheme and host only from configuration ($env,
+// $secrets), never from a run (docs/workflows, "URL templates"). So a
+// server under test is started once with the hub's address in its
+// environment (hub.env, allowed by hub.args), and each test's own double
+// is one path segment below it: a request for /<id>/rest reaches the double
+// mounted as <id> as a request for /rest. Given {hub}, startSink and
+// startChat mount there: their `url` is `${hub.url}/${id}` and their `id`
+// is what a run's input names:
+//   url: "{{ $env.DOUBLES }}/{{ .input.sink }}/v1/refunds"   input: {sink: s.id}
+// Every answer closes its connection, so that a connection one double's
+// answer left open is never reused for another's scripted 'reset'.
+// ---------------------------------------------------------------------------
+export async function startHub() {
+  const mounts = new Map();
+  let seq = 0;
+  const server = http.createServer((req, res) => {
+    res.setHeader('connection', 'close');
+    const m = /^\/([A-Za-z0-9_-]+)(?=[/?]|$)/.exec(req.url);
+    const mount = m && mounts.get(m[1]);
+    if (!mount) {
+      readBody(req).then(() => send(res, 404, { error: { message: `no double at ${req.url}` } }));
+      return;
+    }
+    const rest = req.url.slice(m[0].length);
+    req.url = rest.startsWith('/') ? rest : `/${rest}`;
+    mount.sockets.add(req.socket);
+    req.socket.once('close', () => mount.sockets.delete(req.socket));
+    mount.handler(req, res);
+  });
+  const sockets = track(server);
+  const url = await listen(server);
+  return {
+    url,
+    env: { DOUBLES: url },
+    args: ['--env-allow', 'DOUBLES'],
+    // handler(req, res) answers the double's requests; returns {id, url, close}
+    mount(handler) {
+      const id = `d${++seq}`;
+      const mount = { handler, sockets: new Set() };
+      mounts.set(id, mount);
+      return {
+        id,
+        url: `${url}/${id}`,
+        close: async () => {
+          mounts.delete(id);
+          for (const s of mount.sockets) s.destroy();
+        },
+      };
+    },
+    close: closer(server, sockets),
+  };
+}
+
+// Serves handler on its own port, or mounts it on opts.hub: {id, url, close}.
+async function serve(handler, opts) {
+  if (opts.hub) return opts.hub.mount(handler);
+  const server = http.createServer(handler);
+  const sockets = track(server);
+  const url = await listen(server);
+  return { id: null, url, close: closer(server, sockets) };
+}
+
 function stripeError(status, message, extra = {}) {
   const type = status === 429 ? 'rate_limit_error'
     : status >= 500 ? 'api_error'
@@ -150,6 +217,7 @@ function stripeError(status, message, extra = {}) {
 // startSink: a Stripe-like payment API.
 //
 // opts:
+//   hub       - mount on this startHub() instead of a port of its own
 //   delayMs   - every normal answer comes this long after the request
 //               (the key is "being processed" meanwhile: 409 for a second
 //               request with it)
@@ -168,8 +236,9 @@ function stripeError(status, message, extra = {}) {
 //   onRequest - called with each record as soon as the request is read
 //
 // sink.requests: every request read, in order of arrival:
-//   {n, method, path, query, headers (lower-case names), raw (the body
-//    text), body (parsed: JSON or form; null when it does not parse),
+//   {n, method, path, query, target (the request-target as it came, below
+//    the hub's segment when mounted), headers (lower-case names), raw (the
+//    body text), body (parsed: JSON or form; null when it does not parse),
 //    idempotencyKey, at (ms), outcome, status, delivered}
 //   outcome: 'applied' | 'replayed' | 'idempotency_mismatch' | 'in_progress'
 //            | 'invalid' | 'unauthorized' | 'not_found' | 'read'
@@ -196,10 +265,9 @@ export async function startSink(opts = {}) {
   let inflight = 0;
   let seq = 0;
 
-  const server = http.createServer((req, res) => handle(req, res).catch((e) => {
+  const handler = (req, res) => handle(req, res).catch((e) => {
     send(res, 500, stripeError(500, `sink error: ${e.message}`));
-  }));
-  const sockets = track(server);
+  });
 
   function authorized(headers) {
     if (!opts.apiKey) return true;
@@ -259,6 +327,7 @@ export async function startSink(opts = {}) {
       method: req.method,
       path: u.pathname,
       query: Object.fromEntries(u.searchParams),
+      target: req.url,
       headers,
       raw,
       body: parsed.ok ? parsed.value : null,
@@ -400,9 +469,10 @@ export async function startSink(opts = {}) {
     }
   }
 
-  const url = await listen(server);
+  const served = await serve(handler, opts);
   return {
-    url,
+    id: served.id,
+    url: served.url,
     requests,
     refunds,
     // key -> how many times a request with it was applied (1, or it is a bug)
@@ -415,7 +485,7 @@ export async function startSink(opts = {}) {
     pending: (p = '/v1/refunds') => (scripts.get(p) || []).length,
     // the records carrying an Idempotency-Key
     withKey: (key) => requests.filter((r) => r.idempotencyKey === key),
-    close: closer(server, sockets),
+    close: served.close,
   };
 }
 
@@ -436,6 +506,7 @@ export async function startSink(opts = {}) {
 //             OpenAI's error shape otherwise; a refused request does not use
 //             up a script entry)
 //   model   - the model named in answers when the request names none
+//   hub     - mount on this startHub() instead of a port of its own
 //
 // chat.requests: the parsed body of every accepted request, in order (so a
 //   test sees the messages sent, e.g. the tool results and an approver's
@@ -449,7 +520,7 @@ export async function startChat(opts = {}) {
 
   const oaiError = (message, type, code = null, param = null) => ({ error: { message, type, param, code } });
 
-  const server = http.createServer(async (req, res) => {
+  const handler = async (req, res) => {
     const raw = await readBody(req);
     const headers = lowerHeaders(req);
     const u = new URL(req.url, 'http://chat');
@@ -509,15 +580,15 @@ export async function startChat(opts = {}) {
       choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
       usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
     });
-  });
-  const sockets = track(server);
-  const url = await listen(server);
+  };
+  const served = await serve(handler, opts);
   return {
-    url,
+    id: served.id,
+    url: served.url,
     requests,
     log,
     remaining: () => script.length,
     push: (...entries) => script.push(...entries),
-    close: closer(server, sockets),
+    close: served.close,
   };
 }
