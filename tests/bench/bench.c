@@ -416,6 +416,7 @@ static int phase_hitl(bench *b, long threads)
             threads == 1 ? "" : "s", b->seconds);
     mark = cpu_mark_now(b);
     rc = bench_hitl_phase(b, threads, &r);
+    cpu_mark end = cpu_mark_now(b);
     cpu_report(b, "HITL cycles", mark);
     if (rc == 0 && r.seconds > 0) {
         if (threads == 1)
@@ -429,6 +430,9 @@ static int phase_hitl(bench *b, long threads)
                 bench_lat_percentile(&r.decide_lat, 50));
         /* The latency figures come from the busy phase. */
         if (threads == b->clients && r.cycles > 0) {
+            if (mark.server >= 0 && end.server >= 0)
+                figure("hitl_server_cpu_per_cycle", (end.server - mark.server) * 1000.0 /
+                       (double)r.cycles, 3, "ms");
             figure("start_to_waiting_p50", bench_lat_percentile(&r.start_lat, 50), 2, "ms");
             figure("start_to_waiting_p99", bench_lat_percentile(&r.start_lat, 99), 2, "ms");
             figure("decision_to_completed_p50", bench_lat_percentile(&r.decide_lat, 50), 2, "ms");

@@ -3,6 +3,7 @@
  */
 #include "bench_server.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -428,28 +429,59 @@ long bench_server_threads(const bench_server *s)
     return status_field(s, "Threads:");
 }
 
-double bench_server_cpu_seconds(const bench_server *s)
+/* utime + stime of /proc/PID/stat in ticks, with its parent's pid and, when
+ * children is set, the times of its waited-for children (cutime, cstime).
+ * -1 when the process is gone. */
+static long long proc_ticks(long pid, bool children, long *ppid)
 {
     unsigned long utime, stime;
+    long cutime, cstime, parent;
     char path[64], line[1024];
     const char *p;
-    long ticks = sysconf(_SC_CLK_TCK);
     FILE *f;
     bool ok;
 
-    if (s->pid == 0 || ticks <= 0)
-        return -1;
-    snprintf(path, sizeof path, "/proc/%ld/stat", (long)s->pid);
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     if (!(f = fopen(path, "r")))
         return -1;
     ok = fgets(line, sizeof line, f) != NULL;
     if (fclose(f) != 0 || !ok)
         return -1;
     /* The command name may hold spaces; the fields we want follow its
-     * closing parenthesis: state is field 3, utime 14 and stime 15. */
+     * closing parenthesis: state is field 3, ppid 4, utime 14, stime 15,
+     * cutime 16 and cstime 17. */
     if (!(p = strrchr(line, ')')) ||
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-               &utime, &stime) != 2)
+        sscanf(p + 1, " %*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld",
+               &parent, &utime, &stime, &cutime, &cstime) != 5)
         return -1;
-    return (double)(utime + stime) / (double)ticks;
+    if (ppid)
+        *ppid = parent;
+    return (long long)(utime + stime) + (children ? cutime + cstime : 0);
+}
+
+/* The server's CPU time and that of its children: the expression
+ * evaluators it starts (docs/internals/expr.md), live or already reaped,
+ * do part of its work. */
+double bench_server_cpu_seconds(const bench_server *s)
+{
+    long ticks = sysconf(_SC_CLK_TCK);
+    long long total;
+    DIR *proc;
+    struct dirent *e;
+
+    if (s->pid == 0 || ticks <= 0)
+        return -1;
+    if ((total = proc_ticks((long)s->pid, true, NULL)) < 0)
+        return -1;
+    if ((proc = opendir("/proc"))) {
+        while ((e = readdir(proc))) {
+            long pid = strtol(e->d_name, NULL, 10), ppid = 0;
+            long long t;
+
+            if (pid > 0 && (t = proc_ticks(pid, false, &ppid)) >= 0 && ppid == (long)s->pid)
+                total += t;
+        }
+        closedir(proc);
+    }
+    return (double)total / (double)ticks;
 }
