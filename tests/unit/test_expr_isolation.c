@@ -6,10 +6,16 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "expr/expr.h"
+#include "expr/expr_internal.h"
 
 static int start(void **state)
 {
@@ -228,6 +234,42 @@ static void a_runtime_error_in_one_program_leaves_the_others(void **state)
     expr_program_free(pb);
 }
 
+/* What confine.c promises, tried in a child that confines itself: no file
+ * opens, no socket, no process; and no allocation past the memory limit. */
+static void a_confined_process_opens_nothing_and_stays_in_its_memory(void **state)
+{
+#ifdef EXPR_SANITIZED
+    skip();     /* sanitizer builds limit evaluators through ASAN_OPTIONS */
+#else
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char why[256];
+        if (!expr_confine(why, sizeof why))
+            _exit(10);
+        if (open("/etc/hostname", O_RDONLY) >= 0 || errno != EPERM)
+            _exit(11);
+        if (socket(AF_INET, SOCK_STREAM, 0) >= 0 || errno != EPERM)
+            _exit(12);
+        if (fork() >= 0 || errno != EPERM)
+            _exit(13);
+        size_t big = (size_t)(EXPR_MEMORY_LIMIT_MB + 64) << 20;
+        char *p = malloc(big);
+        if (p)
+            _exit(14);
+        p = malloc(1 << 20);    /* ordinary allocations still work */
+        if (!p)
+            _exit(15);
+        p[0] = 1;
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +281,7 @@ int main(void)
         cmocka_unit_test(results_and_documents_over_their_limits_fail),
         cmocka_unit_test(programs_evicted_from_the_process_are_loaded_again),
         cmocka_unit_test(a_runtime_error_in_one_program_leaves_the_others),
+        cmocka_unit_test(a_confined_process_opens_nothing_and_stays_in_its_memory),
     };
     return cmocka_run_group_tests(tests, start, stop);
 }
