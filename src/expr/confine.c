@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Mapped bytes now, from /proc/self/statm (pages). 0 if unknown. */
 static unsigned long long mapped_bytes(void)
@@ -58,7 +59,7 @@ static const int allowed_calls[] = {
     SCMP_SYS(newfstatat), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap),
     SCMP_SYS(mprotect), SCMP_SYS(madvise), SCMP_SYS(brk), SCMP_SYS(futex),
     SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday), SCMP_SYS(time), SCMP_SYS(getrandom),
-    SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(tgkill), SCMP_SYS(rt_sigprocmask),
+    SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(rt_sigprocmask),
     SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall),
     SCMP_SYS(exit), SCMP_SYS(exit_group),
 };
@@ -73,6 +74,11 @@ static bool filter_system_calls(char *why, size_t why_len)
     int rc = 0;
     for (size_t i = 0; !rc && i < sizeof allowed_calls / sizeof *allowed_calls; i++)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed_calls[i], 0);
+    /* abort() signals itself with tgkill: to itself only, or a process
+     * an input took over could signal the server. */
+    if (!rc)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
     if (!rc)
         rc = seccomp_load(ctx);     /* sets no_new_privs first */
     seccomp_release(ctx);

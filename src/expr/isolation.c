@@ -42,6 +42,9 @@
  * program of EXPR_MAX_COUNT expressions both take far less than this. */
 #define START_LIMIT_MS 10000
 #define COMPILE_LIMIT_MS 10000
+/* The allowance for sending and parsing an evaluation's texts, on top of
+ * EXPR_TIME_LIMIT_MS: a 16 MiB document gets 4 s more. */
+#define TRANSFER_MS_PER_MIB 250
 /* Slack over the bytes of a result for its header and the last message. */
 #define ANSWER_MAX_BYTES (EXPR_MAX_RESULT_BYTES + 4096)
 
@@ -204,15 +207,20 @@ static int read_answer(wire_answer *a, char **bytes, int64_t deadline)
     return 1;
 }
 
-/* The failure of a process that timed out, died or broke the protocol:
- * ends it and sets err. */
-static void fail_process(int rc, const char *what, sp_error *err)
+/* The failure of a process that timed out (rc 0), died (-1) or broke the
+ * protocol (-2): ends it and sets err. A timeout names what took too long
+ * and the limit that passed. */
+static void fail_process(int rc, const char *what, int limit_ms, sp_error *err)
 {
     int status;
     end_process(rc == 0 || rc == -2, &status);
     if (rc == 0) {
-        sp_error_set(err, SP_EINVALID, "the expression ran longer than %d ms and was stopped",
-                     EXPR_TIME_LIMIT_MS);
+        if (what)
+            sp_error_set(err, SP_EINVALID, "%s took longer than %d ms and was stopped", what,
+                         limit_ms);
+        else
+            sp_error_set(err, SP_EINVALID, "the expression ran longer than %d ms and was stopped",
+                         EXPR_TIME_LIMIT_MS);
         return;
     }
     char message[256];
@@ -261,6 +269,28 @@ static int send_request(const wire_request *rq, const char *const *texts, int64_
     return wire_writev(iso.fd, iov, n, deadline);
 }
 
+/* Programs whose compiling timed out in an evaluator: each try costs the
+ * engine thread COMPILE_LIMIT_MS, so they are not tried again and their
+ * evaluations fail at once. Program ids are never reused; the workflow
+ * loaded again (after a restart) is a new chance. */
+#define FAILED_PROGRAMS 64
+static uint64_t failed_programs[FAILED_PROGRAMS];
+static unsigned nfailed;
+
+static void remember_failed(uint64_t program)
+{
+    failed_programs[nfailed++ % FAILED_PROGRAMS] = program;
+}
+
+static bool failed_before(uint64_t program)
+{
+    unsigned n = nfailed < FAILED_PROGRAMS ? nfailed : FAILED_PROGRAMS;
+    for (unsigned i = 0; i < n; i++)
+        if (failed_programs[i] == program)
+            return true;
+    return false;
+}
+
 static bool load_program(uint64_t program, const char *source, int count, sp_error *err)
 {
     size_t len = strlen(source);
@@ -274,14 +304,15 @@ static bool load_program(uint64_t program, const char *source, int count, sp_err
     if (rc == 1)
         rc = read_answer(&a, &bytes, deadline);
     if (rc != 1) {
-        fail_process(rc, "while compiling the workflow's expressions", err);
+        fail_process(rc, "compiling the workflow's expressions", COMPILE_LIMIT_MS, err);
+        remember_failed(program);
         return false;
     }
     bool ok = a.op == WIRE_READY;
     if (!ok && a.op == WIRE_ERROR)
         sp_error_set(err, SP_EINVALID, "%s", bytes);
     else if (!ok)
-        fail_process(-2, "while compiling the workflow's expressions", err);
+        fail_process(-2, "compiling the workflow's expressions", COMPILE_LIMIT_MS, err);
     free(bytes);
     return ok;
 }
@@ -353,7 +384,14 @@ static int eval_once(uint64_t program, int idx, json_t *const *values, json_t **
             return 0;
         }
     }
-    int64_t deadline = wire_now_ms() + EXPR_TIME_LIMIT_MS;
+    /* The time limit is for evaluating; moving and parsing a large
+     * document gets its own allowance on top. */
+    size_t sent = 0;
+    for (int i = 0; i < WIRE_TEXTS; i++)
+        if (rq.len[i] != WIRE_SAME)
+            sent += rq.len[i];
+    int64_t deadline = wire_now_ms() + EXPR_TIME_LIMIT_MS +
+                       (int64_t)(sent / (1u << 20)) * TRANSFER_MS_PER_MIB;
     int rc = send_request(&rq, (const char *const *)texts, deadline);
     if (rc == 1)
         remember_sent(texts, rq.len);
@@ -364,7 +402,7 @@ static int eval_once(uint64_t program, int idx, json_t *const *values, json_t **
     if (rc == 1)
         rc = read_answer(&a, &bytes, deadline);
     if (rc != 1) {
-        fail_process(rc, NULL, err);
+        fail_process(rc, NULL, 0, err);
         return 0;
     }
     int outcome = 0;
@@ -375,7 +413,7 @@ static int eval_once(uint64_t program, int idx, json_t *const *values, json_t **
         if (*out)
             outcome = 1;
         else
-            fail_process(-2, "its answer was not JSON", err);
+            fail_process(-2, "its answer was not JSON", 0, err);
         break;
     }
     case WIRE_ERROR:
@@ -389,7 +427,7 @@ static int eval_once(uint64_t program, int idx, json_t *const *values, json_t **
         outcome = 2;
         break;
     default:
-        fail_process(-2, "it answered out of turn", err);
+        fail_process(-2, "it answered out of turn", 0, err);
     }
     free(bytes);
     return outcome;
@@ -400,6 +438,12 @@ json_t *expr_isolation_eval(uint64_t program, const char *source, int count, int
 {
     json_t *values[WIRE_TEXTS] = { input, env, secrets };
     json_t *out = NULL;
+    if (failed_before(program)) {
+        sp_error_set(err, SP_EINVALID, "compiling this workflow's expressions took longer than "
+                     "%d ms in the evaluator before; it is not tried again until the server "
+                     "restarts", COMPILE_LIMIT_MS);
+        return NULL;
+    }
     if (!ensure_ready(err))
         return NULL;
     int rc = eval_once(program, idx, values, &out, err);
@@ -409,7 +453,7 @@ json_t *expr_isolation_eval(uint64_t program, const char *source, int count, int
         rc = eval_once(program, idx, values, &out, err);
     }
     if (rc == 2)
-        fail_process(-2, "it lost a program it had just loaded", err);
+        fail_process(-2, "it lost a program it had just loaded", 0, err);
     return rc == 1 ? out : NULL;
 }
 

@@ -112,8 +112,11 @@ static bool load(const wire_request *rq)
     return answer(WIRE_READY, NULL, 0);
 }
 
-/* Reads the texts that came with an EVAL into texts[]. */
-static bool read_texts(const wire_request *rq, char *why, size_t why_len)
+/* Reads the texts that came with an EVAL into texts[]. A text that does
+ * not parse (out of memory) ends the process after answering: the server
+ * believes this process holds what it sent, and a slot left stale would be
+ * used by the next request that says SAME. */
+static bool read_texts(const wire_request *rq)
 {
     for (int i = 0; i < WIRE_TEXTS; i++) {
         if (rq->len[i] == WIRE_SAME)
@@ -125,9 +128,14 @@ static bool read_texts(const wire_request *rq, char *why, size_t why_len)
         json_t *v = json_loadb(text, rq->len[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
         free(text);
         jv_free(texts[i]);
-        texts[i] = v ? expr_json_to_jv(v) : jv_null();
-        if (!v && !why[0])
-            snprintf(why, why_len, "the evaluator could not read its input: %s", jerr.text);
+        texts[i] = jv_null();
+        if (!v) {
+            char why[256];
+            snprintf(why, sizeof why, "the evaluator could not read its input: %s", jerr.text);
+            answer_text(WIRE_FATAL, why);
+            return false;
+        }
+        texts[i] = expr_json_to_jv(v);
         json_decref(v);
     }
     return true;
@@ -135,11 +143,8 @@ static bool read_texts(const wire_request *rq, char *why, size_t why_len)
 
 static bool eval(const wire_request *rq)
 {
-    char why[256] = "";
-    if (!read_texts(rq, why, sizeof why))
+    if (!read_texts(rq))
         return false;
-    if (why[0])
-        return answer_text(WIRE_ERROR, why);
     cached_program *c = find_program(rq->program);
     if (!c)
         return answer(WIRE_NEED_PROGRAM, NULL, 0);

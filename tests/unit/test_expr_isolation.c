@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -253,6 +254,10 @@ static void a_confined_process_opens_nothing_and_stays_in_its_memory(void **stat
             _exit(12);
         if (fork() >= 0 || errno != EPERM)
             _exit(13);
+        if (syscall(SYS_tgkill, getppid(), getppid(), 0) == 0 || errno != EPERM)
+            _exit(16);      /* may signal itself only, not the server */
+        if (syscall(SYS_tgkill, getpid(), getpid(), 0) != 0)
+            _exit(17);
         size_t big = (size_t)(EXPR_MEMORY_LIMIT_MB + 64) << 20;
         char *p = malloc(big);
         if (p)
