@@ -380,7 +380,8 @@ sp_code agent_step(engine *e, const workflow *wf, const step_def *step, json_t *
     } else {
         json_object_del(entry, "_in_flight");
         long status = (long)json_integer_value(json_object_get(resp, "status"));
-        json_t *body = http_response_body(resp);
+        json_t *secrets = engine_step_secrets(e, step);
+        json_t *body = http_response_body(resp, secrets);
         const char *pending = json_str(st, "pending");
         bool ok = status >= 200 && status < 300;
         bool tool_answer = pending && strcmp(pending, "tool") == 0;
@@ -389,13 +390,19 @@ sp_code agent_step(engine *e, const workflow *wf, const step_def *step, json_t *
             /* The read-only tool answered: give it to the model - a 4xx too,
              * which the model may well act on ("no such charge"). */
             const char *raw = json_str(resp, "body") ? json_str(resp, "body") : "";
-            /* A cut answer says so, to the model as to an http step. */
+            /* A cut answer says so, to the model as to an http step; it is
+             * cut as an http step's is (http_cut_text). */
             char cut[128] = "";
-            if (json_is_true(json_object_get(resp, "truncated")))
+            char *kept = NULL;
+            if (json_is_true(json_object_get(resp, "truncated"))) {
+                kept = http_cut_text(raw, json_string_length(json_object_get(resp, "body")),
+                                     secrets);
+                raw = kept ? kept : "";
                 snprintf(cut, sizeof cut,
                          "\n[cut: the answer had %lld bytes; only the first %d are shown]",
                          (long long)json_integer_value(json_object_get(resp, "received_bytes")),
-                         OUTBOUND_BODY_MAX);
+                         HTTP_CUT_BODY_KEEP);
+            }
             size_t n = strlen(raw) + strlen(cut) + 64;
             char *t = malloc(n);
             json_t *text = NULL;
@@ -407,12 +414,11 @@ sp_code agent_step(engine *e, const workflow *wf, const step_def *step, json_t *
                 text = json_string(t);
                 free(t);
             }
+            free(kept);
             if (!text)
                 text = json_string("error: the answer could not be read");
-            json_t *secrets = engine_step_secrets(e, step);
             json_t *clean = secrets_redact(text, secrets);
             json_decref(text);
-            json_decref(secrets);
             text = clean;
             json_array_append_new(json_object_get(st, "messages"),
                                   json_pack("{s:s, s:O, s:o}", "role", "tool", "tool_call_id",
@@ -439,6 +445,7 @@ sp_code agent_step(engine *e, const workflow *wf, const step_def *step, json_t *
                 snprintf(message, sizeof message, "the %s call failed: HTTP %ld",
                          pending && !strcmp(pending, "tool") ? "tool" : "model", status);
             json_decref(body);
+            json_decref(secrets);
             json_decref(resp);
             /* Transient: the next attempt sends the failed call again, with
              * the conversation so far (tools already run are not run
@@ -453,6 +460,7 @@ sp_code agent_step(engine *e, const workflow *wf, const step_def *step, json_t *
             return rc;
         }
         json_decref(body);
+        json_decref(secrets);
     }
     json_decref(resp);
     /* Done: the conversation is in the output; the working copy can go. */

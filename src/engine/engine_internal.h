@@ -12,6 +12,7 @@
 #include "core/jsonx.h"
 #include "engine/engine.h"
 #include "outbound/outbound.h"
+#include "secrets/secrets.h"
 #include "workflow/workflow.h"
 
 /* A queued command; owned by the engine once submitted. */
@@ -163,7 +164,10 @@ json_t *http_request_build(engine *e, const workflow *wf, const http_def *h,
  * with key's members (stolen) - {run_id, step, visit, attempt}. */
 void http_request_queue(engine *e, json_t *key, const json_t *req, int64_t timeout_ms);
 /* An answer's body: parsed when it says it is JSON, else text. New ref. */
-json_t *http_response_body(const json_t *resp);
+/* An answer's body: parsed when it is JSON, else text; a cut one is text,
+ * cut to HTTP_CUT_BODY_KEEP and redacted of secrets (http_cut_text). */
+json_t *http_response_body(const json_t *resp, const json_t *secrets);
+char *http_cut_text(const char *text, size_t len, const json_t *secrets);
 /* Whether a status (0: no answer) is worth another attempt. */
 bool http_transient(const http_def *h, long status);
 /* Every secret, opened, as {name: value} (empty without a master key). New ref. */
@@ -267,5 +271,10 @@ sp_code engine_audit(engine *e, const char *actor, const char *type, const char 
 void engine_mark_changed(engine *e, const char *kind, const char *id);
 /* RFC 3339 "now" as a new JSON string. */
 json_t *engine_now_json(void);
+
+/* What a body cut at OUTBOUND_BODY_MAX keeps: the longest secret less, so
+ * that no secret can stand cut in half at its end (http_cut_text).
+ * Shown to models and people as the number of bytes kept. */
+#define HTTP_CUT_BODY_KEEP (OUTBOUND_BODY_MAX - SECRETS_VALUE_MAX)
 
 #endif

@@ -369,12 +369,34 @@ bool http_transient(const http_def *h, long status)
 }
 
 /* The answer's body as JSON when it says it is JSON, else as text. */
-json_t *http_response_body(const json_t *resp)
+/* The first HTTP_CUT_BODY_KEEP bytes of a body cut at OUTBOUND_BODY_MAX,
+ * redacted of secrets. A secret the answer echoes could stand cut in half
+ * at OUTBOUND_BODY_MAX, where redaction (which matches whole values)
+ * cannot see it: keeping at most the longest secret less puts any such
+ * part in what is dropped, and a secret crossing the new cut is still
+ * whole in what was received, so it is found and replaced whole. The
+ * margin does not depend on the secrets, so it tells nothing of them.
+ * New string, or NULL on out of memory. */
+char *http_cut_text(const char *text, size_t len, const json_t *secrets)
+{
+    size_t keep = len < HTTP_CUT_BODY_KEEP ? len : HTTP_CUT_BODY_KEEP;
+    while (keep > 0 && keep < len && ((unsigned char)text[keep] & 0xC0) == 0x80)
+        keep--;                 /* not inside a character */
+    return secrets_redact_text_cut(text, len, keep, secrets, NULL);
+}
+
+json_t *http_response_body(const json_t *resp, const json_t *secrets)
 {
     const char *text = json_str(resp, "body");
     const char *ctype = json_str(json_object_get(resp, "headers"), "content-type");
     if (!text)
         return json_null();
+    if (json_is_true(json_object_get(resp, "truncated"))) {
+        char *cut = http_cut_text(text, json_string_length(json_object_get(resp, "body")), secrets);
+        json_t *v = cut ? json_string(cut) : json_string("");
+        free(cut);
+        return v ? v : json_string("");
+    }
     if (ctype && strstr(ctype, "json")) {
         sp_error err = SP_ERROR_INIT;
         json_t *v = json_parse_limited(text, strlen(text), SP_JSON_MAX_DEPTH, "body", &err);
@@ -387,7 +409,7 @@ json_t *http_response_body(const json_t *resp)
 
 /* A body cut at OUTBOUND_BODY_MAX says so, rather than pass for the whole
  * answer: truncated: true and the bytes the answer had (its body holds the
- * first OUTBOUND_BODY_MAX, as text: a cut JSON document does not parse). */
+ * first HTTP_CUT_BODY_KEEP, as text: a cut JSON document does not parse). */
 static void mark_truncated(json_t *out, const json_t *resp)
 {
     if (!json_is_true(json_object_get(resp, "truncated")))
@@ -419,7 +441,7 @@ static sp_code take_response(engine *e, const step_def *step, json_t *run, json_
     if (status && accepted(step->u.http, status)) {
         json_object_del(entry, "response");     /* an earlier attempt's failure: history now */
         json_t *out = json_pack("{s:I, s:O, s:o}", "status", (json_int_t)status, "headers",
-                                json_object_get(resp, "headers"), "body", http_response_body(resp));
+                                json_object_get(resp, "headers"), "body", http_response_body(resp, secrets));
         mark_truncated(out, resp);
         rc = run_step_complete(e, step, run, entry, ctx, secrets_redact(out, secrets), err);
         json_decref(out);
@@ -438,7 +460,7 @@ static sp_code take_response(engine *e, const step_def *step, json_t *run, json_
         long s = strtol(ra, NULL, 10);
         retry_after = (s > 0 ? (s > HTTP_RETRY_AFTER_MAX_S ? HTTP_RETRY_AFTER_MAX_S : s) : 0) * 1000;
     }
-    json_t *body = http_response_body(resp);
+    json_t *body = http_response_body(resp, secrets);
     json_t *failed = json_pack("{s:I, s:o}", "status", (json_int_t)status, "body",
                                secrets_redact(body, secrets));
     mark_truncated(failed, resp);

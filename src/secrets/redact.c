@@ -41,6 +41,17 @@
 
 char *secrets_redact_text(const char *s, size_t len, const json_t *secrets, size_t *out_len)
 {
+    return secrets_redact_text_cut(s, len, len, secrets, out_len);
+}
+
+/* Occurrences are found in all len bytes, then only the first keep are
+ * written: a secret that crosses the cut is replaced whole, and no part of
+ * it is left before the cut. */
+char *secrets_redact_text_cut(const char *s, size_t len, size_t keep, const json_t *secrets,
+                              size_t *out_len)
+{
+    if (keep > len)
+        keep = len;
     unsigned char *mark = calloc(len + 1, 1);
     if (!mark)
         return NULL;
@@ -66,14 +77,14 @@ char *secrets_redact_text(const char *s, size_t len, const json_t *secrets, size
         return NULL;
     }
     size_t o = 0;
-    for (size_t i = 0; i < len;) {
+    for (size_t i = 0; i < keep;) {
         if (!mark[i]) {
             out[o++] = s[i++];
             continue;
         }
         memcpy(out + o, SECRETS_REDACTED, strlen(SECRETS_REDACTED));
         o += strlen(SECRETS_REDACTED);
-        while (i < len && mark[i])
+        while (i < keep && mark[i])
             i++;
     }
     out[o] = '\0';

@@ -185,5 +185,11 @@ int secrets_docs_sealed(store_conn *c);
 json_t *secrets_redact(const json_t *value, const json_t *secrets);
 /* The same for one string: a malloc'd copy with occurrences replaced. */
 char *secrets_redact_text(const char *s, size_t len, const json_t *secrets, size_t *out_len);
+/* The same for the first keep bytes of s, where the secrets are found in
+ * all len: a secret crossing the cut is replaced whole (none of it shown).
+ * For bodies cut to size, whose end would otherwise show the first part of
+ * a secret that redaction no longer recognises. */
+char *secrets_redact_text_cut(const char *s, size_t len, size_t keep, const json_t *secrets,
+                              size_t *out_len);
 
 #endif

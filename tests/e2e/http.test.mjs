@@ -352,8 +352,8 @@ test('a 422 is not retried: the step fails after one attempt and on_error is tak
   assert.equal(s.refunds.length, 0);
 });
 
-test('an answer over 1 MiB (OUTBOUND_BODY_MAX) is kept to its first 1 MiB and marked truncated with the bytes received; exactly 1 MiB is whole', T, async () => {
-  const MIB = 1024 * 1024;
+test('an answer over 1 MiB (OUTBOUND_BODY_MAX) is kept to its first 960 KiB and marked truncated with the bytes received; exactly 1 MiB is whole', T, async () => {
+  const MIB = 1024 * 1024, KEEP = MIB - 64 * 1024;
   const s = await sink({ script: [
     { status: 200, body: 'a'.repeat(MIB) },
     { status: 200, body: 'a'.repeat(MIB) + 'b' },
@@ -372,7 +372,8 @@ test('an answer over 1 MiB (OUTBOUND_BODY_MAX) is kept to its first 1 MiB and ma
   assert.equal(o.status, 200);
   assert.equal(o.truncated, true);
   assert.equal(o.received_bytes, MIB + 1);
-  assert.equal(o.body, 'a'.repeat(MIB), 'the first 1 MiB, and not the byte after it');
+  // 1 MiB less the longest secret (HTTP_CUT_BODY_KEEP): no secret stands cut in half at the end
+  assert.equal(o.body, 'a'.repeat(KEEP), 'the first 960 KiB, and nothing after');
 
   // a JSON answer cut short does not parse: its start is there as text
   const json = await settle('http-refund', { sink: s.id, charge: 'ch_big3', amount: 1 });
@@ -380,7 +381,7 @@ test('an answer over 1 MiB (OUTBOUND_BODY_MAX) is kept to its first 1 MiB and ma
   assert.equal(j.truncated, true);
   assert.equal(j.received_bytes, MIB + 10);
   assert.equal(typeof j.body, 'string');
-  assert.ok(j.body.startsWith('{"pad":"ccc') && j.body.length === MIB);
+  assert.ok(j.body.startsWith('{"pad":"ccc') && j.body.length === KEEP);
 
   // a failed answer records the mark too
   const bad = await settle('http-refund', { sink: s.id, charge: 'ch_big4', amount: 1 });
@@ -389,7 +390,25 @@ test('an answer over 1 MiB (OUTBOUND_BODY_MAX) is kept to its first 1 MiB and ma
   assert.equal(resp.status, 422);
   assert.equal(resp.truncated, true);
   assert.equal(resp.received_bytes, MIB + 5);
-  assert.equal(resp.body.length, MIB);
+  assert.equal(resp.body.length, KEEP);
+});
+
+test('a cut answer shows no part of a secret: one crossing the 1 MiB edge is dropped with the margin, one crossing the kept part is replaced whole', T, async () => {
+  const MIB = 1024 * 1024, KEEP = MIB - 64 * 1024;
+  const s = await sink({ script: [
+    { status: 200, body: 'a'.repeat(MIB - 10) + SECRET + 'b'.repeat(50) },
+    { status: 200, body: 'a'.repeat(KEEP - 10) + SECRET + 'c'.repeat(MIB) },
+  ] });
+  const edge = stepOf(await settle('http-refund', { sink: s.id, charge: 'ch_cut1', amount: 1 })).output;
+  assert.equal(edge.truncated, true);
+  assert.equal(edge.body, 'a'.repeat(KEEP), 'the part of the secret before the 1 MiB cut is not kept');
+  const across = stepOf(await settle('http-refund', { sink: s.id, charge: 'ch_cut2', amount: 1 })).output;
+  assert.equal(across.truncated, true);
+  assert.equal(across.body, 'a'.repeat(KEEP - 10) + '***', 'the secret crossing the kept part is replaced whole');
+  for (let n = 4; n < SECRET.length; n++) {
+    assert.ok(!edge.body.endsWith(SECRET.slice(0, n)) && !across.body.endsWith(SECRET.slice(0, n)),
+      `a body ends with the first ${n} characters of the secret`);
+  }
 });
 
 test('permanent failures without on_error fail the run with the status in the error: a 4xx, and a 2xx not in accept', T, async () => {
