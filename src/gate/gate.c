@@ -130,6 +130,40 @@ static sp_code check_edit(const char *ptr, const json_t *old, const json_t *valu
     return SP_EINVALID;
 }
 
+/* Whether one JSON pointer is the other or lies inside it ("/a" and "/a/b"). */
+static bool pointers_overlap(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    const char *shorter = la <= lb ? a : b, *longer = la <= lb ? b : a;
+    size_t n = la <= lb ? la : lb;
+    return strncmp(shorter, longer, n) == 0 && (longer[n] == '\0' || longer[n] == '/' || n == 0);
+}
+
+/* Each edit was checked against its own bounds; an edit inside or around
+ * another editable field (/a/b within /a) changes that field too. Every
+ * bounded field an edit overlaps is checked again on the edited proposal,
+ * so no order of edits takes a value out of its bounds. */
+static sp_code recheck_overlapping_bounds(const json_t *gate, const json_t *edits,
+                                          const json_t *proposal, sp_error *err)
+{
+    const json_t *map = json_object_get(gate, "editable");
+    const char *field, *ptr;
+    json_t *bounds, *value;
+    if (!json_is_object(map))
+        return SP_OK;
+    json_object_foreach((json_t *)map, field, bounds) {
+        bool touched = false;
+        json_object_foreach((json_t *)edits, ptr, value)
+            touched = touched || pointers_overlap(field, ptr);
+        if (!touched || !json_is_object(bounds) || json_object_size(bounds) == 0)
+            continue;
+        json_t *now = json_pointer_get((json_t *)proposal, field);
+        if (check_edit(field, now, now ? now : json_null(), bounds, err))
+            return SP_EINVALID;
+    }
+    return SP_OK;
+}
+
 /*
  * Applies edits to a copy of the proposal, building the record of what
  * changed. On success *proposal_out is the edited copy and *record the
@@ -162,6 +196,8 @@ static sp_code apply_edits(const json_t *gate, const json_t *edits, json_t **pro
         }
         json_object_set_new(changes, ptr, json_pack("{s:o, s:O}", "from", from, "to", value));
     }
+    if (recheck_overlapping_bounds(gate, edits, proposal, err))
+        goto fail;
     *proposal_out = proposal;
     *record = changes;
     return SP_OK;

@@ -330,6 +330,36 @@ static void a_gate_past_due_is_expired_before_its_timer_fires(void **state)
     json_decref(gate);
 }
 
+/* An edit of /meta changes /meta/a too: /meta/a's bounds hold on the
+ * edited proposal whichever field the edits name, and in either order. */
+static void an_edit_around_a_bounded_field_keeps_its_bounds(void **state)
+{
+    static const char *const refused[] = {
+        "{\"/meta\": {\"a\": 99}}",                   /* the parent, past the child's bound */
+        "{\"/meta\": {\"a\": 5}, \"/meta/a\": 99}",  /* both */
+        "{\"/meta/a\": 5, \"/meta\": {\"a\": 99}}",  /* both, the other order */
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        json_t *gate = bounded_gate();
+        json_object_set_new(json_object_get(gate, "editable"), "/meta/a",
+                            json_pack("{s:s, s:i}", "type", "number", "maximum", 10));
+        sp_error err = SP_ERROR_INIT;
+        if (decide_edit(gate, json_loads(refused[i], 0, NULL), &err) != SP_EINVALID)
+            fail_msg("%s: accepted", refused[i]);
+        if (!strstr(err.message, "/meta/a") || !strstr(err.message, "maximum"))
+            fail_msg("%s: '%s' does not name /meta/a and its bound", refused[i], err.message);
+        assert_string_equal(json_string_value(json_object_get(gate, "status")), "pending");
+        sp_error_clear(&err);
+        json_decref(gate);
+    }
+    json_t *gate = bounded_gate();
+    json_object_set_new(json_object_get(gate, "editable"), "/meta/a",
+                        json_pack("{s:s, s:i}", "type", "number", "maximum", 10));
+    sp_error err = SP_ERROR_INIT;
+    assert_int_equal(decide_edit(gate, json_loads("{\"/meta\": {\"a\": 7}}", 0, NULL), &err), SP_OK);
+    json_decref(gate);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +376,7 @@ int main(void)
         cmocka_unit_test(edit_of_a_field_not_editable_is_refused),
         cmocka_unit_test(edits_keep_their_kind_and_their_bounds),
         cmocka_unit_test(list_form_edits_keep_their_kind),
+        cmocka_unit_test(an_edit_around_a_bounded_field_keeps_its_bounds),
         cmocka_unit_test(unknown_decision_word_is_invalid),
         cmocka_unit_test(expired_gate_answers_expired),
         cmocka_unit_test(a_gate_past_due_is_expired_before_its_timer_fires),
