@@ -1,29 +1,30 @@
 /*
- * conn_guard.c - the request-header deadline, and how many connections
+ * conn_guard.c - the request deadline, and how many connections
  * the server may hold.
  *
  * WHY
  *
  * libmicrohttpd's connection timeout is an idle timeout: every byte a
- * client sends restarts it. A client that sends one header line every few
- * seconds therefore holds its connection for ever, and a few thousand such
- * clients fill the connection limit so that nobody else gets in. So a
- * connection must deliver a complete request header (request line and
- * headers) within a fixed time of starting to wait for one, however it
- * trickles: that is the header deadline. A connection starts waiting when
- * it is accepted (the TLS handshake counts) and again when MHD is done with
- * its previous request (keep-alive), so an idle keep-alive connection is
- * closed after the same time.
+ * client sends restarts it. A client that sends one header line (or one
+ * body byte) every few seconds therefore holds its connection for ever,
+ * and a few thousand such clients fill the connection limit so that nobody
+ * else gets in. So a connection must deliver a complete request (request
+ * line, headers and body) within a fixed time of starting to wait for one,
+ * however it trickles: that is the request deadline. A connection starts
+ * waiting when it is accepted (the TLS handshake counts) and again when
+ * MHD is done with its previous request (keep-alive), so an idle
+ * keep-alive connection is closed after the same time.
  *
  * HOW
  *
  * MHD tells us when a connection starts and ends (MHD_OPTION_NOTIFY_CONNECTION)
- * and calls on_request as soon as a request's headers are in. Each connection
- * gets an http_conn (its MHD socket context). While it waits for a header it
- * is linked in srv->awaiting, which is ordered by the time it started
- * waiting: it is appended when it starts and unlinked when the header is in.
- * So the head is always the first to be due, and the sweeper thread sleeps
- * until then, closes every connection that is due, and sleeps again.
+ * and calls on_request once more, with no data, when a request's body is
+ * all in. Each connection gets an http_conn (its MHD socket context). While
+ * it waits for a request it is linked in srv->awaiting, which is ordered by
+ * the time it started waiting: it is appended when it starts and unlinked
+ * when the request is in. So the head is always the first to be due, and
+ * the sweeper thread sleeps until then, closes every connection that is
+ * due, and sleeps again.
  *
  * Closing is shutdown(2) of the socket from the sweeper thread: MHD then
  * reads end-of-file on its own thread and closes the connection the usual
@@ -33,7 +34,9 @@
  * sweeper holds while it calls shutdown. So the sweeper never touches a
  * descriptor number that has been closed and perhaps reused.
  *
- * srv->conn_mu is a leaf lock: nothing else is taken while it is held.
+ * srv->conn_mu is a leaf lock: nothing else of ours is taken while it is
+ * held (the sweeper's log_debug line takes the log's own lock, which takes
+ * nothing).
  */
 #include "http/http_internal.h"
 
@@ -133,7 +136,7 @@ void http__on_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_
     free(c);
 }
 
-void http__header_arrived(http_server *srv, struct MHD_Connection *conn)
+void http__request_arrived(http_server *srv, struct MHD_Connection *conn)
 {
     http_conn *c = conn_of(conn);
     if (!c)
@@ -143,7 +146,7 @@ void http__header_arrived(http_server *srv, struct MHD_Connection *conn)
     pthread_mutex_unlock(&srv->conn_mu);
 }
 
-void http__header_awaited(http_server *srv, struct MHD_Connection *conn)
+void http__request_awaited(http_server *srv, struct MHD_Connection *conn)
 {
     http_conn *c = conn_of(conn);
     if (!c)
@@ -159,7 +162,7 @@ void http__header_awaited(http_server *srv, struct MHD_Connection *conn)
 static void *sweeper_main(void *arg)
 {
     http_server *srv = arg;
-    long long timeout = srv->header_timeout_ms;
+    long long timeout = srv->request_timeout_ms;
     pthread_mutex_lock(&srv->conn_mu);
     while (!srv->sweeper_stop) {
         long long now = mono_ms();
@@ -168,8 +171,8 @@ static void *sweeper_main(void *arg)
             unlink_conn(srv, c);
             if (c->fd >= 0)
                 shutdown(c->fd, SHUT_RDWR);
-            srv->headers_cut++;
-            log_debug("http: a connection sent no complete request header within %lld ms; "
+            srv->requests_cut++;
+            log_debug("http: a connection sent no complete request within %lld ms; "
                       "closed", timeout);
         }
         /* The head is the first due; one that starts waiting later is due
@@ -183,7 +186,7 @@ static void *sweeper_main(void *arg)
     return NULL;
 }
 
-void http__guard_init(http_server *srv, unsigned header_timeout_s)
+void http__guard_init(http_server *srv, unsigned request_timeout_s)
 {
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -191,7 +194,7 @@ void http__guard_init(http_server *srv, unsigned header_timeout_s)
     pthread_mutex_init(&srv->conn_mu, NULL);
     pthread_cond_init(&srv->conn_cv, &attr);
     pthread_condattr_destroy(&attr);
-    srv->header_timeout_ms = header_timeout_s * 1000u;
+    srv->request_timeout_ms = request_timeout_s * 1000u;
     srv->guard_ready = true;
 }
 
@@ -199,7 +202,7 @@ int http__guard_start(http_server *srv, sp_error *err)
 {
     int rc = pthread_create(&srv->sweeper, NULL, sweeper_main, srv);
     if (rc != 0)
-        return sp_error_set(err, SP_EUNAVAIL, "cannot start the HTTP header-deadline thread: %s",
+        return sp_error_set(err, SP_EUNAVAIL, "cannot start the HTTP request-deadline thread: %s",
                             strerror(rc));
     srv->sweeper_running = true;
     return SP_OK;

@@ -51,7 +51,7 @@ typedef struct {
      * headers) within this many seconds of being accepted or of its
      * previous request's end, however it trickles; else it is closed
      * (default 10). */
-    unsigned header_timeout_s;
+    unsigned request_timeout_s;
     /* HTTPS: both PEM texts (NUL-terminated, read by the caller) or neither;
      * borrowed, and kept valid until http_stop (MHD holds the pointers).
      * Every response then carries Strict-Transport-Security. */

@@ -5,7 +5,7 @@
  * request.c  building a request that owns copies of everything it exposes
  * route.c    compiling patterns and matching paths
  * reply.c    the public http_reply_* / http_defer API and response building
- * conn_guard.c  the request-header deadline and the connection budget
+ * conn_guard.c  the request deadline and the connection budget
  */
 #ifndef SP_HTTP_INTERNAL_H
 #define SP_HTTP_INTERNAL_H
@@ -22,11 +22,11 @@
 #define HTTP_DEFAULT_THREADS      4
 #define HTTP_DEFAULT_MAX_BODY     (1024u * 1024u)
 /* Idle time (no byte either way) after which MHD closes a connection. It
- * restarts with every byte, so it is not what stops slow headers: that is
- * the header deadline (conn_guard.c). It still ends silent connections and
- * bodies or reads that stall. Suspended connections are exempt. */
+ * restarts with every byte, so it is not what stops slow requests: that is
+ * the request deadline (conn_guard.c). It still ends silent connections and
+ * reads of a reply that stall. Suspended connections are exempt. */
 #define HTTP_CONNECTION_TIMEOUT_S 60u
-#define HTTP_DEFAULT_HEADER_TIMEOUT_S   10u  /* a whole request header, however it trickles */
+#define HTTP_DEFAULT_REQUEST_TIMEOUT_S   10u  /* a whole request, header and body, however it trickles */
 #define HTTP_DEFAULT_PER_IP_CONNECTIONS 64u  /* open connections from one client address */
 /* The connection limit (suspended ones included) is sized from the open-file
  * limit: what is left after this reserve for the store (SQLite's database,
@@ -96,13 +96,13 @@ struct http_server {
                                          * too, or a request whose handler defers just as
                                          * the server stops would get no answer at all */
 
-    /* The header deadline (conn_guard.c). conn_mu is a leaf lock. */
+    /* The request deadline (conn_guard.c). conn_mu is a leaf lock. */
     pthread_mutex_t conn_mu;
     pthread_cond_t conn_cv;             /* wakes the sweeper (CLOCK_MONOTONIC) */
     http_conn *awaiting_head, *awaiting_tail;   /* waiting for a header, oldest first */
     size_t conns;                       /* connections MHD holds now */
-    unsigned long long headers_cut;     /* closed by the deadline since start */
-    unsigned header_timeout_ms;
+    unsigned long long requests_cut;     /* closed by the deadline since start */
+    unsigned request_timeout_ms;
     unsigned max_connections, per_ip_connections;
     pthread_t sweeper;
     bool sweeper_running, sweeper_stop, guard_ready;
@@ -143,6 +143,7 @@ struct http_request {
     size_t body_len, body_cap;
     size_t expected;                    /* Content-Length when given */
     bool has_body;                      /* Content-Length > 0 or Transfer-Encoding */
+    bool arrived;                       /* header and body in: off the deadline */
     bool too_large;
     size_t discarded;
 
@@ -193,14 +194,14 @@ struct MHD_Response *http__error_response(http_request *req, const sp_error *err
 /* MHD_OPTION_NOTIFY_CONNECTION: tracks the connection from its start. */
 void http__on_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe);
-/* A request's header is complete: the deadline no longer applies. */
-void http__header_arrived(http_server *srv, struct MHD_Connection *conn);
+/* A request's header and body are in: the deadline no longer applies. */
+void http__request_arrived(http_server *srv, struct MHD_Connection *conn);
 /* MHD is done with a request and the connection may carry another: the
  * deadline starts again, from now. */
-void http__header_awaited(http_server *srv, struct MHD_Connection *conn);
+void http__request_awaited(http_server *srv, struct MHD_Connection *conn);
 /* Init before MHD starts (its callbacks use the lock); start the sweeper
  * after; stop it before MHD is stopped; free after. */
-void http__guard_init(http_server *srv, unsigned header_timeout_s);
+void http__guard_init(http_server *srv, unsigned request_timeout_s);
 int http__guard_start(http_server *srv, sp_error *err);
 void http__guard_stop(http_server *srv);
 void http__guard_free(http_server *srv);

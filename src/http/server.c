@@ -14,15 +14,16 @@
  *
  * Before the first call there is no request, only a connection: MHD
  * accepts at most max_connections of them, and at most per_ip_connections
- * from one client address. Each must complete its request header within
- * the header deadline, counted from its accept or from the end of its
- * previous request, however slowly it trickles (conn_guard.c: MHD's own
- * timeout restarts with every byte). So a waiting connection is one of
+ * from one client address. Each must complete its request, header and
+ * body, within the request deadline, counted from its accept or from the
+ * end of its previous request, however slowly it trickles (conn_guard.c:
+ * MHD's own timeout restarts with every byte). So a waiting connection is
+ * one of
  *
- *   AWAITING HEADER --header in (first call)--> READING ... (below)
- *      ^  |                                        |
- *      |  +--deadline passed: closed               |
- *      +--------on_completed (keep-alive)----------+
+ *   AWAITING REQUEST --header in (first call)--> READING --body in (last call)--> HANDLING ...
+ *      ^  |                                        |                               |
+ *      |  +--deadline passed (header or body): closed                              |
+ *      +--------------------on_completed (keep-alive)-----------------------------+
  *
  * A handler answers at once or calls http_defer() and returns; the reply
  * then comes from any thread (the engine after its commit, the long-poll
@@ -246,7 +247,6 @@ void http__deliver(http_request *req, unsigned status, struct MHD_Response *resp
 static enum MHD_Result start_request(http_server *srv, struct MHD_Connection *conn,
                                      const char *url, const char *method, void **con_cls)
 {
-    http__header_arrived(srv, conn);
     http_request *req = http__request_new(srv, conn, url, method);
     if (!req)
         return MHD_NO;
@@ -318,6 +318,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return read_body(req, upload_data, n);
     }
+    /* Header and body are in (a trickled body is as slow as a trickled
+     * header): the request deadline no longer applies. */
+    if (!req->arrived) {
+        req->arrived = true;
+        http__request_arrived(srv, conn);
+    }
 
     pthread_mutex_lock(&req->mu);
     http_state state = req->state;
@@ -360,7 +366,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     http_server *srv = cls;
-    http__header_awaited(srv, conn);    /* a keep-alive connection's next request */
+    http__request_awaited(srv, conn);    /* a keep-alive connection's next request */
     http_request *req = *con_cls;
     if (!req)
         return;
@@ -443,8 +449,8 @@ http_server *http_start(const http_config *cfg, const http_route *routes, size_t
         goto fail;
     srv->per_ip_connections = cfg->per_ip_connections ? cfg->per_ip_connections
                                                        : HTTP_DEFAULT_PER_IP_CONNECTIONS;
-    http__guard_init(srv, cfg->header_timeout_s ? cfg->header_timeout_s
-                                                : HTTP_DEFAULT_HEADER_TIMEOUT_S);
+    http__guard_init(srv, cfg->request_timeout_s ? cfg->request_timeout_s
+                                                : HTTP_DEFAULT_REQUEST_TIMEOUT_S);
 
     struct addrinfo *ai = NULL;
     if (http__routes_compile(srv, routes, nroutes, err) ||
@@ -504,9 +510,9 @@ http_server *http_start(const http_config *cfg, const http_route *routes, size_t
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : cfg->port;
-    log_info("http: at most %u connections, %u from one address; a request header must "
+    log_info("http: at most %u connections, %u from one address; a request must "
              "arrive within %u s", srv->max_connections, srv->per_ip_connections,
-             srv->header_timeout_ms / 1000);
+             srv->request_timeout_ms / 1000);
     return srv;
 
 fail:

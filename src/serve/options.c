@@ -42,8 +42,8 @@ static const opt_spec specs[] = {
     { "--max-connections-per-ip", "SPOJIT_MAX_CONNECTIONS_PER_IP", OPT_COUNT, "64",
       AT(max_connections_per_ip),
       "HTTP connections from one client address (behind a proxy: all of them)" },
-    { "--header-timeout", "SPOJIT_HEADER_TIMEOUT", OPT_COUNT, "10", AT(header_timeout),
-      "seconds a connection has to send a whole request header" },
+    { "--request-timeout", "SPOJIT_REQUEST_TIMEOUT", OPT_COUNT, "10", AT(request_timeout),
+      "seconds a connection has to send a whole request, header and body" },
     { "--callbacks-private", "SPOJIT_CALLBACKS_PRIVATE", OPT_BOOL, "0", AT(callbacks_private),
       "let approval callbacks go to loopback and private addresses\n"
       "                           (trusted networks and tests; else public only)" },

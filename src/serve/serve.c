@@ -272,7 +272,7 @@ int serve_main(int argc, char **argv)
                          .tls_key_pem = tls_key,
                          .max_connections = (unsigned)o.max_connections,
                          .per_ip_connections = (unsigned)o.max_connections_per_ip,
-                         .header_timeout_s = (unsigned)o.header_timeout };
+                         .request_timeout_s = (unsigned)o.request_timeout };
     if (!(srv = http_start(&hcfg, routes, nroutes, a, &err))) {
         log_error("%s", err.message);   /* names the address already */
         goto out;

@@ -1,6 +1,7 @@
-// Slow request headers (slowloris) cannot take the server down: a
-// connection that trickles its header a line at a time is closed at the
-// header deadline however often it sends, one client address cannot hold
+// Slow requests (slowloris) cannot take the server down: a connection
+// that trickles its header a line at a time, or its body a byte at a time,
+// is closed at the request deadline however often it sends, one client
+// address cannot hold
 // more than its share of connections, and /healthz keeps answering quickly
 // from another address while well over a thousand such connections, from
 // many loopback addresses, keep reconnecting. Linux routes all of
@@ -18,7 +19,7 @@ import { Worker } from 'node:worker_threads';
 
 import { BIN, childEnv, rmrf, tmpdir, useServer } from './lib/server.mjs';
 
-const DEADLINE_MS = 2000;               // --header-timeout 2, short for the test
+const DEADLINE_MS = 2000;               // --request-timeout 2, short for the test
 const PER_IP = 64;                      // --max-connections-per-ip
 const LINE_EVERY_MS = 300;              // a header line this often: the idle timeout never fires
 const ATTACK_MS = 3 * DEADLINE_MS;      // three generations of slow connections
@@ -29,7 +30,7 @@ const CUT_MAX_MS = DEADLINE_MS + 1500;  // the sweeper, plus a loaded machine (A
 const REFUSED_MAX_MS = 1000;
 
 const srv = useServer({
-  args: ['--header-timeout', String(DEADLINE_MS / 1000), '--max-connections-per-ip', String(PER_IP)],
+  args: ['--request-timeout', String(DEADLINE_MS / 1000), '--max-connections-per-ip', String(PER_IP)],
 });
 
 // This process's own open-file limit bounds how many sockets the test may
@@ -76,6 +77,48 @@ function slowConnection(localAddress) {
 }
 
 const lifetime = (c) => c.end - c.start;
+
+// A slow body: a whole header that announces 100 bytes, then one byte
+// every LINE_EVERY_MS, so the body never ends within the deadline.
+function slowBody(localAddress) {
+  const c = { localAddress, start: performance.now(), end: null, bytesIn: 0, sent: 0 };
+  const sock = net.connect({ host: '127.0.0.1', port: port(), localAddress });
+  let timer = null;
+  sock.on('connect', () => {
+    sock.write('POST /v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
+               'Content-Length: 100\r\n\r\n{');
+    timer = setInterval(() => {
+      if (!sock.destroyed && c.sent < 90) { sock.write(' '); c.sent++; }
+    }, LINE_EVERY_MS);
+  });
+  sock.on('data', (b) => { c.bytesIn += b.length; });
+  sock.on('error', () => {});
+  c.closed = new Promise((resolve) => sock.on('close', () => {
+    clearInterval(timer);
+    c.end = performance.now();
+    resolve(c);
+  }));
+  return c;
+}
+
+test('a body trickled a byte at a time is closed at the request deadline too, unanswered', { timeout: 60_000 }, async () => {
+  const conns = Array.from({ length: 8 }, () => slowBody('127.0.0.9'));
+  const closed = await Promise.race([
+    Promise.all(conns.map((c) => c.closed)),
+    new Promise((_, reject) => setTimeout(() => reject(new Error(
+      `slow bodies still open ${DEADLINE_MS + 8000} ms later (the request deadline does not cover bodies); ` +
+      `server log:\n${srv.tail()}`)), DEADLINE_MS + 8000)),
+  ]);
+  for (const c of closed) {
+    assert.ok(lifetime(c) >= CUT_MIN_MS && lifetime(c) <= CUT_MAX_MS,
+      `a slow body lived ${Math.round(lifetime(c))} ms; the request deadline is ${DEADLINE_MS} ms`);
+    assert.ok(c.sent > 0, 'the body was still trickling when it was cut');
+    assert.equal(c.bytesIn, 0, 'the server answered a request whose body never ended');
+  }
+  // a whole request in time is answered as usual
+  const ok = await fetch(`${srv.url}/healthz`);
+  assert.equal(ok.status, 200);
+});
 
 // One GET /healthz on a new connection from 127.0.0.1 (as a load balancer
 // probes): its latency, or the error.
@@ -269,7 +312,7 @@ test('the connection limit is sized from the open-file limit, and one that does 
         });
         exited.then((code) => { clearTimeout(timer); reject(new Error(`exited ${code}:\n${log}`)); });
       });
-      assert.match(log, /http: at most 144 connections, 64 from one address; a request header must arrive within 10 s/);
+      assert.match(log, /http: at most 144 connections, 64 from one address; a request must arrive within 10 s/);
     } finally {
       child.kill('SIGTERM');
     }

@@ -891,7 +891,7 @@ static void test_a_trickling_header_is_cut_at_the_deadline_and_one_address_is_li
 {
     sp_error err = SP_ERROR_INIT;
     http_config cfg = { .host = "127.0.0.1", .port = 0, .threads = 2,
-                        .header_timeout_s = 1, .per_ip_connections = 2 };
+                        .request_timeout_s = 1, .per_ip_connections = 2 };
     http_server *g = http_start(&cfg, routes, sizeof routes / sizeof *routes, app_tag, &err);
     assert_non_null(g);
     int port = http_port(g);
