@@ -41,7 +41,7 @@ struct expr_program {
     char *source;               /* the joined program, to compile it afresh */
     bool paths;                 /* may track paths (see retire_state) */
     bool retired_out;           /* retire_state gave up: evaluations fail */
-    char ***plain;              /* per expression: its field path, or NULL */
+    expr_simple **simple;       /* per expression: its simple form, or NULL */
     uint64_t id;                /* names it to the evaluator processes */
 };
 
@@ -272,9 +272,9 @@ static expr_program *compile_all(expr_builder *b, sp_error *err)
         t.data = NULL;
         p->paths = tracks_paths(b);
         p->id = ++last_program_id;
-        if (b->count && (p->plain = calloc((size_t)b->count, sizeof *p->plain)))
+        if (b->count && (p->simple = calloc((size_t)b->count, sizeof *p->simple)))
             for (int i = 0; i < b->count; i++)
-                p->plain[i] = expr_plain_path(b->sources[i]);
+                p->simple[i] = expr_simple_parse(b->sources[i]);
     }
     free(t.data);
     if (!ok) {
@@ -381,10 +381,10 @@ void expr_program_free(expr_program *p)
     if (!p)
         return;
     expr_jq_teardown(&p->jq);
-    if (p->plain)
+    if (p->simple)
         for (int i = 0; i < p->count; i++)
-            expr_plain_path_free(p->plain[i]);
-    free(p->plain);
+            expr_simple_free(p->simple[i]);
+    free(p->simple);
     free(p->source);
     free(p);
 }
@@ -452,8 +452,11 @@ json_t *expr_eval(expr_program *p, int idx, json_t *input, json_t *env, json_t *
         sp_error_set(err, SP_EINTERNAL, "no expression %d in this program", idx);
         return NULL;
     }
-    if (p->plain && p->plain[idx])
-        return expr_plain_path_eval(p->plain[idx], input, err);
+    if (p->simple && p->simple[idx]) {
+        json_t *out;
+        if (expr_simple_eval(p->simple[idx], input, &out, err))
+            return out;
+    }
     if (expr_isolation_active())
         return expr_isolation_eval(p->id, p->source, p->count, idx, input, env, secrets, err);
     if (!p->jq.jq && !p->retired_out) {

@@ -5,7 +5,8 @@
  *   jv_json.c   jq values <-> jansson values
  *   sandbox.c   refusing the builtins that reach outside a run
  *   template.c  {{ }} templates on top of programs
- *   plain_path.c  field paths (.a.b) answered without jq
+ *   simple.c    the simplest expressions (paths, objects of them,
+ *               comparisons) answered without jq
  *   url.c       the rules of URL templates: where a part sits, encoding
  *   watchdog.c  stopping an evaluation that runs too long
  *   isolation.c the server's side of the evaluator processes
@@ -58,14 +59,16 @@ json_t *expr_eval_jv(expr_program *p, int idx, jv input, jv env, jv secrets, boo
 expr_program *expr_program_from_source(const char *source, int count, sp_error *err);
 int expr_program_count(const expr_program *p);
 
-/* ---- plain_path.c ---- */
-/* The keys of src when it is nothing but a field path (".a.b"), as a
- * NULL-terminated array; NULL otherwise. */
-char **expr_plain_path(const char *src);
-void expr_plain_path_free(char **keys);
-/* What jq gives for that path on input (borrowed), new ref, or NULL with
- * jq's error. */
-json_t *expr_plain_path_eval(char *const *keys, const json_t *input, sp_error *err);
+/* ---- simple.c ---- */
+/* The parsed form of src when it is simple (simple.c states the grammar),
+ * else NULL. */
+typedef struct expr_simple expr_simple;
+expr_simple *expr_simple_parse(const char *src);
+void expr_simple_free(expr_simple *e);
+/* 1: answered as jq would, *out a new reference or NULL with err set;
+ * 0: declined (jq's rules take more than this file has), *out NULL. input
+ * is borrowed. */
+int expr_simple_eval(const expr_simple *e, const json_t *input, json_t **out, sp_error *err);
 
 /* ---- isolation.c ---- */
 /* Whether expr_isolation_start has started the evaluator processes. */
