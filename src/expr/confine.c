@@ -2,8 +2,8 @@
  * confine.c - the limits an evaluator process puts on itself before it
  * reads its first request.
  *
- * - Address space: what it has mapped at start (the binary and its
- *   libraries) plus EXPR_MEMORY_LIMIT_MB. libjq's allocations beyond fail,
+ * - Address space: what it has mapped at start (the binary, its libraries
+ *   and its evaluating thread's stack) plus EXPR_MEMORY_LIMIT_MB. libjq's allocations beyond fail,
  *   and its out-of-memory handler (worker.c) answers and exits.
  * - No core files (the process holds secrets while it evaluates) and no
  *   more than a handful of file descriptors. Its stderr stays the
@@ -71,7 +71,10 @@ static bool filter_system_calls(char *why, size_t why_len)
         snprintf(why, why_len, "cannot set up the system call filter");
         return false;
     }
-    int rc = 0;
+    /* Every thread of the process: the one that evaluates, and the main
+     * thread waiting for it (whose stack a taken-over evaluation could
+     * otherwise write to and run unfiltered). */
+    int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
     for (size_t i = 0; !rc && i < sizeof allowed_calls / sizeof *allowed_calls; i++)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed_calls[i], 0);
     /* abort() signals itself with tgkill: to itself only, or a process

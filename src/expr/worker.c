@@ -16,6 +16,7 @@
 #include "expr/expr.h"
 #include "expr/expr_internal.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #define WORKER_PROGRAMS 32
+#define WORKER_STACK_BYTES ((size_t)1 << 30)    /* as the engine thread's */
 
 typedef struct {
     uint64_t id;
@@ -178,25 +180,23 @@ static bool eval(const wire_request *rq)
     return ok;
 }
 
-int expr_worker_main(void)
+/* The evaluating thread: limits, then requests until the socket closes. */
+static void *serve(void *status_out)
 {
-    /* Gone with the server even if it is killed outright. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() == 1)
-        return 1;
-    close_range(WIRE_FD + 1, ~0u, 0);   /* nothing of the server's but the socket */
+    int *status = status_out;
+    *status = 1;
     for (int i = 0; i < WIRE_TEXTS; i++)
         texts[i] = jv_null();
-    jv_nomem_handler(out_of_memory, NULL);
+    jv_nomem_handler(out_of_memory, NULL);     /* per thread in libjq */
 
     char why[256];
     if (!expr_confine(why, sizeof why)) {
         answer_text(WIRE_FATAL, why);
-        return 1;
+        return NULL;
     }
     if (!answer(WIRE_READY, NULL, 0))
-        return 1;
-    int status = 0;
+        return NULL;
+    *status = 0;
     for (;;) {
         wire_request rq;
         if (wire_read(&in, &rq, sizeof rq, -1) != 1)
@@ -204,7 +204,7 @@ int expr_worker_main(void)
         requests++;
         bool ok = rq.op == WIRE_LOAD ? load(&rq) : rq.op == WIRE_EVAL ? eval(&rq) : false;
         if (!ok) {
-            status = 1;
+            *status = 1;
             break;
         }
     }
@@ -213,5 +213,33 @@ int expr_worker_main(void)
         expr_program_free(programs[i].program);
     for (int i = 0; i < WIRE_TEXTS; i++)
         jv_free(texts[i]);
+    return NULL;
+}
+
+int expr_worker_main(void)
+{
+    /* Gone with the server even if it is killed outright. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1)
+        return 1;
+    close_range(WIRE_FD + 1, ~0u, 0);   /* nothing of the server's but the socket */
+
+    /* libjq recurses as deep as a value is nested (a run may build one
+     * 300,000 levels deep): evaluations run where the engine thread ran
+     * them before, on a stack as large as the engine's, so such a value
+     * fails its step with the depth limit's message instead of crashing
+     * the process. It is address space, touched only as deep as used. */
+    pthread_attr_t attr;
+    pthread_t t;
+    int status = 1;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, WORKER_STACK_BYTES);
+    if (pthread_create(&t, &attr, serve, &status) != 0) {
+        pthread_attr_destroy(&attr);
+        answer_text(WIRE_FATAL, "the evaluator could not start its thread");
+        return 1;
+    }
+    pthread_attr_destroy(&attr);
+    pthread_join(t, NULL);
     return status;
 }
