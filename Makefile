@@ -30,7 +30,9 @@ LIB_OBJ  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJ))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BUILD)/spojit-bench
-REPLAY_BIN := $(BUILD)/tests/replay_example_inputs
+# Fuzz harnesses whose committed inputs `make unit` replays (tests/fuzz/replay.c):
+# the example workflows' corpus, and what the fuzzers found (tests/fuzz/repro/).
+REPLAY_BIN := $(patsubst %,$(BUILD)/tests/replay_%,example_inputs expr workflow_load json_api)
 
 .PHONY: all deps test-deps run test unit e2e check bench clean leakcheck-expr fuzz
 all: $(BUILD)/spojit
@@ -46,10 +48,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
 
-# A fuzz harness's committed corpus, replayed without libFuzzer (tests/fuzz/replay.c).
-$(REPLAY_BIN): tests/fuzz/fuzz_example_inputs.c tests/fuzz/replay.c $(LIB_OBJ)
+# A fuzz harness's committed inputs, replayed without libFuzzer (tests/fuzz/replay.c).
+$(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/fuzz_example_inputs.c tests/fuzz/replay.c $(LIB_OBJ) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(LIB_OBJ) $(LDLIBS)
 
 # The benchmark is a black-box HTTP client of build/spojit: no server code.
 $(BENCH_BIN): $(wildcard tests/bench/*.c tests/bench/*.h)
@@ -71,7 +73,9 @@ run: deps
 # SPOJIT_BIN: test_expr_isolation starts the binary as its evaluators.
 unit: $(UNIT_BIN) $(BUILD)/spojit $(REPLAY_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; SPOJIT_BIN=$(abspath $(BUILD)/spojit) $$t; done
-	SPOJIT_BIN=$(abspath $(BUILD)/spojit) $(REPLAY_BIN) tests/fuzz/corpus/example_inputs
+	SPOJIT_BIN=$(abspath $(BUILD)/spojit) $(BUILD)/tests/replay_example_inputs tests/fuzz/corpus/example_inputs
+	@set -e; for h in expr workflow_load json_api; do \
+	  SPOJIT_BIN=$(abspath $(BUILD)/spojit) $(BUILD)/tests/replay_$$h tests/fuzz/repro/$$h; done
 
 e2e: $(BUILD)/spojit
 	SPOJIT_BIN=$(abspath $(BUILD)/spojit) node --test --test-concurrency=1 tests/e2e/

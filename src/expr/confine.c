@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef EXPR_SANITIZED
 /* Mapped bytes now, from /proc/self/statm (pages). 0 if unknown. */
 static unsigned long long mapped_bytes(void)
 {
@@ -43,6 +44,7 @@ static unsigned long long mapped_bytes(void)
     fclose(f);
     return pages * 4096ull;
 }
+#endif
 
 static bool set_limit(int resource, rlim_t value, const char *name, char *why, size_t why_len)
 {

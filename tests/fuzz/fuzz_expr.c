@@ -8,8 +8,14 @@
  *               or on a JSON value when it parses as JSON)
  *   INPUT_JSON  the evaluation document (json_parse_limited; else a string)
  * Missing parts are empty. Single-threaded (libjq).
+ *
+ * With SPOJIT_BIN set (as `make unit` sets it for the replay of
+ * tests/fuzz/repro/expr/), evaluations run in the evaluator processes, as
+ * in the server; without it, in this process, where the fuzzer sees what
+ * libjq and our jq code do with an input.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/jsonx.h"
@@ -22,6 +28,18 @@ static const char *part(const uint8_t **p, const uint8_t *end, size_t *n)
     *n = z ? (size_t)(z - s) : (size_t)(end - s);
     *p = z ? z + 1 : end;
     return (const char *)s;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    const char *bin = getenv("SPOJIT_BIN");
+    sp_error err = SP_ERROR_INIT;
+    if (bin && expr_isolation_start(bin, &err) != SP_OK) {
+        fprintf(stderr, "fuzz_expr: %s\n", err.message);
+        abort();
+    }
+    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
