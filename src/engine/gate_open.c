@@ -227,9 +227,9 @@ sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *r
         json_t *data = json_pack("{s:s, s:o}", "step", step->id, "rule", when_source(wf, step));
         if ((rc = engine_audit(e, "system", "gate.auto_approved", run_id, id, data, err)))
             goto out;
-        json_object_set_new(entry, "approval", json_pack("{s:s, s:s, s:b, s:O}", "id", id,
+        json_object_set_new(entry, "approval", json_pack("{s:s, s:s, s:b, s:O, s:[]}", "id", id,
                                                          "status", "approved", "auto", 1,
-                                                         "proposal", proposal));
+                                                         "proposal", proposal, "decisions"));
         *proposal_out = json_incref(proposal);
         goto out;
     }
@@ -238,7 +238,9 @@ sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *r
     if ((rc = engine_audit(e, "system", "gate.opened", run_id, id, data, err)))
         goto out;
     json_object_set_new(entry, "status", json_string("waiting"));
-    json_object_set_new(entry, "approval", json_pack("{s:s, s:s}", "id", id, "status", "pending"));
+    json_object_set_new(entry, "approval", json_pack("{s:s, s:s, s:O, s:[]}", "id", id, "status",
+                                                     "pending", "proposal", proposal,
+                                                     "decisions"));
     json_object_set_new(run, "status", json_string("waiting"));
     json_object_set_new(run, "waiting", json_pack("{s:s, s:s}", "type", "approval",
                                                   "approval_id", id));
