@@ -100,6 +100,28 @@ static void print_decisions(const json_t *decisions)
     }
 }
 
+/* A gate opened by a revision after a rejection: what was rejected, by
+ * whom and why, so the approver sees what changed. */
+static void print_revision(const json_t *revision)
+{
+    if (!json_is_object(revision))
+        return;
+    const json_t *rejected = json_object_get(revision, "rejected");
+    char *number = cli_text(json_object_get(revision, "number"));
+    char *at = cli_cell(rejected, "at");
+    printf("\nrevision %s, after a rejection of %s by %s%s%s\n", number ? number : "-",
+           cli_str(rejected, "approval_id"),
+           json_string_value(json_object_get(rejected, "by"))
+               ? json_string_value(json_object_get(rejected, "by")) : "nobody (timed out)",
+           at && *at ? " at " : "", at && *at ? at : "");
+    const char *comment = json_string_value(json_object_get(rejected, "comment"));
+    if (comment && *comment)
+        printf("  \"%s\"\n", comment);
+    free(number);
+    free(at);
+    print_block("rejected proposal", json_object_get(rejected, "proposal"));
+}
+
 /* The human form of a gate: everything an approver needs to decide. */
 static void print_gate(const json_t *g)
 {
@@ -116,6 +138,7 @@ static void print_gate(const json_t *g)
     print_line("due", g, "due_at");
     print_line("opened", g, "created_at");
     print_line("resolved", g, "resolved_at");
+    print_revision(json_object_get(g, "revision"));
     print_block("proposal", json_object_get(g, "proposal"));
     /* What --edit may change, and the bounds the server checks it against. */
     const json_t *editable = json_object_get(g, "editable");

@@ -21,7 +21,9 @@
  * `on_reject: revise` on a gated step after it sends the run back to the
  * latest agent step: its next visit starts from the previous transcript
  * plus the approver's comment on the rejected proposal, at most
- * max_revisions times.
+ * max_revisions times. The gate the revision reaches is marked (run
+ * "_revision") so that gate_open sends it to a person and shows what was
+ * rejected.
  */
 #include "engine/engine_internal.h"
 
@@ -513,7 +515,21 @@ sp_code agent_revise(engine *e, const workflow *wf, const step_def *gated, json_
     json_object_set_new(revise, "transcript",
                         transcript ? json_incref(transcript) : json_array());
     json_object_set_new(run, "_revise", revise);
+    /* The gate this revision reaches goes to a person, whatever its `when`
+     * says, and to the people the rejected gate was with: a proposal made
+     * right after a person said no is never carried out unseen. gate_open
+     * takes this up (and removes it) when the run is next at the gate. */
+    json_t *revision = json_pack(
+        "{s:s, s:i, s:O, s:O?, s:{s:O, s:O, s:O?, s:O?, s:O?}}", "step", gated->id, "number",
+        visits, "assignees", json_object_get(gate, "assignees"), "route",
+        json_object_get(gate, "route"), "rejected", "approval_id", json_object_get(gate, "id"),
+        "proposal", json_object_get(gate, "proposal"), "by", json_object_get(last, "by"),
+        "comment", json_object_get(last, "comment"), "at",
+        last ? json_object_get(last, "at") : json_object_get(gate, "resolved_at"));
     json_decref(gate);
+    if (!revision)
+        return sp_error_set(err, SP_ENOMEM, "out of memory recording a revision");
+    json_object_set_new(run, "_revision", revision);
     rc = engine_audit(e, "system", "agent.revise", json_str(run, "id"), gate_id,
                       json_pack("{s:s, s:s, s:i}", "from", gated->id, "to", agent->id,
                                 "revision", visits),

@@ -77,11 +77,15 @@ sp_code gate_resume_run(engine *e, json_t *gate, sp_error *err)
                               run_id, json_str(gate, "id"));
             goto out;
         }
+        /* What the steps after read as .steps.<id>.approval: the outcome,
+         * the proposal as resolved (edited by an approval; an expired gate
+         * may go on as approved under on_timeout: approve) and who decided
+         * what, with their comments. */
         json_t *approval = json_object_get(entry, "approval");
         json_object_set_new(approval, "status", json_string(gstatus));
-        /* An expired gate may go on as approved (on_timeout: approve). */
-        if (strcmp(gstatus, "approved") == 0 || strcmp(gstatus, "expired") == 0)
-            json_object_set(approval, "proposal", json_object_get(gate, "proposal"));
+        json_object_set(approval, "proposal", json_object_get(gate, "proposal"));
+        json_object_set_new(approval, "decisions",
+                            json_deep_copy(json_object_get(gate, "decisions")));
         workflow *wf = NULL;
         if ((rc = engine_audit(e, "system", "run.resumed", run_id, json_str(gate, "id"), NULL,
                                err)) ||

@@ -7,6 +7,11 @@
  * do not alter what was asked (team membership is still checked when a
  * decision arrives).
  *
+ * A gate reached by a revision after a rejection (run "_revision", set by
+ * agent_revise) waits for a person whatever its `when` says, goes to the
+ * rejected gate's assignees and shows `revision: {number, rejected:
+ * {approval_id, proposal, by, comment, at}}`.
+ *
  * Errors: SP_EINVALID means an expression of the gate failed (the caller
  * fails the step); anything else is a store failure.
  */
@@ -162,6 +167,16 @@ sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *r
         human = expr_truthy(v);
         json_decref(v);
     }
+    /* A revision after a rejection (on_reject: revise) always waits for a
+     * person: a `when` that would let it through is overruled, and said so
+     * in the audit row. */
+    json_t *revision = json_object_get(run, "_revision");
+    if (revision && strcmp(json_str(revision, "step") ? json_str(revision, "step") : "",
+                           step->id) != 0)
+        revision = NULL;
+    bool auto_skipped = revision && !human;
+    if (revision)
+        human = true;
     /* A gate on an http step shows the request it would send (secrets as ***). */
     if (g->proposal == EXPR_NONE && step->kind == STEP_HTTP)
         proposal = http_preview(e, wf, step, run, entry, ctx, err);
@@ -174,8 +189,14 @@ sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *r
         !(title = render_opt(e, wf, g->title, ctx, step->id, "title", err)) ||
         !(summary = render_opt(e, wf, g->summary, ctx, NULL, "summary", err)))
         goto out;
-    if (human && (rc = route(e, wf, g, ctx, &assignees, &route_index, err)))
+    if (revision && json_array_size(json_object_get(revision, "assignees")) > 0) {
+        /* Routed as the rejected gate was (reassignments included). */
+        json_t *idx = json_object_get(json_object_get(revision, "route"), "index");
+        assignees = json_deep_copy(json_object_get(revision, "assignees"));
+        route_index = json_is_integer(idx) ? (int)json_integer_value(idx) : -1;
+    } else if (human && (rc = route(e, wf, g, ctx, &assignees, &route_index, err))) {
         goto out;
+    }
     if (human && (rc = gate_approvals_needed(e, g->approvals, assignees, &needed, err)))
         goto out;
 
@@ -214,6 +235,10 @@ sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *r
         rc = sp_error_set(err, SP_ENOMEM, "out of memory opening approval");
         goto out;
     }
+    if (revision)
+        json_object_set_new(gate, "revision",
+                            json_pack("{s:O, s:O}", "number", json_object_get(revision, "number"),
+                                      "rejected", json_object_get(revision, "rejected")));
     if (human) {
         json_object_set_new(gate, "route", json_pack("{s:i}", "index", route_index));
         gate_add_timer_fields(gate, g->timeout_ms > 0 ? (g->on_timeout ? g->on_timeout : "fail")
@@ -227,18 +252,30 @@ sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *r
         json_t *data = json_pack("{s:s, s:o}", "step", step->id, "rule", when_source(wf, step));
         if ((rc = engine_audit(e, "system", "gate.auto_approved", run_id, id, data, err)))
             goto out;
-        json_object_set_new(entry, "approval", json_pack("{s:s, s:s, s:b, s:O}", "id", id,
+        json_object_set_new(entry, "approval", json_pack("{s:s, s:s, s:b, s:O, s:[]}", "id", id,
                                                          "status", "approved", "auto", 1,
-                                                         "proposal", proposal));
+                                                         "proposal", proposal, "decisions"));
         *proposal_out = json_incref(proposal);
         goto out;
     }
     json_t *data = json_pack("{s:s, s:i, s:O}", "step", step->id, "route", route_index,
                              "assignees", assignees);
+    if (data && revision) {
+        json_object_set(data, "revision", json_object_get(revision, "number"));
+        json_object_set(data, "rejected_approval_id",
+                        json_object_get(json_object_get(revision, "rejected"), "approval_id"));
+        if (auto_skipped)
+            json_object_set_new(data, "auto_approve_skipped",
+                                json_string("revision after a rejection"));
+    }
     if ((rc = engine_audit(e, "system", "gate.opened", run_id, id, data, err)))
         goto out;
+    if (revision)
+        json_object_del(run, "_revision");      /* taken up: later gates are ordinary */
     json_object_set_new(entry, "status", json_string("waiting"));
-    json_object_set_new(entry, "approval", json_pack("{s:s, s:s}", "id", id, "status", "pending"));
+    json_object_set_new(entry, "approval", json_pack("{s:s, s:s, s:O, s:[]}", "id", id, "status",
+                                                     "pending", "proposal", proposal,
+                                                     "decisions"));
     json_object_set_new(run, "status", json_string("waiting"));
     json_object_set_new(run, "waiting", json_pack("{s:s, s:s}", "type", "approval",
                                                   "approval_id", id));

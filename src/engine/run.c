@@ -30,12 +30,31 @@
  * refuses cycles without a gate, but auto-approved gates can still loop. */
 #define RUN_MAX_STEPS_PER_ADVANCE 10000
 
+/*
+ * .steps.<id>.approval is {id, status, proposal, decisions} (SPEC §12): a
+ * run document written before a gate's entry carried decisions, or a
+ * rejected gate's entry without a proposal, reads with null and [] in their
+ * place, so an expression sees one shape.
+ */
+static json_t *ctx_approval(json_t *approval)
+{
+    if (!json_is_object(approval))
+        return json_null();
+    if (json_object_get(approval, "proposal") && json_is_array(json_object_get(approval, "decisions")))
+        return json_incref(approval);
+    json_t *a = json_copy(approval);
+    if (!json_object_get(a, "proposal"))
+        json_object_set_new(a, "proposal", json_null());
+    if (!json_is_array(json_object_get(a, "decisions")))
+        json_object_set_new(a, "decisions", json_array());
+    return a;
+}
+
 static json_t *ctx_step(json_t *entry)
 {
-    json_t *approval = json_object_get(entry, "approval");
-    return json_pack("{s:O, s:O, s:O}", "status", json_object_get(entry, "status"),
+    return json_pack("{s:O, s:O, s:o}", "status", json_object_get(entry, "status"),
                      "output", json_object_get(entry, "output") ? json_object_get(entry, "output") : json_null(),
-                     "approval", approval ? approval : json_null());
+                     "approval", ctx_approval(json_object_get(entry, "approval")));
 }
 
 /* The expression input of SPEC §3 for this run. */

@@ -11,7 +11,7 @@ import crypto from 'node:crypto';
 import { after, before, test } from 'node:test';
 
 import { startChat, startHub, startSink } from './lib/doubles.mjs';
-import { describeResponse, useServer } from './lib/server.mjs';
+import { cli, describeResponse, useServer } from './lib/server.mjs';
 import { waitRun } from './lib/world.mjs';
 
 const T = { timeout: 180_000 };
@@ -85,6 +85,10 @@ ${agentStep('      max_turns: 5\n      max_revisions: 2\n')}
 // The same, allowing one revision only.
 const ONCE = REFUND.replace('name: agent-refund', 'name: agent-once').replace('max_revisions: 2', 'max_revisions: 1');
 
+// The refund story's auto-approve limit: refunds up to 500 need no person.
+const LIMIT = REFUND.replace('name: agent-refund', 'name: agent-limit')
+  .replace('    approval:\n      title:', '    approval:\n      when: .steps.draft.output.arguments.amount > 500\n      title:');
+
 // The agent alone: the run's output is its output.
 const ALONE = `
 name: agent-alone
@@ -129,7 +133,7 @@ steps:
 before(async () => {
   const put = await srv.api('PUT', '/v1/secrets/llm_key', { body: { value: LLM_KEY } });
   assert.ok([200, 201].includes(put.status), `PUT /v1/secrets/llm_key: ${describeResponse(put)}`);
-  for (const wf of [REFUND, ONCE, ALONE, TURNS, TRIAGE]) await srv.applyWorkflow(wf);
+  for (const wf of [REFUND, ONCE, LIMIT, ALONE, TURNS, TRIAGE]) await srv.applyWorkflow(wf);
   keys.alice = await srv.userWithKey('alice', { teams: ['finance'] });
 }, T);
 
@@ -411,6 +415,75 @@ test('after max_revisions revisions a rejection fails the run, with no further m
   const rows = await srv.audit({ run_id: run.id });
   assert.equal(rows.filter((x) => x.type === 'decision').length, 2);
   assert.ok(rows.some((x) => x.type === 'decision' && JSON.stringify(x.data).includes('still no')));
+});
+
+// A person's no is final: the revision after a rejection is not carried out
+// unseen, even under the auto-approve limit.
+test('a revision after a rejection waits for a person whatever `when` says: the rejected $612 revised to $306 (under the limit of 500) shows what was rejected, and is paid once after approval', T, async () => {
+  const COMMENT = 'too much, offer half';
+  const c = await chat([PROPOSE(612, REASONING), PROPOSE(306, 'Half, as asked.')]);
+  const s = await sink();
+  assert.ok(LIMIT.includes('when: .steps.draft.output.arguments.amount > 500'), LIMIT);
+  const run = await settle('agent-limit', input(c, s));
+  const first = assertAtGate(run);
+  const g1 = await gate(first);
+  assert.equal(g1.revision, undefined, 'the first proposal is no revision');
+  assert.deepEqual(g1.assignees, ['team:finance']);
+  await decide(first, { decision: 'reject', comment: COMMENT });
+
+  const again = await waitRun(srv, run.id, { pred: (x) => x.status !== 'running' && x.waiting?.approval_id !== first });
+  const second = assertAtGate(again);
+  assert.notEqual(second, first);
+  assert.equal(c.requests.length, 2, 'the agent proposed again');
+  assert.equal(stepOf(again, 'issue_refund').status, 'waiting', 'the revised refund waits at its gate');
+  assert.equal(refundPosts(s).length, 0, 'nothing paid before a person approved');
+
+  const g2 = await gate(second);
+  assert.equal(g2.status, 'pending');
+  assert.equal(g2.auto, false);
+  assert.deepEqual(g2.proposal, { charge: 'ch_1', amount: 306 });
+  assert.deepEqual(g2.assignees, g1.assignees, 'routed as the rejected gate was');
+  assert.equal(g2.revision.number, 1);
+  assert.equal(g2.revision.rejected.approval_id, first);
+  assert.deepEqual(g2.revision.rejected.proposal, { charge: 'ch_1', amount: 612 });
+  assert.equal(g2.revision.rejected.by, 'alice');
+  assert.equal(g2.revision.rejected.comment, COMMENT);
+  assert.equal(g2.revision.rejected.at, (await gate(first)).decisions[0].at);
+  const inbox = await srv.api('GET', '/v1/approvals', { token: keys.alice });
+  assert.ok(inbox.json.items.some((x) => x.id === second), `in alice's inbox: ${describeResponse(inbox)}`);
+
+  const shown = await cli(['approvals', 'show', second], { url: srv.url, token: keys.alice });
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, new RegExp(`revision 1, after a rejection of ${first} by alice`));
+  assert.ok(shown.stdout.includes(`"${COMMENT}"`), shown.stdout);
+  assert.match(shown.stdout, /rejected proposal\n[^]*"amount": 612/);
+
+  const rows = await srv.audit({ run_id: run.id });
+  const opened = rows.filter((x) => x.type === 'gate.opened');
+  assert.deepEqual(opened.map((x) => x.approval_id), [first, second]);
+  assert.equal(opened[0].data.auto_approve_skipped, undefined);
+  assert.equal(opened[1].data.auto_approve_skipped, 'revision after a rejection');
+  assert.equal(opened[1].data.revision, 1);
+  assert.equal(opened[1].data.rejected_approval_id, first);
+  assert.ok(!rows.some((x) => x.type === 'gate.auto_approved'), 'no gate of this run was auto-approved');
+
+  await decide(second, { decision: 'approve' });
+  const done = await waitRun(srv, run.id);
+  assert.equal(done.status, 'completed', JSON.stringify(done));
+  const posts = refundPosts(s);
+  assert.equal(posts.length, 1, `paid once: ${JSON.stringify(posts.map((p) => p.body))}`);
+  assert.deepEqual(posts[0].body, { charge: 'ch_1', amount: 306 });
+  assert.equal(s.refunds.length, 1);
+});
+
+test('an ordinary proposal under the limit is still auto-approved', T, async () => {
+  const c = await chat([PROPOSE(306, 'Half.')]);
+  const s = await sink();
+  const run = await settle('agent-limit', input(c, s));
+  const done = run.status === 'completed' ? run : await waitRun(srv, run.id);
+  assert.equal(done.status, 'completed', JSON.stringify(done));
+  assert.equal(stepOf(done, 'issue_refund').approval.auto, true);
+  assert.equal(refundPosts(s).length, 1);
 });
 
 // ---- (c) the api_key from $secrets ------------------------------------------

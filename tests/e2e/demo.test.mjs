@@ -1,6 +1,7 @@
 // `serve --demo` tells the whole refund story with nothing else running: the
-// example agent drafts, finance decides (and sends it back once), and the
-// payments stand-in gets the refund once.
+// example agent drafts, finance decides (sends it back once, then approves
+// the revision, which never passes unseen), and the payments stand-in gets
+// the refund once.
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
@@ -48,14 +49,25 @@ test('the demo refund: the example agent proposes, a rejection sends it back, th
     });
     assert.equal(rej.status, 200, describeResponse(rej));
 
-    // The agent offers half - 306, under the auto-approve limit of 500.
-    run = await waitRun(srv, run.id);
+    // The agent offers half - 306, under the auto-approve limit of 500; a
+    // revision after a rejection still goes back to a person.
+    run = await waitRun(srv, run.id, { pred: (x) => x.status !== 'running' && x.waiting?.approval_id !== inbox[0].id });
+    assert.equal(run.status, 'waiting', JSON.stringify(run));
     const drafts = run.steps.filter((s) => s.id === 'draft');
     assert.equal(drafts.length, 2, 'the rejection went back to the agent');
     assert.equal(drafts[1].output.arguments.amount, 306);
     assert.ok(JSON.stringify(drafts[1].output.transcript).includes('too much for a late parcel'));
+    const revised = (await srv.api('GET', `/v1/approvals/${run.waiting.approval_id}`, { token: alice })).json;
+    assert.equal(revised.status, 'pending', 'the revised refund waits for a person');
+    assert.equal(revised.revision.number, 1);
+    assert.equal(revised.revision.rejected.comment, 'too much for a late parcel');
+    assert.equal(revised.revision.rejected.proposal.amount, 612);
+    const ok = await srv.api('POST', `/v1/approvals/${revised.id}/decisions`, { token: alice, body: { decision: 'approve' } });
+    assert.equal(ok.status, 200, describeResponse(ok));
+    run = await waitRun(srv, run.id);
     const refund = run.steps.filter((s) => s.id === 'issue_refund').at(-1);
-    assert.equal(refund.approval.auto, true, 'the smaller refund needs no person');
+    assert.equal(refund.approval.auto, undefined, 'a person approved the smaller refund');
+    assert.equal(refund.approval.decisions[0].by, 'alice');
     for (const s of run.steps) {
       assert.deepEqual(Object.keys(s).filter((k) => k.startsWith('_')), [], `no private members in step ${s.id}`);
     }
