@@ -271,6 +271,7 @@ void api_team_create(api_call *c);
 void api_key_create(api_call *c);
 /* people.c */
 void api_user_list(api_call *c);
+void api_team_list(api_call *c);
 void api_user_get(api_call *c);
 void api_user_update(api_call *c);
 void api_user_delete(api_call *c);

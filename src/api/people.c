@@ -74,6 +74,33 @@ void api_user_list(api_call *c)
     http_reply_json(c->req, 200, json_pack("{s:o}", "items", items));
 }
 
+/* Every team with its members: {"items": [{name, members}]}, by name. */
+void api_team_list(api_call *c)
+{
+    sp_error err = SP_ERROR_INIT;
+    json_t *names = NULL, *items = json_array();
+    store_conn *r = store_reader(c->a->store);
+    sp_code rc = r ? store_team_list(r, &names, &err)
+                   : sp_error_set(&err, SP_EUNAVAIL, "the store is not available");
+    size_t i;
+    json_t *n;
+    json_array_foreach(names, i, n) {
+        json_t *members = NULL;
+        if (rc == SP_OK &&
+            (rc = store_team_members(r, json_string_value(n), &members, &err)) == SP_OK)
+            json_array_append_new(items, json_pack("{s:O, s:o}", "name", n, "members", members));
+    }
+    if (r)
+        store_release(r);
+    json_decref(names);
+    if (rc) {
+        json_decref(items);
+        api_fail_err(c->req, &err);
+        return;
+    }
+    http_reply_json(c->req, 200, json_pack("{s:o}", "items", items));
+}
+
 void api_user_get(api_call *c)
 {
     const char *name = path_name(c);

@@ -36,6 +36,7 @@
     X("POST", "/v1/session",                       API_PUBLIC,     api_session_login)      \
     X("DELETE", "/v1/session",                     API_ANYONE,     api_session_logout)     \
     X("GET",  "/v1/users",                         API_ADMIN,      api_user_list)          \
+    X("GET",  "/v1/teams",                         API_ADMIN,      api_team_list)          \
     X("GET",  "/v1/users/{name}",                  API_ANYONE,     api_user_get)           \
     X("PATCH", "/v1/users/{name}",                 API_ADMIN,      api_user_update)        \
     X("DELETE", "/v1/users/{name}",                API_ADMIN,      api_user_delete)        \

@@ -1,5 +1,6 @@
 /*
- * cmd_admin.c - `spojit admin user add|team add|key create` (admin keys only).
+ * cmd_admin.c - `spojit admin user add|team add|team ls|key create` (admin
+ * keys only).
  */
 #include "cli/cli.h"
 
@@ -88,6 +89,23 @@ static int team_add(const cli_ctx *ctx, const cli_args *a)
     return cli_send_json(ctx, "POST", "/v1/teams", body, print_team);
 }
 
+/* ---- team ls ---- */
+
+static void print_teams(const json_t *body)
+{
+    static const cli_column cols[] = {
+        { "TEAM", "name" }, { "MEMBERS", "members" }, { NULL, NULL },
+    };
+    cli_print_list(body, cols, "no teams");
+}
+
+static int team_ls(const cli_ctx *ctx, const cli_args *a)
+{
+    (void)a;
+    cli_request req = { .method = "GET", .path = "/v1/teams" };
+    return cli_call_print(ctx, &req, print_teams);
+}
+
 /* ---- key create ---- */
 
 /* The key alone on stdout, so `KEY=$(spojit admin key create alice)` works;
@@ -135,6 +153,7 @@ static const cli_flag key_flags[] = {
 static const cli_command commands[] = {
     { "admin user add", "NAME", "create a user", NULL, user_flags, user_add },
     { "admin team add", "NAME", "create a team", NULL, team_flags, team_add },
+    { "admin team ls", "", "every team with its members", NULL, NULL, team_ls },
     { "admin key create", "USER", "create an API key for USER and print it (shown once)",
       NULL, key_flags, key_create },
     { NULL },

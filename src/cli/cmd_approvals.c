@@ -1,6 +1,7 @@
 /*
  * cmd_approvals.c - the approver's commands: `spojit approvals ls|show`,
- * `spojit approve`, `spojit reject`.
+ * `spojit approve`, `spojit reject`; and the admin's `spojit approvals
+ * reassign|link`.
  */
 #include "cli/cli.h"
 
@@ -212,6 +213,93 @@ static int decide(const cli_ctx *ctx, const cli_args *a, const char *decision)
 static int approve(const cli_ctx *ctx, const cli_args *a) { return decide(ctx, a, "approve"); }
 static int reject(const cli_ctx *ctx, const cli_args *a) { return decide(ctx, a, "reject"); }
 
+/* ---- reassign, link (admin) ---- */
+
+/* "/v1/approvals/ID" + tail, the id escaped: malloc'd. */
+static char *approval_path(const char *id, const char *tail)
+{
+    cli_buf path = { 0 };
+    cli_buf_puts(&path, "/v1/approvals/");
+    cli_buf_escape(&path, id);
+    cli_buf_puts(&path, tail);
+    return path.data;
+}
+
+static void print_reassigned(const json_t *g)
+{
+    char *to = cli_cell(g, "assignees");
+    printf("%s reassigned to %s\n", cli_str(g, "id"), to ? to : "-");
+    free(to);
+}
+
+static int approvals_reassign(const cli_ctx *ctx, const cli_args *a)
+{
+    json_t *to = json_array();
+    const char *v;
+    for (int i = 0; (v = cli_arg_nth(a, "--to", i)); i++)
+        json_array_append_new(to, json_string(v));
+    char *path = approval_path(a->pos[0], "/reassign");
+    int rc = cli_send_json(ctx, "POST", path, json_pack("{s:o}", "to", to), print_reassigned);
+    free(path);
+    return rc;
+}
+
+/* The base a link's path is put after: --public-url, else
+ * SPOJIT_PUBLIC_URL, else none (the path is printed as the API gave it). */
+static const char *public_url;
+
+/* The link alone on stdout, so `URL=$(spojit approvals link ...)` works. */
+static void print_link(const json_t *l)
+{
+    const char *path = json_string_value(json_object_get(l, "path"));
+    size_t n = public_url ? strlen(public_url) : 0;
+    while (n > 0 && public_url[n - 1] == '/')   /* the path starts with '/' */
+        n--;
+    printf("%.*s%s\n", (int)n, n ? public_url : "", path ? path : "");
+    const char *expires = json_string_value(json_object_get(l, "expires_at"));
+    char when[32];
+    fprintf(stderr, "a link for %s to %s %s; it works once, until %s\n", cli_str(l, "for"),
+            cli_str(l, "decision"), cli_str(l, "approval_id"),
+            expires ? cli_when(expires, when) : "-");
+}
+
+static int approvals_link(const cli_ctx *ctx, const cli_args *a)
+{
+    const char *source = "--public-url";
+    public_url = cli_arg_str(a, "--public-url");
+    if (!public_url || !*public_url) {
+        source = "SPOJIT_PUBLIC_URL";
+        public_url = getenv("SPOJIT_PUBLIC_URL");
+    }
+    if (public_url && *public_url && strncmp(public_url, "http://", 7) != 0 &&
+        strncmp(public_url, "https://", 8) != 0) {
+        cli_errorf("%s '%s': expected an http:// or https:// URL", source, public_url);
+        return CLI_USAGE;
+    }
+    json_t *body = json_pack("{s:s, s:s}", "user", cli_arg_str(a, "--user"), "decision",
+                             cli_arg_str(a, "--decision"));
+    char *path = approval_path(a->pos[0], "/links");
+    int rc = cli_send_json(ctx, "POST", path, body, print_link);
+    free(path);
+    return rc;
+}
+
+static const cli_flag reassign_flags[] = {
+    { "--to", CLI_LIST, "user:NAME|team:NAME", "who decides from now on (replaces the assignees)",
+      NULL, true },
+    { NULL },
+};
+
+static const cli_flag link_flags[] = {
+    { "--user", CLI_STR, "NAME", "the approver the link is for (a current assignee)", NULL, true },
+    { "--decision", CLI_STR, "approve|reject", "the one decision the link makes",
+      "approve|reject", true },
+    { "--public-url", CLI_STR, "URL",
+      "the server's address as the approver reaches it, put before the link's path "
+      "(overrides SPOJIT_PUBLIC_URL)", NULL, false },
+    { NULL },
+};
+
 static const cli_flag ls_flags[] = {
     { "--all", CLI_BOOL, NULL, "every status, not only pending", NULL, false },
     { "--limit", CLI_INT, "N", "at most N approvals (newest first)", NULL, false },
@@ -243,6 +331,14 @@ static const cli_command commands[] = {
       "like a number. Only the pointers the gate lists as editable are accepted.",
       approve_flags, approve },
     { "reject", "ID", "reject; the run takes its on_reject path", NULL, reject_flags, reject },
+    { "approvals reassign", "ID", "admin: replace who may decide a pending approval",
+      "Example: spojit approvals reassign apr_01JD... --to user:bob --to team:finance",
+      reassign_flags, approvals_reassign },
+    { "approvals link", "ID", "admin: a signed link that makes one decision for one approver",
+      "Prints the link: SPOJIT_PUBLIC_URL (or --public-url) followed by the path the\n"
+      "server issued (/l/TOKEN), or the path alone when neither is set. Opening it\n"
+      "shows a confirmation page; the decision is made when the approver confirms.",
+      link_flags, approvals_link },
     { NULL },
 };
 

@@ -96,36 +96,141 @@ static int help(char **words, int n)
     return CLI_USAGE;
 }
 
-/* True when some command starts with word ("workflow", "admin"). */
-static bool is_group(const char *word)
+/* The k-th (from 0) space-separated word of name and its length, or NULL. */
+static const char *nth_word(const char *name, int k, size_t *len)
 {
-    size_t n = strlen(word);
+    for (; k > 0 && name; k--) {
+        name = strchr(name, ' ');
+        if (name)
+            name++;
+    }
+    if (!name || !*name)
+        return NULL;
+    *len = strcspn(name, " ");
+    return name;
+}
+
+/* True when some command's words start with words[0..n) ("admin user"). */
+static bool is_prefix(char **words, int n)
+{
     for (const cli_group *const *g = cli_groups; *g; g++)
-        for (const cli_command *c = (*g)->commands; c->words; c++)
-            if (strncmp(c->words, word, n) == 0 && (c->words[n] == ' ' || !c->words[n]))
+        for (const cli_command *c = (*g)->commands; c->words; c++) {
+            int k = 0;
+            size_t len;
+            const char *w;
+            while (k < n && (w = nth_word(c->words, k, &len)) && strlen(words[k]) == len &&
+                   strncmp(w, words[k], len) == 0)
+                k++;
+            if (k == n)
                 return true;
+        }
     return false;
 }
 
+#define SUGGEST_WORD_MAX 32     /* longer words are not compared */
+
+/* Edit distance (insertions, deletions, substitutions) of two short words;
+ * SUGGEST_WORD_MAX + 1 when either is longer. */
+static int edit_distance(const char *a, size_t na, const char *b, size_t nb)
+{
+    if (na > SUGGEST_WORD_MAX || nb > SUGGEST_WORD_MAX)
+        return SUGGEST_WORD_MAX + 1;
+    int row[SUGGEST_WORD_MAX + 1];
+    for (size_t j = 0; j <= nb; j++)
+        row[j] = (int)j;
+    for (size_t i = 1; i <= na; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= nb; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[nb];
+}
+
+/*
+ * The known word nearest to word at position k after the prefix
+ * words[0..k), when it is near enough to be a slip (at most 2 edits, and
+ * fewer than the word's length): copied into out, else out is "".
+ */
+static void suggest(char **words, int k, const char *word, char *out, size_t cap)
+{
+    int best = 3;
+    out[0] = '\0';
+    size_t nw = strlen(word);
+    if (k == 0) {               /* the commands main.c and help() know */
+        static const char *const extra[] = { "serve", "help" };
+        for (size_t i = 0; i < sizeof extra / sizeof *extra; i++) {
+            int d = edit_distance(word, nw, extra[i], strlen(extra[i]));
+            if (d < best && d < (int)nw) {
+                best = d;
+                snprintf(out, cap, "%s", extra[i]);
+            }
+        }
+    }
+    for (const cli_group *const *g = cli_groups; *g; g++)
+        for (const cli_command *c = (*g)->commands; c->words; c++) {
+            size_t len;
+            int i = 0;
+            const char *p;
+            while (i < k && (p = nth_word(c->words, i, &len)) && strlen(words[i]) == len &&
+                   strncmp(p, words[i], len) == 0)
+                i++;
+            if (i < k)
+                continue;
+            p = nth_word(c->words, k, &len);
+            if (!p)
+                continue;
+            int d = edit_distance(word, nw, p, len);
+            if (d < best && d < (int)nw) {
+                best = d;
+                snprintf(out, cap, "%.*s", (int)len, p);
+            }
+        }
+}
+
 /* Words that name no command: a bare or mistyped group ("spojit run",
- * "spojit run lst"), or nothing known at all. */
+ * "spojit admin user", "spojit run lst"), or nothing known at all. The
+ * longest known prefix is the group; the word after it is the unknown one,
+ * and the nearest known word is suggested. */
 static int unknown(char **words, int n, bool want_help)
 {
-    if (!is_group(words[0])) {
-        cli_errorf("unknown command '%s'", words[0]);
-        fputs("Run `spojit --help` for the list of commands.\n", stderr);
-        return CLI_USAGE;
+    int k = n;
+    while (k > 0 && !is_prefix(words, k))
+        k--;
+    cli_buf group = { 0 };
+    for (int i = 0; i < k; i++)
+        cli_buf_printf(&group, "%s%s", i ? " " : "", words[i]);
+    int rc = CLI_USAGE;
+    if (k == n && want_help) {
+        cli_usage_group(stdout, group.data);
+        rc = CLI_OK;
+    } else if (k == n) {
+        cli_errorf("%s: which command?", group.data);
+        cli_usage_group(stderr, group.data);
+    } else {
+        char near[SUGGEST_WORD_MAX + 1];
+        suggest(words, k, words[k], near, sizeof near);
+        if (k == 0)
+            cli_errorf("unknown command '%s'%s%s%s", words[0], near[0] ? "; did you mean '" : "",
+                       near, near[0] ? "'?" : "");
+        else
+            cli_errorf("unknown %s command '%s'%s%s%s", group.data, words[k],
+                       near[0] ? "; did you mean '" : "", near, near[0] ? "'?" : "");
+        if (k == 0)
+            fputs("Run `spojit --help` for the list of commands.\n", stderr);
+        else
+            cli_usage_group(stderr, group.data);
     }
-    if (want_help && n == 1) {
-        cli_usage_group(stdout, words[0]);
-        return CLI_OK;
-    }
-    if (n >= 2)
-        cli_errorf("unknown %s command '%s'", words[0], words[1]);
-    else
-        cli_errorf("%s: which command?", words[0]);
-    cli_usage_group(stderr, words[0]);
-    return CLI_USAGE;
+    cli_buf_free(&group);
+    return rc;
 }
 
 static int settle_ctx(cli_ctx *ctx, const cli_args *a)

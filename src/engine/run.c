@@ -6,9 +6,12 @@
  * is at in `_cursor` (FLOW_END when done). run_advance executes steps until
  * the run waits (a gate, a wait step, a retry back-off) or ends. Waits and
  * retries are durable timers (timers.c); run_timer_wake continues the run
- * when one fires. The steps of this issue have no side
- * effects, so a whole advance happens inside the caller's transaction: if
- * the process dies before the commit, the run is found where it was.
+ * when one fires. A whole advance happens inside the caller's transaction:
+ * if the process dies before the commit, the run is found where it was.
+ * Steps with side effects (http, agent) do not act inside it: they record
+ * the call in the step entry ("_in_flight") and queue it, and it is sent
+ * only after the commit (http_step.c, agent_step.c); an http call carries
+ * an idempotency key that is the same on every attempt of a visit.
  *
  * The expression input (SPEC §3) is built once per advance from the run and
  * kept up to date as steps complete, not rebuilt per step.

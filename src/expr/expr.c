@@ -58,7 +58,12 @@ static void keep_first_error(void *data, jv msg)
     expr_jq *j = data;
     if (!j->first_error[0]) {
         jv text = jv_get_kind(msg) == JV_KIND_STRING ? jv_copy(msg) : jv_dump_string(jv_copy(msg), 0);
-        snprintf(j->first_error, sizeof j->first_error, "%s", jv_string_value(text));
+        const char *m = jv_string_value(text);
+        snprintf(j->first_error, sizeof j->first_error, "%s", m);
+        size_t len = strlen(m), pad = 0;
+        while (pad < len && m[len - 1 - pad] == ' ')
+            pad++;
+        j->first_error_pad = pad;
         jv_free(text);
     }
     jv_free(msg);
@@ -67,6 +72,7 @@ static void keep_first_error(void *data, jv msg)
 bool expr_jq_init(expr_jq *j)
 {
     j->first_error[0] = '\0';
+    j->first_error_pad = 0;
     if (!(j->jq = jq_init()))
         return false;
     jq_set_error_cb(j->jq, keep_first_error, j);
@@ -284,7 +290,9 @@ static expr_program *compile_all(expr_builder *b, sp_error *err)
     return p;
 }
 
-/* Compiles expression i alone (the slow path, only after a failure). */
+/* Compiles expression i alone (the slow path, only after a failure), in the
+ * wrapper the joined program gives it; when that fails, err is jq's message
+ * about the expression as its author wrote it (compile_message.c). */
 static bool compiles_alone(expr_jq *checker, const char *src, sp_error *err)
 {
     size_t n = strlen(PRELUDE) + strlen(src) + 32;
@@ -296,7 +304,24 @@ static bool compiles_alone(expr_jq *checker, const char *src, sp_error *err)
     snprintf(wrapped, n, "%s$__doc | (%s\n)", PRELUDE, src);
     bool ok = expr_jq_compile(checker, wrapped, err);
     free(wrapped);
-    return ok;
+    if (ok)
+        return true;
+    sp_error_clear(err);
+    if (expr_jq_explain(checker, src, err))     /* alone yes, wrapped no */
+        sp_error_set(err, SP_EINVALID, "does not compile as one expression "
+                     "(a bracket closes one it did not open)");
+    return false;
+}
+
+/* The expression as messages quote it: on one line, cut short when long. */
+static void quote_source(char *out, size_t cap, const char *src)
+{
+    enum { QUOTE_MAX = 80 };
+    size_t len = strlen(src);
+    snprintf(out, cap, "%.*s%s", QUOTE_MAX, src, len > QUOTE_MAX ? "..." : "");
+    for (char *p = out; *p; p++)
+        if (*p == '\n' || *p == '\t' || *p == '\r')
+            *p = ' ';
 }
 
 sp_code expr_builder_check(expr_builder *b, expr_problem_fn bad, void *ctx)
@@ -317,11 +342,12 @@ sp_code expr_builder_check(expr_builder *b, expr_problem_fn bad, void *ctx)
     for (int i = 0; i < b->count; i++) {
         if (compiles_alone(&checker, b->sources[i], &err))
             continue;
-        char message[SP_ERROR_MESSAGE_MAX];
+        char message[SP_ERROR_MESSAGE_MAX], quoted[128];
+        quote_source(quoted, sizeof quoted, b->sources[i]);
         if (b->in_template[i])
-            snprintf(message, sizeof message, "in {{%s}}: %s", b->sources[i], err.message);
+            snprintf(message, sizeof message, "in {{%s}}: %s", quoted, err.message);
         else
-            snprintf(message, sizeof message, "%s", err.message);
+            snprintf(message, sizeof message, "in `%s`: %s", quoted, err.message);
         sp_error_clear(&err);
         if (bad)
             bad(ctx, i, message);

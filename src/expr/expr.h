@@ -86,7 +86,8 @@ bool expr_secret_names(const char *src, json_t *names);
 /*
  * Compiles everything added as one program. When that fails, calls bad once
  * for every expression that does not compile, with its index and jq's
- * message ("syntax error, unexpected INVALID_CHARACTER at line 1"), and
+ * message about it as written, naming it and a place within it ("in `.a +*
+ * 2`: syntax error, unexpected '*' at column 5"; never the wrapper), and
  * returns SP_EINVALID. The compiled program is kept for expr_builder_finish.
  */
 typedef void (*expr_problem_fn)(void *ctx, int idx, const char *message);

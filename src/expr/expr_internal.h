@@ -38,12 +38,22 @@
 typedef struct {
     jq_state *jq;
     char first_error[512];
+    /* Trailing spaces of the whole first message: jq pads the quoted line
+     * to the column of the error (compile_message.c reads it). */
+    size_t first_error_pad;
 } expr_jq;
 
 bool expr_jq_init(expr_jq *j);
 /* Compiles src; false with err (SP_EINVALID, the first jq message). */
 bool expr_jq_compile(expr_jq *j, const char *src, sp_error *err);
 void expr_jq_teardown(expr_jq *j);
+
+/* ---- compile_message.c ---- */
+/* Compiles src alone, as an author wrote it ($env and $secrets bound), and
+ * on failure sets err to jq's first message in the author's terms: the
+ * expression quoted, the line and column within it, none of the wrapper
+ * expr.c puts around it. True when it compiles alone. */
+bool expr_jq_explain(expr_jq *j, const char *src, sp_error *err);
 
 /* expr_builder_add for a {{ }} part: its messages quote the part. */
 typedef struct expr_builder expr_builder;

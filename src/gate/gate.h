@@ -16,6 +16,15 @@
  *   "_editable"    only in gates opened before bounds existed: a list of
  *                  pointers, read as {"/pointer": {}}
  *   "_original"    the proposal as frozen when the gate opened
+ *   "_needed"      approvals that resolve it (SPEC's approvals: N, capped
+ *                  by the engine to the people who may decide)
+ *   "_visit"       the visit of the gate step that opened it (1 for a gate
+ *                  asked for through the API)
+ *   "_timers"      true when timeout, escalation or reminder timers were
+ *                  scheduled for it (engine/gate_timers.c)
+ *   "_callback"    only in gates asked for through the API with a
+ *                  callback_url: where the result is posted (engine/callback.c)
+ * The API strips every "_" member before answering.
  */
 #ifndef SP_GATE_H
 #define SP_GATE_H

@@ -72,7 +72,7 @@ void serve_options_usage(FILE *out)
 {
     fprintf(out,
             "usage: spojit serve [flags]\n\n"
-            "Runs the spojit server: the HTTP API, the web inbox and the engine.\n"
+            "Runs the spojit server: the HTTP API and the engine.\n"
             "Every flag has an environment twin; the flag wins.\n\n");
     for (size_t i = 0; i < NSPECS; i++) {
         const opt_spec *s = &specs[i];

@@ -355,6 +355,11 @@ sp_code store_user_list(store_conn *c, json_t **names, sp_error *err)
     STORE_CALL(user_list, names, err);
 }
 
+sp_code store_team_list(store_conn *c, json_t **names, sp_error *err)
+{
+    STORE_CALL(team_list, names, err);
+}
+
 sp_code store_user_delete(store_conn *c, const char *name, sp_time at, sp_error *err)
 {
     STORE_CALL(user_delete, name, at, err);

@@ -225,6 +225,8 @@ sp_code store_key_get(store_conn *c, const char *id, json_t **key, sp_error *err
 sp_code store_key_list(store_conn *c, const char *user, json_t **keys, sp_error *err);
 /* Every user name, sorted: ["alice", ...] */
 sp_code store_user_list(store_conn *c, json_t **names, sp_error *err);
+/* Every team name, sorted: ["editors", ...] */
+sp_code store_team_list(store_conn *c, json_t **names, sp_error *err);
 /* Removes the user and its team memberships; the history that names it
  * stays, and so the name stays taken (retired at `at`): runs, gates,
  * links and audit rows name users, and no new user may inherit them.

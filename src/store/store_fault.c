@@ -215,6 +215,7 @@ FAULT_OP(key_get, (store_conn *c, const char *id, json_t **key, sp_error *err), 
 FAULT_OP(key_list, (store_conn *c, const char *user, json_t **keys, sp_error *err), user, keys,
          err)
 FAULT_OP(user_list, (store_conn *c, json_t **names, sp_error *err), names, err)
+FAULT_OP(team_list, (store_conn *c, json_t **names, sp_error *err), names, err)
 FAULT_OP(user_delete, (store_conn *c, const char *name, sp_time at, sp_error *err), name, at,
          err)
 FAULT_OP(user_name_retired, (store_conn *c, const char *name, bool *retired, sp_error *err),
@@ -301,6 +302,7 @@ static const store_ops fault_ops = {
     .key_get = f_key_get,
     .key_list = f_key_list,
     .user_list = f_user_list,
+    .team_list = f_team_list,
     .user_delete = f_user_delete,
     .user_name_retired = f_user_name_retired,
     .team_remove_member = f_team_remove_member,

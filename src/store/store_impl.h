@@ -113,6 +113,7 @@ struct store_ops {
     sp_code (*key_get)(store_conn *c, const char *id, json_t **key, sp_error *err);
     sp_code (*key_list)(store_conn *c, const char *user, json_t **keys, sp_error *err);
     sp_code (*user_list)(store_conn *c, json_t **names, sp_error *err);
+    sp_code (*team_list)(store_conn *c, json_t **names, sp_error *err);
     sp_code (*user_delete)(store_conn *c, const char *name, sp_time at, sp_error *err);
     sp_code (*user_name_retired)(store_conn *c, const char *name, bool *retired, sp_error *err);
     sp_code (*team_remove_member)(store_conn *c, const char *team, const char *user,

@@ -304,3 +304,122 @@ steps:
   assert.equal((await login('first pass')).status, 401);
   assert.equal((await login('second pass')).status, 200);
 });
+
+test('approvals reassign replaces who decides; only an admin may, and --to is required', T, async () => {
+  await srv.applyWorkflow(fs.readFileSync(path.join(EXAMPLES, 'refund.yaml'), 'utf8'));
+  keys.ivan = await srv.userWithKey('ivan');
+  const st = await cli(['run', 'start', 'refund', '--input', JSON.stringify(refundInput(640)), '--wait', '--json'], as('requester'));
+  assert.equal(st.code, 0, out(st));
+  const apr = JSON.parse(st.stdout).waiting.approval_id;
+
+  const noTo = await cli(['approvals', 'reassign', apr], as('admin'));
+  assert.equal(noTo.code, 2, `reassign without --to: ${out(noTo)}`);
+  assert.match(noTo.stderr, /--to/);
+  const member = await cli(['approvals', 'reassign', apr, '--to', 'user:ivan'], as('alice'));
+  assert.equal(member.code, 1, `a member reassigning: ${out(member)}`);
+  assert.deepEqual((await srv.api('GET', `/v1/approvals/${apr}`)).json.assignees, ['team:finance'], 'nothing changed');
+
+  const r = await cli(['approvals', 'reassign', apr, '--to', 'user:ivan', '--to', 'user:alice'], as('admin'));
+  assert.equal(r.code, 0, out(r));
+  assert.equal(r.stdout, `${apr} reassigned to user:ivan, user:alice\n`);
+  assert.deepEqual((await srv.api('GET', `/v1/approvals/${apr}`)).json.assignees, ['user:ivan', 'user:alice']);
+  const inbox = await cli(['approvals', 'ls'], as('ivan'));
+  assert.equal(inbox.code, 0, out(inbox));
+  assert.ok(inbox.stdout.includes(apr), `ivan's inbox lists ${apr}: ${inbox.stdout}`);
+
+  const bad = await cli(['approvals', 'reassign', apr, '--to', 'nobody'], as('admin'));
+  assert.equal(bad.code, 1, `a malformed assignee is refused by the server: ${out(bad)}`);
+  assert.match(bad.stderr, /^spojit: .*user:NAME/m);
+});
+
+test('approvals link prints the path, or the full URL with --public-url or SPOJIT_PUBLIC_URL; the link opens its page', T, async () => {
+  await srv.applyWorkflow(fs.readFileSync(path.join(EXAMPLES, 'refund.yaml'), 'utf8'));
+  const st = await cli(['run', 'start', 'refund', '--input', JSON.stringify(refundInput(650)), '--wait', '--json'], as('requester'));
+  assert.equal(st.code, 0, out(st));
+  const apr = JSON.parse(st.stdout).waiting.approval_id;
+  const args = ['approvals', 'link', apr, '--user', 'alice', '--decision', 'approve'];
+
+  const bare = await cli(args, { ...as('admin'), env: { SPOJIT_PUBLIC_URL: '' } });
+  assert.equal(bare.code, 0, out(bare));
+  assert.match(bare.stdout, /^\/l\/[^\s/]+\n$/, `the path alone: ${bare.stdout}`);
+  assert.match(bare.stderr, /alice/);
+
+  const flag = await cli([...args, '--public-url', `${srv.url}/`], as('admin'));
+  assert.equal(flag.code, 0, out(flag));
+  assert.match(flag.stdout, new RegExp(`^${srv.url}/l/[^\\s/]+\\n$`), `the full URL, one slash: ${flag.stdout}`);
+
+  const env = await cli(args, { ...as('admin'), env: { SPOJIT_PUBLIC_URL: 'https://spojit.example.com' } });
+  assert.equal(env.code, 0, out(env));
+  assert.match(env.stdout, /^https:\/\/spojit\.example\.com\/l\/[^\s/]+\n$/, env.stdout);
+  const over = await cli([...args, '--public-url', srv.url], { ...as('admin'), env: { SPOJIT_PUBLIC_URL: 'https://spojit.example.com' } });
+  assert.equal(over.code, 0, out(over));
+  assert.ok(over.stdout.startsWith(`${srv.url}/l/`), `--public-url wins over the environment: ${over.stdout}`);
+
+  const page = await fetch(over.stdout.trim());
+  assert.equal(page.status, 200, 'the printed URL opens the confirmation page');
+  assert.match(await page.text(), /<form/);
+  assert.equal((await srv.api('GET', `/v1/approvals/${apr}`)).json.status, 'pending', 'opening it decides nothing');
+
+  for (const bad of [[...args.slice(0, 5), '--decision', 'maybe'], args.slice(0, 5), [...args, '--public-url', 'spojit.example.com']]) {
+    const r = await cli(bad, as('admin'));
+    assert.equal(r.code, 2, `spojit ${bad.join(' ')}: ${out(r)}`);
+  }
+  const notAssignee = await cli(['approvals', 'link', apr, '--user', 'requester', '--decision', 'approve'], as('admin'));
+  assert.equal(notAssignee.code, 1, `a link for someone who may not decide: ${out(notAssignee)}`);
+});
+
+test('admin team ls lists every team with its members, empty ones too; for admins only', T, async () => {
+  await srv.must('POST', '/v1/teams', { body: { name: 'empty-team' } }, 201);
+  const r = await cli(['admin', 'team', 'ls'], as('admin'));
+  assert.equal(r.code, 0, out(r));
+  assert.match(r.stdout, /^TEAM\s+MEMBERS/);
+  assert.match(r.stdout, /\nfinance\s+[^\n]*alice/);
+  assert.match(r.stdout, /\nempty-team\b/);
+  const j = await cli(['admin', 'team', 'ls', '--json'], as('admin'));
+  assert.equal(j.code, 0, out(j));
+  const items = JSON.parse(j.stdout).items;
+  assert.deepEqual(items.find((t) => t.name === 'empty-team'), { name: 'empty-team', members: [] });
+  assert.ok(items.find((t) => t.name === 'finance').members.includes('alice'));
+  assert.deepEqual(items.map((t) => t.name), items.map((t) => t.name).sort(), 'sorted by name');
+  const member = await cli(['admin', 'team', 'ls'], as('alice'));
+  assert.equal(member.code, 1, `a member listing teams: ${out(member)}`);
+});
+
+test('a partial command\'s --help lists its commands; an unknown word suggests the nearest one, exit 2', T, async () => {
+  const h = await cli(['admin', 'user', '--help']);
+  assert.equal(h.code, 0, out(h));
+  for (const c of ['admin user add', 'admin user ls', 'admin user set', 'admin user rm']) {
+    assert.ok(h.stdout.includes(c), `admin user --help lists ${c}: ${h.stdout}`);
+  }
+  assert.ok(!h.stdout.includes('admin key create'), 'only the admin user commands');
+  const bare = await cli(['admin', 'user']);
+  assert.equal(bare.code, 2, out(bare));
+  assert.match(bare.stderr, /admin user: which command\?/);
+
+  for (const [args, want] of [
+    [['aprovals', 'ls'], "unknown command 'aprovals'; did you mean 'approvals'?"],
+    [['approvals', 'lss'], "unknown approvals command 'lss'; did you mean 'ls'?"],
+    [['admin', 'tema', 'ls'], "unknown admin command 'tema'; did you mean 'team'?"],
+    [['serv'], "did you mean 'serve'?"],
+  ]) {
+    const r = await cli(args);
+    assert.equal(r.code, 2, `spojit ${args.join(' ')}: ${out(r)}`);
+    assert.ok(r.stderr.includes(want), `spojit ${args.join(' ')} says "${want}": ${r.stderr}`);
+  }
+  const far = await cli(['xyzzy']);
+  assert.equal(far.code, 2, out(far));
+  assert.ok(!far.stderr.includes('did you mean'), `nothing is near xyzzy: ${far.stderr}`);
+});
+
+test('serve --help promises only what exists; a bad expression is reported as the author wrote it', T, async () => {
+  const h = await cli(['serve', '--help']);
+  assert.equal(h.code, 0, out(h));
+  assert.ok(!/inbox/i.test(h.stdout), `no web inbox is promised: ${h.stdout}`);
+  const file = path.join(srv.dir, 'badjq.yaml');
+  fs.writeFileSync(file, 'name: badjq\nsteps:\n  - id: a\n    transform: ".amount +* 2"\n');
+  const ap = await cli(['workflow', 'apply', file], as('admin'));
+  assert.equal(ap.code, 1, out(ap));
+  const text = ap.stdout + ap.stderr;
+  assert.ok(text.includes("in `.amount +* 2`: syntax error, unexpected '*' at column 10"), text);
+  assert.ok(!text.includes('$__') && !text.includes('<top-level>'), `no trace of the wrapper: ${text}`);
+});

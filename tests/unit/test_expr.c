@@ -109,6 +109,40 @@ static void collect(void *ctx, int idx, const char *message)
     }
 }
 
+/* Messages speak of the expression as written: quoted, with a place in
+ * it, and nothing of the wrapper expr.c compiles it in. */
+static void syntax_errors_are_in_the_authors_terms(void **state)
+{
+    (void)state;
+    const struct {
+        const char *src;
+        const char *want;
+    } cases[] = {
+        { ".a +* 2", "in `.a +* 2`: syntax error, unexpected '*' at column 5" },
+        { ".amount >", "in `.amount >`: syntax error, unexpected end of the expression" },
+        { ".a[", "in `.a[`: syntax error, unexpected end of the expression" },
+        { ".a )", "in `.a )`: syntax error, unexpected character, expecting the end of the "
+                  "expression at column 4" },
+        { ".x | $nope", "in `.x | $nope`: $nope is not defined at column 6" },
+        { ".a |\n .b | +", "in `.a |  .b | +`: syntax error, unexpected '+' at line 2, column 7" },
+        { "\"abc", "in `\"abc`: syntax error, unexpected end of the expression" },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        expr_builder *b = expr_builder_new();
+        sp_error err = SP_ERROR_INIT;
+        assert_int_equal(expr_builder_add(b, "$env.X | $secrets.y", &err), 0);
+        assert_int_equal(expr_builder_add(b, cases[k].src, &err), 1);
+        problems found = { 0 };
+        assert_int_equal(expr_builder_check(b, collect, &found), SP_EINVALID);
+        assert_int_equal(found.n, 1);
+        assert_int_equal(found.idx[0], 1);
+        assert_null(strstr(found.message[0], "$__"));
+        assert_null(strstr(found.message[0], "<top-level>"));
+        assert_string_equal(found.message[0], cases[k].want);
+        expr_builder_free(b);
+    }
+}
+
 static void syntax_errors_name_each_bad_expression(void **state)
 {
     expr_builder *b = expr_builder_new();
@@ -573,6 +607,7 @@ int main(void)
         cmocka_unit_test(evaluates_each_expression_by_index),
         cmocka_unit_test(many_expressions_dispatch_correctly),
         cmocka_unit_test(syntax_errors_name_each_bad_expression),
+        cmocka_unit_test(syntax_errors_are_in_the_authors_terms),
         cmocka_unit_test(outside_builtins_are_refused),
         cmocka_unit_test(runtime_errors_and_runaways_fail_cleanly),
         cmocka_unit_test(results_nested_too_deep_are_refused_not_crashed_on),

@@ -60,6 +60,7 @@ const store_ops sqlite_ops = {
     .key_get = sqlite_key_get,
     .key_list = sqlite_key_list,
     .user_list = sqlite_user_list,
+    .team_list = sqlite_team_list,
     .user_delete = sqlite_user_delete,
     .user_name_retired = sqlite_user_name_retired,
     .team_remove_member = sqlite_team_remove_member,

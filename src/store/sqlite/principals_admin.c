@@ -64,6 +64,14 @@ sp_code sqlite_user_list(store_conn *base, json_t **names, sp_error *err)
     return rc ? rc : sqlite_strings(c, st, "list users", names, err);
 }
 
+sp_code sqlite_team_list(store_conn *base, json_t **names, sp_error *err)
+{
+    sqlite_conn *c = sqlite_cast(base);
+    sqlite3_stmt *st = NULL;
+    sp_code rc = sqlite_stmt(c, SQ_TEAM_LIST, "SELECT name FROM teams ORDER BY name", &st, err);
+    return rc ? rc : sqlite_strings(c, st, "list teams", names, err);
+}
+
 sp_code sqlite_user_delete(store_conn *base, const char *name, sp_time at, sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);

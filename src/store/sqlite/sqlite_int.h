@@ -76,7 +76,7 @@ typedef enum {
     SQ_TEAM_MEMBERS, SQ_KEY_PUT, SQ_KEY_LOOKUP,
     /* principals_admin.c */
     SQ_KEY_GET, SQ_KEY_LIST, SQ_USER_LIST, SQ_USER_DELETE, SQ_NAME_RETIRE, SQ_NAME_RETIRED,
-    SQ_TEAM_REMOVE,
+    SQ_TEAM_REMOVE, SQ_TEAM_LIST,
     /* links.c */
     SQ_LINK_USE, SQ_LINK_USED,
     /* timers.c */
@@ -205,6 +205,7 @@ sp_code sqlite_link_used(store_conn *c, const char *nonce, bool *used, sp_error 
 sp_code sqlite_key_get(store_conn *c, const char *id, json_t **key, sp_error *err);
 sp_code sqlite_key_list(store_conn *c, const char *user, json_t **keys, sp_error *err);
 sp_code sqlite_user_list(store_conn *c, json_t **names, sp_error *err);
+sp_code sqlite_team_list(store_conn *c, json_t **names, sp_error *err);
 sp_code sqlite_user_delete(store_conn *c, const char *name, sp_time at, sp_error *err);
 sp_code sqlite_user_name_retired(store_conn *c, const char *name, bool *retired, sp_error *err);
 sp_code sqlite_team_remove_member(store_conn *c, const char *team, const char *user,
