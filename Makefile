@@ -92,7 +92,8 @@ test: test-deps
 # Our jq values under valgrind, which (unlike ASan's fast unwinder) sees
 # through libjq's frames; see tests/lsan.supp.
 leakcheck-expr: $(BUILD)/tests/test_expr
-	valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 $<
+	valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
+	  --suppressions=tests/valgrind.supp $<
 
 bench: deps
 	$(MAKE) all $(BENCH_BIN)
