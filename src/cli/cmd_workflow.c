@@ -48,6 +48,21 @@ static int print_problems(const char *file, const cli_response *resp)
     return n;
 }
 
+/* Warnings of a successful apply ([{path, message}], such as an assignee
+ * that names nobody) go to stderr as FILE: PATH: warning: MESSAGE; the
+ * apply still succeeded, so the exit status stays 0. */
+static void print_warnings(const char *file, const json_t *body)
+{
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(body, "warnings"), i, w) {
+        const char *path = json_string_value(json_object_get(w, "path"));
+        const char *msg = json_string_value(json_object_get(w, "message"));
+        fprintf(stderr, "%s: %s%swarning: %s\n", file, path ? path : "", path ? ": " : "",
+                msg ? msg : "");
+    }
+}
+
 static void print_applied(const json_t *body)
 {
     printf("applied %s version %lld\n", cli_str(body, "name"),
@@ -76,6 +91,7 @@ static int workflow_apply(const cli_ctx *ctx, const cli_args *a)
             cli_print_raw(&resp.body);
         else if (body)
             print_applied(body);
+        print_warnings(file, body);
         json_decref(body);
     } else {
         if (ctx->json)
@@ -157,7 +173,9 @@ static const cli_command commands[] = {
     { "workflow apply", "FILE", "store a new version of a workflow (YAML; JSON if FILE ends .json)",
       "Prints \"applied NAME version N\". Applying identical content again returns the same\n"
       "version. When the definition is invalid, every problem is printed, one per line,\n"
-      "as FILE:LINE:COLUMN: PATH: MESSAGE, and the exit status is 1.",
+      "as FILE:LINE:COLUMN: PATH: MESSAGE, and the exit status is 1. Warnings (an\n"
+      "assignee that names no existing user or team) print on stderr as\n"
+      "FILE: PATH: warning: MESSAGE; the version is stored and the exit status is 0.",
       NULL, workflow_apply },
     { "workflow ls", "", "list workflows with their newest version", NULL, NULL, workflow_ls },
     { "workflow show", "NAME", "print a workflow version and its definition", NULL,

@@ -4,6 +4,7 @@
  * Versions are immutable: applying content whose canonical form is already
  * stored under that name returns that version instead of a new one, so
  * re-applying the same file (with other comments or key order) is a no-op.
+ * Either answer carries "warnings": assignees that name nobody (routing.c).
  */
 #include "engine/engine_internal.h"
 
@@ -23,12 +24,16 @@ sp_code cmd_apply_workflow(engine *e, engine_cmd *cmd, int *status, json_t **bod
         return err->code;
 
     int version = 0;
-    sp_code rc = store_workflow_find_hash(e->w, wf->name, wf->hash, &version, err);
+    json_t *warnings = NULL;
+    sp_code rc = routing_warnings(e, wf, &warnings, err);
     if (rc)
+        goto out;
+    if ((rc = store_workflow_find_hash(e->w, wf->name, wf->hash, &version, err)))
         goto out;
     if (version > 0) {
         *status = 200;
-        *body = json_pack("{s:s, s:i, s:b}", "name", wf->name, "version", version, "created", 0);
+        *body = json_pack("{s:s, s:i, s:b, s:O}", "name", wf->name, "version", version,
+                          "created", 0, "warnings", warnings);
         goto out;
     }
     if ((rc = store_workflow_latest(e->w, wf->name, &version, err)))
@@ -51,11 +56,13 @@ sp_code cmd_apply_workflow(engine *e, engine_cmd *cmd, int *status, json_t **bod
     if (rc)
         goto out;
     *status = 201;
-    *body = json_pack("{s:s, s:i, s:b}", "name", wf->name, "version", version, "created", 1);
+    *body = json_pack("{s:s, s:i, s:b, s:O}", "name", wf->name, "version", version,
+                      "created", 1, "warnings", warnings);
     /* Not cached here: if this batch's commit fails, the cache must not
      * know a version the store does not. It loads on first use. */
 
 out:
+    json_decref(warnings);
     workflow_free(wf);
     return rc;
 }

@@ -260,6 +260,17 @@ sp_code gate_timer_remind(engine *e, const json_t *timer, sp_error *err);
 /* run.wait and run.retry: the run waiting at that step visit continues. */
 sp_code run_timer_wake(engine *e, const json_t *timer, sp_error *err);
 
+/* ---- a gate waits for somebody (routing.c) ---- */
+/* [{path, message}] for each user:/team: a gate of wf routes or escalates
+ * to that does not exist; one lookup per distinct name. */
+sp_code routing_warnings(engine *e, const workflow *wf, json_t **warnings, sp_error *err);
+/* When no assignee in *assignees is an active user able to decide, replaces
+ * them with the active admins and sets *unroutable to the audit data
+ * {original_assignees, reason, reasons, assignees}; otherwise *unroutable
+ * is NULL and *assignees untouched. */
+sp_code routing_fallback(engine *e, json_t **assignees, const char *starter, bool forbid_self,
+                         json_t **unroutable, sp_error *err);
+
 /* ---- shared helpers (engine.c) ---- */
 /* Tells the observer what the batch changed, then forgets it. */
 void engine_notify_changes(engine *e);

@@ -12,6 +12,9 @@
  * rejected gate's assignees and shows `revision: {number, rejected:
  * {approval_id, proposal, by, comment, at}}`.
  *
+ * A gate none of whose assignees could decide goes to the admins instead,
+ * recorded as gate.unroutable before gate.opened (routing.c).
+ *
  * Errors: SP_EINVALID means an expression of the gate failed (the caller
  * fails the step); anything else is a store failure.
  */
@@ -152,7 +155,7 @@ sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *r
     const gate_def *g = step->gate;
     const char *run_id = json_str(run, "id");
     json_t *proposal = NULL, *reasoning = NULL, *context = NULL, *title = NULL, *summary = NULL;
-    json_t *assignees = NULL, *gate = NULL;
+    json_t *assignees = NULL, *gate = NULL, *unroutable = NULL;
     sp_code rc = SP_EINVALID;
     bool human = true;
     int route_index = -1;
@@ -197,6 +200,10 @@ sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *r
     } else if (human && (rc = route(e, wf, g, ctx, &assignees, &route_index, err))) {
         goto out;
     }
+    /* Nobody able to decide: the admins are asked instead (routing.c). */
+    if (human && (rc = routing_fallback(e, &assignees, json_str(run, "started_by"),
+                                        g->forbid_self_approval, &unroutable, err)))
+        goto out;
     if (human && (rc = gate_approvals_needed(e, g->approvals, assignees, &needed, err)))
         goto out;
 
@@ -268,6 +275,15 @@ sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *r
             json_object_set_new(data, "auto_approve_skipped",
                                 json_string("revision after a rejection"));
     }
+    if (unroutable) {
+        json_object_set_new(unroutable, "step", json_string(step->id));
+        rc = engine_audit(e, "system", "gate.unroutable", run_id, id, unroutable, err);
+        unroutable = NULL;      /* stolen */
+        if (rc) {
+            json_decref(data);
+            goto out;
+        }
+    }
     if ((rc = engine_audit(e, "system", "gate.opened", run_id, id, data, err)))
         goto out;
     if (revision)
@@ -289,5 +305,6 @@ out:
     json_decref(summary);
     json_decref(assignees);
     json_decref(gate);
+    json_decref(unroutable);
     return rc;
 }
