@@ -18,6 +18,7 @@ static const struct { const char *name, *team; } demo_people[] = {
     { "alice", "finance" },
     { "bob", "support-leads" },
     { "carol", "editors" },
+    { "dan", "editors" },       /* breaking news (publish-content) needs two editors */
 };
 
 static char *read_file(const char *path, size_t *len)

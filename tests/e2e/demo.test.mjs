@@ -80,3 +80,33 @@ test('the demo refund: the example agent proposes, a rejection sends it back, th
     await srv.dispose();
   }
 });
+
+test('the demo publishes breaking news once its two editors, carol and dan, approve', T, async () => {
+  const port = await freePort();
+  const srv = new Server({
+    args: ['--demo', '--examples', path.join(REPO, 'examples'), '--listen', `127.0.0.1:${port}`],
+    env: { SPOJIT_LLM_URL: '' },
+  });
+  try {
+    await srv.start();
+    const carol = await srv.createKey('carol');
+    const dan = await srv.createKey('dan');
+    const started = await srv.api('POST', '/v1/runs?wait=20', {
+      body: { workflow: 'publish-content', input: { headline: 'Storm', body: 'It rains a lot', breaking: true } },
+    });
+    assert.equal(started.status, 201, describeResponse(started));
+    assert.equal(started.json.status, 'waiting', JSON.stringify(started.json));
+    const id = started.json.waiting.approval_id;
+    const gate = await srv.must('GET', `/v1/approvals/${id}`);
+    assert.deepEqual(gate.json.assignees, ['team:editors'], 'routed as written: the editors can decide');
+    for (const key of [carol, dan]) {
+      const r = await srv.api('POST', `/v1/approvals/${id}/decisions`, { token: key, body: { decision: 'approve', comment: 'ok' } });
+      assert.equal(r.status, 200, describeResponse(r));
+    }
+    const done = await waitRun(srv, started.json.id);
+    assert.equal(done.status, 'completed', JSON.stringify(done));
+    assert.equal(done.output.published, true);
+  } finally {
+    await srv.stop();
+  }
+});
