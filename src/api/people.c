@@ -45,20 +45,26 @@ static const char *path_name(api_call *c)
     return name;
 }
 
-void api_user_list(api_call *c)
+/* One item of a list, by its name (borrowed); SP_ENOTFOUND skips it. */
+typedef sp_code (*list_item_fn)(store_conn *r, json_t *name, json_t **item, sp_error *err);
+
+/* {"items": [...]}: the names one store read lists, each made an item.
+ * An item gone between the two reads (deleted meanwhile) is left out. */
+static void reply_list(api_call *c, sp_code (*list)(store_conn *, json_t **, sp_error *),
+                       list_item_fn item_of)
 {
     sp_error err = SP_ERROR_INIT;
     json_t *names = NULL, *items = json_array();
     store_conn *r = store_reader(c->a->store);
-    sp_code rc = r ? store_user_list(r, &names, &err)
+    sp_code rc = r ? list(r, &names, &err)
                    : sp_error_set(&err, SP_EUNAVAIL, "the store is not available");
     size_t i;
     json_t *n;
     json_array_foreach(names, i, n) {
-        json_t *user = NULL;
-        if (rc == SP_OK && (rc = store_user_get(r, json_string_value(n), &user, &err)) == SP_OK)
-            json_array_append_new(items, user_public(user));
-        if (rc == SP_ENOTFOUND) {           /* deleted between the two reads */
+        json_t *item = NULL;
+        if (rc == SP_OK && (rc = item_of(r, n, &item, &err)) == SP_OK)
+            json_array_append_new(items, item);
+        if (rc == SP_ENOTFOUND) {
             sp_error_clear(&err);
             rc = SP_OK;
         }
@@ -74,31 +80,33 @@ void api_user_list(api_call *c)
     http_reply_json(c->req, 200, json_pack("{s:o}", "items", items));
 }
 
+static sp_code user_item(store_conn *r, json_t *name, json_t **item, sp_error *err)
+{
+    json_t *user = NULL;
+    sp_code rc = store_user_get(r, json_string_value(name), &user, err);
+    if (rc == SP_OK)
+        *item = user_public(user);
+    return rc;
+}
+
+static sp_code team_item(store_conn *r, json_t *name, json_t **item, sp_error *err)
+{
+    json_t *members = NULL;
+    sp_code rc = store_team_members(r, json_string_value(name), &members, err);
+    if (rc == SP_OK)
+        *item = json_pack("{s:O, s:o}", "name", name, "members", members);
+    return rc;
+}
+
+void api_user_list(api_call *c)
+{
+    reply_list(c, store_user_list, user_item);
+}
+
 /* Every team with its members: {"items": [{name, members}]}, by name. */
 void api_team_list(api_call *c)
 {
-    sp_error err = SP_ERROR_INIT;
-    json_t *names = NULL, *items = json_array();
-    store_conn *r = store_reader(c->a->store);
-    sp_code rc = r ? store_team_list(r, &names, &err)
-                   : sp_error_set(&err, SP_EUNAVAIL, "the store is not available");
-    size_t i;
-    json_t *n;
-    json_array_foreach(names, i, n) {
-        json_t *members = NULL;
-        if (rc == SP_OK &&
-            (rc = store_team_members(r, json_string_value(n), &members, &err)) == SP_OK)
-            json_array_append_new(items, json_pack("{s:O, s:o}", "name", n, "members", members));
-    }
-    if (r)
-        store_release(r);
-    json_decref(names);
-    if (rc) {
-        json_decref(items);
-        api_fail_err(c->req, &err);
-        return;
-    }
-    http_reply_json(c->req, 200, json_pack("{s:o}", "items", items));
+    reply_list(c, store_team_list, team_item);
 }
 
 void api_user_get(api_call *c)
