@@ -1,5 +1,7 @@
 /*
- * audit.c - GET /v1/audit (json, jsonl, csv) and GET /v1/audit/verify.
+ * audit.c - GET /v1/audit (json, jsonl, csv), GET and POST /v1/audit/verify
+ * (POST checks a saved signed head too), GET /v1/audit/head (the trail's
+ * end, signed) and GET /v1/audit/key (the public key heads are signed with).
  *
  * A response holds at most API_AUDIT_PAGE_MAX rows; callers page with
  * ?after=<last seq>. Rows are built into one buffer while the store scan
@@ -144,15 +146,59 @@ void api_audit_list(api_call *c)
     json_decref(page.items);
 }
 
-void api_audit_verify(api_call *c)
+static void verify_reply(api_call *c, const json_t *saved_head)
 {
     sp_error err = SP_ERROR_INIT;
     json_t *result = NULL;
     store_conn *r = store_reader(c->a->store);
-    sp_code rc = audit_verify(r, c->a->cfg.audit_key, &result, &err);
+    sp_code rc = r ? audit_verify(r, c->a->cfg.audit_key, saved_head, &result, &err)
+                   : sp_error_set(&err, SP_EUNAVAIL, "the store is not available");
     store_release(r);
     if (rc)
         api_fail_err(c->req, &err);
     else
         http_reply_json(c->req, 200, result);
+}
+
+void api_audit_verify(api_call *c)
+{
+    verify_reply(c, NULL);
+}
+
+/* POST {"head": <a signed head>}: the same check, and the trail must extend
+ * that head. Nothing changes; a body is how a head saved elsewhere comes in. */
+void api_audit_verify_head(api_call *c)
+{
+    static const api_field fields[] = {
+        { "head", API_T_OBJECT, true, 0 },
+        { .name = NULL },
+    };
+    json_t *body = api_body_checked(c, fields, false);
+    if (!body)
+        return;
+    verify_reply(c, json_object_get(body, "head"));
+    json_decref(body);
+}
+
+void api_audit_head(api_call *c)
+{
+    sp_error err = SP_ERROR_INIT;
+    json_t *head = NULL;
+    store_conn *r = store_reader(c->a->store);
+    sp_code rc = r ? audit_head_take(r, c->a->cfg.audit_key, clock_now(), &head, &err)
+                   : sp_error_set(&err, SP_EUNAVAIL, "the store is not available");
+    store_release(r);
+    if (rc)
+        api_fail_err(c->req, &err);
+    else
+        http_reply_json(c->req, 200, head);
+}
+
+void api_audit_key(api_call *c)
+{
+    if (!audit_key_can_sign(c->a->cfg.audit_key)) {
+        api_fail(c->req, SP_EUNAVAIL, "this server has no head signing key");
+        return;
+    }
+    http_reply_json(c->req, 200, audit_public_key_json(c->a->cfg.audit_key));
 }

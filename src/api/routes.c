@@ -30,6 +30,9 @@
     X("POST", "/v1/approvals/{id}/reassign",       API_ADMIN,      api_approval_reassign)  \
     X("GET",  "/v1/audit",                         API_AUDITOR,    api_audit_list)         \
     X("GET",  "/v1/audit/verify",                  API_AUDITOR,    api_audit_verify)       \
+    X("POST", "/v1/audit/verify",                  API_AUDITOR,    api_audit_verify_head)  \
+    X("GET",  "/v1/audit/head",                    API_AUDITOR,    api_audit_head)         \
+    X("GET",  "/v1/audit/key",                     API_AUDITOR,    api_audit_key)          \
     X("POST", "/v1/users",                         API_ADMIN,      api_user_create)        \
     X("POST", "/v1/teams",                         API_ADMIN,      api_team_create)        \
     X("POST", "/v1/keys",                          API_ADMIN,      api_key_create)         \

@@ -148,6 +148,7 @@ sp_code audit_chain_load(store_conn *c, const audit_key *key, audit_chain *chain
     chain->seq = seq;
     snprintf(chain->head, sizeof chain->head, "%s", seq > 0 ? hash : AUDIT_GENESIS);
     chain->key = key;
+    chain->recorded = -1;       /* written again at the next commit */
     return SP_OK;
 }
 

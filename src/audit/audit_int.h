@@ -15,9 +15,21 @@ struct audit_key {
      * from a copy of it, which saves hashing the key's two padded blocks
      * again for every row. */
     crypto_auth_hmacsha256_state init;
+    unsigned char raw[AUDIT_KEY_BYTES];    /* for audit_key_reveal only */
     int64_t anchor_seq;         /* the last plain row; 0 for a trail keyed from row 1 */
     char anchor_hash[65];       /* its hash (AUDIT_GENESIS for 0) */
     char id[17];
+    /* Whether the sealed document says the store keeps the chain's head
+     * (meta audit_head, head.c): from then on a missing head is an
+     * alteration, not an older database. */
+    bool head_kept;
+    /* The Ed25519 pair that signs heads for keeping elsewhere (head.c);
+     * can_sign is false for a document from before signed heads (only an
+     * offline reader sees one: a server adds the pair at start). */
+    bool can_sign;
+    unsigned char sign_sk[crypto_sign_SECRETKEYBYTES];
+    unsigned char sign_pk[crypto_sign_PUBLICKEYBYTES];
+    char sign_id[17];
 };
 
 /*
@@ -37,5 +49,10 @@ int audit_row_hash_plain(const char *prev_hash, const store_audit_row *row, char
  */
 void audit_row_hash_keyed(const audit_key *key, const char *prev_hash,
                           const store_audit_row *row, char out[65]);
+
+/* Hex of the HMAC, under the audit key, of the recorded head (head.c). */
+void audit_head_mac(const audit_key *key, int64_t seq, const char *hash, char out[65]);
+
+bool audit_is_hex64(const char *s);
 
 #endif

@@ -24,9 +24,19 @@
  * The first failure is reported; the scan then only counts rows. An edit
  * that also recomputes the row's own hash is caught by check 2 on the next
  * row - after the anchor, such a recomputation needs the audit key, which
- * the database alone does not give. What a chain alone cannot show is the
- * removal of the newest rows (the trail simply ends earlier): compare
- * `head` with a copy kept elsewhere to cover that.
+ * the database alone does not give.
+ *
+ * What a chain alone cannot show is the removal of the newest rows: the
+ * trail simply ends earlier. So the trail must also reach two marks, each
+ * a seq and the hash its row must have (head.c):
+ *
+ *   - the head the store keeps (meta audit_head, with a mac under the audit
+ *     key), when the key document says it is kept;
+ *   - a signed head saved elsewhere, when the caller gives one (--head).
+ *
+ * The recorded head is read before the scan; rows appended by a live
+ * server after that read only lengthen the trail, which is fine: a mark
+ * is a point the trail must reach, not its end.
  */
 #include "audit/audit_int.h"
 
@@ -42,6 +52,14 @@ typedef struct {
     int64_t expect;             /* seq the next row must have */
     char prev[65];              /* hash the next row must name as prev_hash */
     char head[65];              /* hash stored in the last row seen */
+    struct {
+        int64_t seq;
+        char hash[65];
+        const char *what;
+        bool reached;
+    } marks[2];                 /* points the trail must reach (above) */
+    int nmarks;
+    int64_t saved_seq;          /* the saved head's seq; -1 when none was given */
     int64_t bad_seq;            /* 0 while the chain holds */
     char reason[240];
     bool oom;
@@ -135,9 +153,69 @@ static int verify_row(void *ctx, const store_audit_row *row)
              "(the rows before the keyed chain were rewritten)", (long long)row->seq);
         return 0;
     }
+    for (int i = 0; i < v->nmarks; i++) {
+        if (v->marks[i].seq != row->seq)
+            continue;
+        v->marks[i].reached = true;
+        if (strcmp(hash, v->marks[i].hash) != 0) {
+            fail(v, row->seq, "row %lld: its hash is not the one %s names (the trail was "
+                 "rewritten after that head was taken)", (long long)row->seq,
+                 v->marks[i].what);
+            return 0;
+        }
+    }
     memcpy(v->prev, hash, sizeof v->prev);
     v->expect++;
     return 0;
+}
+
+static void add_mark(verify_ctx *v, int64_t seq, const char *hash, const char *what)
+{
+    v->marks[v->nmarks].seq = seq;
+    memcpy(v->marks[v->nmarks].hash, hash, 65);
+    v->marks[v->nmarks].what = what;
+    v->marks[v->nmarks].reached = seq == 0;
+    if (seq == 0 && strcmp(hash, AUDIT_GENESIS) != 0 && !v->bad_seq)
+        fail(v, 1, "%s is at seq 0 but not the genesis hash", what);
+    v->nmarks++;
+}
+
+/* The marks: the head the store keeps, then the saved one. A problem with
+ * either is a failed check, not an error of the call. */
+static sp_code load_marks(store_conn *c, verify_ctx *v, const json_t *saved, int64_t *recorded,
+                          sp_error *err)
+{
+    int64_t seq;
+    char hash[65];
+    *recorded = -1;
+    if (v->key && v->key->head_kept) {
+        sp_code rc = audit_head_read(c, v->key, &seq, hash, err);
+        if (rc == SP_OK) {
+            add_mark(v, seq, hash, "the head the store keeps (meta " AUDIT_HEAD_META ")");
+            *recorded = seq;
+        } else if (rc == SP_ENOTFOUND || rc == SP_ESTORE) {
+            if (!v->bad_seq)
+                fail(v, 1, "%s", rc == SP_ENOTFOUND
+                     ? "meta " AUDIT_HEAD_META " is missing, though the audit key says the "
+                       "store keeps the head: the database was altered"
+                     : err->message);
+            sp_error_clear(err);
+        } else {
+            return rc;
+        }
+    }
+    if (saved) {
+        char why[200];
+        if (audit_head_check(v->key, saved, &seq, hash, why, sizeof why)) {
+            add_mark(v, seq, hash, "the saved head");
+            v->saved_seq = seq;
+        } else if (!v->bad_seq) {
+            const json_t *s = json_object_get(saved, "seq");
+            fail(v, json_is_integer(s) && json_integer_value(s) > 0 ? json_integer_value(s) : 1,
+                 "%s", why);
+        }
+    }
+    return SP_OK;
 }
 
 /* Sets v's anchor: the one sealed with the key, which meta audit_anchor
@@ -171,12 +249,14 @@ static sp_code load_anchor(store_conn *c, verify_ctx *v, sp_error *err)
     return SP_OK;
 }
 
-sp_code audit_verify(store_conn *c, const audit_key *key, json_t **result, sp_error *err)
+sp_code audit_verify(store_conn *c, const audit_key *key, const json_t *saved_head,
+                     json_t **result, sp_error *err)
 {
-    verify_ctx v = { .key = key, .expect = 1 };
+    verify_ctx v = { .key = key, .expect = 1, .saved_seq = -1 };
+    int64_t recorded;
     memcpy(v.prev, AUDIT_GENESIS, sizeof v.prev);
     sp_code rc = load_anchor(c, &v, err);
-    if (rc)
+    if (rc || (rc = load_marks(c, &v, saved_head, &recorded, err)))
         return rc;
     store_audit_filter all = { 0 };
     if ((rc = store_audit_scan(c, &all, verify_row, &v, err)))
@@ -186,12 +266,21 @@ sp_code audit_verify(store_conn *c, const audit_key *key, json_t **result, sp_er
     if (!v.bad_seq && v.expect <= v.anchor)
         fail(&v, v.expect, "row %lld is missing: the trail ends before its anchor (seq %lld), "
              "so rows were deleted", (long long)v.expect, (long long)v.anchor);
+    for (int i = 0; i < v.nmarks && !v.bad_seq; i++)
+        if (!v.marks[i].reached)
+            fail(&v, v.expect, "the trail ends at seq %lld, before %s at seq %lld: rows %lld "
+                 "to %lld were deleted", (long long)v.expect - 1, v.marks[i].what,
+                 (long long)v.marks[i].seq, (long long)v.expect, (long long)v.marks[i].seq);
     json_t *r = json_pack("{s:b, s:I, s:s, s:I, s:s?}", "ok", v.bad_seq == 0,
                           "rows", (json_int_t)v.rows, "head", v.head,
                           "keyed_from", (json_int_t)v.anchor + 1,
                           "key_id", key ? key->id : NULL);
     if (!r)
         return sp_error_set(err, SP_ENOMEM, "out of memory");
+    if (recorded >= 0)
+        json_object_set_new(r, "recorded_head", json_integer(recorded));
+    if (v.saved_seq >= 0)
+        json_object_set_new(r, "saved_head", json_integer(v.saved_seq));
     if (v.bad_seq) {
         json_object_set_new(r, "first_bad_seq", json_integer(v.bad_seq));
         json_object_set_new(r, "reason", json_string(v.reason));

@@ -306,7 +306,13 @@ void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_audit_report(const json_t *result, bool json);
 /* Opens the store at url and verifies its chain without a server, with the
  * master key from SPOJIT_MASTER_KEY, key_file (--master-key-file; NULL:
- * SPOJIT_MASTER_KEY_FILE) or the database path + ".key". */
-int cli_audit_verify_offline(const char *url, const char *key_file, bool json);
+ * SPOJIT_MASTER_KEY_FILE) or the database path + ".key". saved_head: a
+ * signed head the trail must extend (borrowed), or NULL. */
+int cli_audit_verify_offline(const char *url, const char *key_file, const json_t *saved_head,
+                             bool json);
+/* `audit reveal-key --db`: prints the audit key document (the HMAC key the
+ * row hashes are keyed with, and the anchor), for checking the trail with
+ * other tools. The head signing seed is left out. */
+int cli_audit_reveal_key(const char *url, const char *key_file);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * cmd_audit.c - `spojit audit verify|export`.
+ * cmd_audit.c - `spojit audit verify|head|export|reveal-key`.
  *
  * export streams: rows go to stdout as they arrive, so a trail of millions
  * of rows never sits in memory. It asks for JSONL and pages with ?after=SEQ
@@ -11,6 +11,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "audit/audit.h"
 
 int cli_audit_report(const json_t *result, bool json)
 {
@@ -33,18 +35,64 @@ int cli_audit_report(const json_t *result, bool json)
     return ok ? CLI_OK : CLI_FAIL;
 }
 
-static int audit_verify(const cli_ctx *ctx, const cli_args *a)
+/* The signed head in --head FILE: 0, or -1 after saying why. */
+static int read_head(const char *path, json_t **head)
 {
-    const char *db = cli_arg_str(a, "--db");
-    if (db)
-        return cli_audit_verify_offline(db, cli_arg_str(a, "--master-key-file"), ctx->json);
-    cli_request req = { .method = "GET", .path = "/v1/audit/verify", .timeout_s = -1 };
-    json_t *result;
-    if (cli_call(ctx, &req, &result) != CLI_OK)
+    sp_error err = SP_ERROR_INIT;
+    if (audit_head_file_last(path, head, &err) == SP_OK)
+        return 0;
+    cli_errorf("--head: %s", err.message);
+    sp_error_clear(&err);
+    return -1;
+}
+
+static int cmd_verify(const cli_ctx *ctx, const cli_args *a)
+{
+    const char *db = cli_arg_str(a, "--db"), *head_file = cli_arg_str(a, "--head");
+    json_t *head = NULL, *result = NULL;
+    if (head_file && read_head(head_file, &head) != 0)
         return CLI_FAIL;
-    int rc = cli_audit_report(result, ctx->json);
+    int rc;
+    if (db) {
+        rc = cli_audit_verify_offline(db, cli_arg_str(a, "--master-key-file"), head, ctx->json);
+    } else if (head) {
+        json_t *body = json_pack("{s:O}", "head", head);
+        char *text = cli_json_body(body);
+        json_decref(body);
+        cli_request req = { .method = "POST", .path = "/v1/audit/verify", .timeout_s = -1,
+                            .content_type = "application/json", .body = text,
+                            .body_len = strlen(text) };
+        rc = cli_call(ctx, &req, &result);
+        free(text);
+    } else {
+        cli_request req = { .method = "GET", .path = "/v1/audit/verify", .timeout_s = -1 };
+        rc = cli_call(ctx, &req, &result);
+    }
+    if (!db && rc == CLI_OK)
+        rc = cli_audit_report(result, ctx->json);
     json_decref(result);
+    json_decref(head);
     return rc;
+}
+
+/* `audit head`: the signed head as one JSON line, whatever --json says: it
+ * is meant to be saved (`spojit audit head >> heads.jsonl`). */
+static int cmd_head(const cli_ctx *ctx, const cli_args *a)
+{
+    cli_request req = { .method = "GET", .path = "/v1/audit/head" };
+    json_t *head;
+    if (cli_call(ctx, &req, &head) != CLI_OK)
+        return CLI_FAIL;
+    char *text = json_dumps(head, JSON_COMPACT);
+    puts(text);
+    free(text);
+    json_decref(head);
+    return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
+}
+
+static int cmd_reveal_key(const cli_ctx *ctx, const cli_args *a)
+{
+    return cli_audit_reveal_key(cli_arg_str(a, "--db"), cli_arg_str(a, "--master-key-file"));
 }
 
 /* ---- export ---- */
@@ -165,8 +213,17 @@ static int audit_export(const cli_ctx *ctx, const cli_args *a)
 static const cli_flag verify_flags[] = {
     { "--db", CLI_STR, "URL", "check a store directly, without a server (sqlite:PATH)",
       NULL, false },
+    { "--head", CLI_STR, "FILE", "a signed head saved earlier (`spojit audit head`, or an "
+      "anchor file: its last line): the trail must still extend it", NULL, false },
     { "--master-key-file", CLI_STR, "PATH", "with --db: the server's master key file "
       "(default: SPOJIT_MASTER_KEY, else the database path + .key)", NULL, false },
+    { NULL },
+};
+
+static const cli_flag reveal_flags[] = {
+    { "--db", CLI_STR, "URL", "the store (sqlite:PATH)", NULL, true },
+    { "--master-key-file", CLI_STR, "PATH", "the server's master key file (default: "
+      "SPOJIT_MASTER_KEY, else the database path + .key)", NULL, false },
     { NULL },
 };
 
@@ -184,12 +241,27 @@ static const cli_command commands[] = {
       "checked on another machine with no server running. The chain is keyed with\n"
       "a key the database holds sealed with the master key, so --db needs the\n"
       "server's master key: SPOJIT_MASTER_KEY, --master-key-file (or\n"
-      "SPOJIT_MASTER_KEY_FILE), else the database path + .key.",
-      verify_flags, audit_verify },
+      "SPOJIT_MASTER_KEY_FILE), else the database path + .key.\n"
+      "The trail must reach the head the store keeps (deleting the newest rows\n"
+      "fails) and, with --head, a signed head saved earlier, with the same hash.",
+      verify_flags, cmd_verify },
+    { "audit head", "", "print the trail's head, signed: save it off the machine",
+      "One JSON line {seq, hash, at, key_id, signature}: Ed25519 over\n"
+      "\"spojit-audit-head-v1 <seq> <hash> <at>\", the public key at GET /v1/audit/key.\n"
+      "Keep it elsewhere; `spojit audit verify --head FILE` later fails when the\n"
+      "trail no longer extends it (rows removed or rewritten since).",
+      NULL, cmd_head },
     { "audit export", "", "write the audit trail to stdout",
       "CSV columns: seq,at,actor,type,run_id,approval_id,data,prev_hash,hash, where data\n"
       "is the canonical JSON the row's hash covers.",
       export_flags, audit_export },
+    { "audit reveal-key", "", "print the audit key, to check the trail with other tools",
+      "Opens the store directly (like verify --db) and prints {algorithm, key_id, key,\n"
+      "anchor_seq, anchor_hash}: the HMAC-SHA-256 key of every row after the anchor.\n"
+      "With it, `audit export` can be checked without spojit (docs/internals/audit.md\n"
+      "gives the formula). Whoever holds it can recompute row hashes: give it only to\n"
+      "whom you would give the master key. Signed heads stay unforgeable.",
+      reveal_flags, cmd_reveal_key },
     { NULL },
 };
 

@@ -201,7 +201,8 @@ static void run_batch(engine *e, engine_cmd *batch)
                                   "an error; nothing of this batch was kept") == SP_OK;
         }
         if (ok)
-            ok = store_commit(e->w, &err) == SP_OK;
+            ok = audit_head_record(e->w, &e->chain, &err) == SP_OK &&
+                 store_commit(e->w, &err) == SP_OK;
         if (!ok)
             store_rollback(e->w);
     }
@@ -342,6 +343,7 @@ static void resume_active_runs(engine *e)
                         (int)json_integer_value(json_object_get(run, "version")), &wf, &err) == SP_OK &&
             engine_audit(e, "system", "run.resumed", json_string_value(id), NULL, NULL, &err) == SP_OK &&
             run_advance(e, wf, run, &err) == SP_OK && run_save(e, run, &err) == SP_OK &&
+            audit_head_record(e->w, &e->chain, &err) == SP_OK &&
             store_commit(e->w, &err) == SP_OK) {
             log_info("engine: resumed run %s", json_string_value(id));
             http_calls_flush(e);

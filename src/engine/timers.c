@@ -167,7 +167,8 @@ void timers_fire(engine *e)
         }
     }
     if (ok)
-        ok = store_commit(e->w, &err) == SP_OK;
+        ok = audit_head_record(e->w, &e->chain, &err) == SP_OK &&
+             store_commit(e->w, &err) == SP_OK;
     if (!ok) {
         store_rollback(e->w);
         log_error("engine: timers not fired: %s", err.message[0] ? err.message : "store failure");

@@ -116,6 +116,8 @@ static int rotate(store *st, const secrets_key *from, const char *from_origin,
         rc = audit_append(w, &chain, clock_now(), "system", "secrets.rekeyed", NULL, NULL,
                           data, &err);
         json_decref(data);
+        if (rc == SP_OK)
+            rc = audit_head_record(w, &chain, &err);
     }
     audit_key_free(akey);
     if (rc == SP_OK)

@@ -107,6 +107,7 @@ static void append_five(fixture *f)
     append(f, "gate.opened", "run_1", json_pack("{s:[s]}", "assignees", "team:finance"));
     append(f, "decision", "run_1", json_pack("{s:s, s:s}", "by", "alice", "decision", "approve"));
     append(f, "run.ended", "run_1", json_pack("{s:s}", "status", "completed"));
+    assert_int_equal(audit_head_record(w, &f->chain, &err), SP_OK);    /* as the engine does */
     assert_int_equal(store_commit(w, &err), SP_OK);
 }
 
@@ -115,7 +116,7 @@ static json_t *verify(fixture *f)
     store_conn *r = store_reader(f->st);
     json_t *result = NULL;
     sp_error err = SP_ERROR_INIT;
-    assert_int_equal(audit_verify(r, f->key, &result, &err), SP_OK);
+    assert_int_equal(audit_verify(r, f->key, NULL, &result, &err), SP_OK);
     store_release(r);
     return result;
 }
@@ -610,8 +611,16 @@ static void rechaining_with_another_key_fails(void **state)
     assert_broken_at(r, 2, "edited");
     json_decref(r);
     /* the same rechaining with the right key is what only the key holder
-     * can do: it verifies (this is what the key protects) */
+     * can do (this is what the key protects); the recorded head still names
+     * the old last hash until it is rewritten with the key as well */
     rechain_from(f, 2, keyed_with, f->key);
+    r = verify(f);
+    assert_broken_at(r, 5, "not the one the head the store keeps");
+    json_decref(r);
+    int64_t seq;
+    char hash[65];
+    assert_int_equal(store_audit_head(store_writer(f->st), &seq, hash, &err), SP_OK);
+    assert_int_equal(audit_head_store(store_writer(f->st), f->key, seq, hash, &err), SP_OK);
     r = verify(f);
     assert_true(json_is_true(json_object_get(r, "ok")));
     json_decref(r);
@@ -695,7 +704,7 @@ static void make_plain_trail(fixture *f, int n)
     }
     store_close(f->st);
     f->st = NULL;
-    tamper(f, "DELETE FROM meta WHERE key IN ('audit_anchor', 'audit_key');"
+    tamper(f, "DELETE FROM meta WHERE key IN ('audit_anchor', 'audit_key', 'audit_head');"
               "PRAGMA user_version = 6");
 }
 
@@ -789,7 +798,7 @@ static void a_removed_audit_key_is_refused_not_replaced(void **state)
     /* verify without a key names the first keyed row */
     store_conn *rd = store_reader(f->st);
     json_t *r = NULL;
-    assert_int_equal(audit_verify(rd, NULL, &r, &err), SP_OK);
+    assert_int_equal(audit_verify(rd, NULL, NULL, &r, &err), SP_OK);
     store_release(rd);
     assert_broken_at(r, 1, "no");
     json_decref(r);
@@ -810,6 +819,248 @@ static void an_unsealed_audit_key_is_refused(void **state)
     int moved = 0;
     assert_int_not_equal(secrets_docs_rekey(store_writer(f->st), f->master, f->master, &moved,
                                             &err), SP_OK);
+    sp_error_clear(&err);
+}
+
+
+/* ---- the head: kept in the store, and signed ---- */
+
+static json_t *verify_with(fixture *f, const json_t *saved)
+{
+    store_conn *r = store_reader(f->st);
+    json_t *result = NULL;
+    sp_error err = SP_ERROR_INIT;
+    assert_int_equal(audit_verify(r, f->key, saved, &result, &err), SP_OK);
+    store_release(r);
+    return result;
+}
+
+static json_t *signed_head(fixture *f)
+{
+    store_conn *r = store_reader(f->st);
+    json_t *head = NULL;
+    sp_error err = SP_ERROR_INIT;
+    assert_int_equal(audit_head_take(r, f->key, 1767225600000, &head, &err), SP_OK);
+    store_release(r);
+    return head;
+}
+
+static char *meta_value(fixture *f, const char *key)
+{
+    char *text = NULL;
+    sp_error err = SP_ERROR_INIT;
+    store_conn *r = store_reader(f->st);
+    assert_int_equal(store_meta_get(r, key, &text, &err), SP_OK);
+    store_release(r);
+    return text;
+}
+
+static void the_store_keeps_the_head_with_the_rows(void **state)
+{
+    fixture *f = *state;
+    append_five(f);
+    json_t *r = verify(f);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_int_equal(json_integer_value(json_object_get(r, "recorded_head")), 5);
+    json_decref(r);
+    int64_t seq = 0;
+    char hash[65];
+    sp_error err = SP_ERROR_INIT;
+    store_conn *r2 = store_reader(f->st);
+    assert_int_equal(audit_head_read(r2, f->key, &seq, hash, &err), SP_OK);
+    store_release(r2);
+    assert_int_equal(seq, 5);
+    assert_string_equal(hash, f->chain.head);
+}
+
+static void deleting_the_newest_rows_is_detected(void **state)
+{
+    fixture *f = *state;
+    append_five(f);
+    tamper(f, "DELETE FROM audit WHERE seq >= 4");
+    json_t *r = verify(f);
+    assert_broken_at(r, 4, "rows 4 to 5 were deleted");
+    json_decref(r);
+}
+
+static void a_head_moved_back_without_the_key_is_detected(void **state)
+{
+    fixture *f = *state;
+    append_five(f);
+    tamper(f, "DELETE FROM audit WHERE seq = 5");
+    /* the head set to row 4, keeping the old mac: the mac covers seq and hash */
+    tamper(f, "UPDATE meta SET value = json_set(value, '$.seq', 4, '$.hash', "
+              "(SELECT hash FROM audit WHERE seq = 4)) WHERE key = 'audit_head'");
+    json_t *r = verify(f);
+    assert_broken_at(r, 1, "its mac does not match");
+    json_decref(r);
+}
+
+static void a_removed_head_is_detected(void **state)
+{
+    fixture *f = *state;
+    append_five(f);
+    tamper(f, "DELETE FROM meta WHERE key = 'audit_head'");
+    json_t *r = verify(f);
+    assert_broken_at(r, 1, "meta audit_head is missing");
+    json_decref(r);
+}
+
+static void a_signed_head_verifies_with_the_public_key_alone(void **state)
+{
+    fixture *f = *state;
+    append_five(f);
+    json_t *head = signed_head(f);
+    assert_int_equal(json_integer_value(json_object_get(head, "seq")), 5);
+    assert_string_equal(json_str(head, "hash"), f->chain.head);
+    assert_string_equal(json_str(head, "at"), "2026-01-01T00:00:00.000Z");
+    /* the documented text, checked with libsodium and the public key only */
+    json_t *pub = audit_public_key_json(f->key);
+    unsigned char pk[32], sig[64];
+    size_t n;
+    const char *pk_hex = json_str(pub, "public_key"), *sig_hex = json_str(head, "signature");
+    assert_int_equal(sodium_hex2bin(pk, 32, pk_hex, strlen(pk_hex), NULL, &n, NULL), 0);
+    assert_int_equal(sodium_hex2bin(sig, 64, sig_hex, strlen(sig_hex), NULL, &n, NULL), 0);
+    char msg[200];
+    snprintf(msg, sizeof msg, "spojit-audit-head-v1 5 %s 2026-01-01T00:00:00.000Z", f->chain.head);
+    assert_int_equal(crypto_sign_verify_detached(sig, (unsigned char *)msg, strlen(msg), pk), 0);
+    msg[strlen(msg) - 2] = '1';
+    assert_int_not_equal(crypto_sign_verify_detached(sig, (unsigned char *)msg, strlen(msg), pk),
+                         0);
+    assert_non_null(strstr(json_str(pub, "public_key_pem"), "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA"));
+    json_decref(pub);
+
+    json_t *r = verify_with(f, head);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_int_equal(json_integer_value(json_object_get(r, "saved_head")), 5);
+    json_decref(r);
+    append_five(f);                             /* the trail grows: it still extends the head */
+    r = verify_with(f, head);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    json_decref(head);
+}
+
+/* The whole database put back to an older state - rows and recorded head
+ * together - verifies on its own; a head saved elsewhere catches it. */
+static void a_rolled_back_database_fails_against_a_saved_head(void **state)
+{
+    fixture *f = *state;
+    append_five(f);
+    char *older_head = meta_value(f, AUDIT_HEAD_META);
+    append_five(f);
+    json_t *saved = signed_head(f);                 /* seq 10, kept elsewhere */
+    char sql[400];
+    snprintf(sql, sizeof sql, "DELETE FROM audit WHERE seq > 5;"
+             "UPDATE meta SET value = '%s' WHERE key = 'audit_head'", older_head);
+    free(older_head);
+    tamper(f, sql);
+    json_t *r = verify(f);
+    assert_true(json_is_true(json_object_get(r, "ok")));     /* a consistent older state */
+    json_decref(r);
+    r = verify_with(f, saved);
+    assert_broken_at(r, 6, "before the saved head at seq 10: rows 6 to 10 were deleted");
+    json_decref(r);
+    json_decref(saved);
+}
+
+static void a_rewritten_row_at_the_saved_head_fails(void **state)
+{
+    fixture *f = *state;
+    append_five(f);
+    json_t *saved = signed_head(f);
+    json_t *forged = json_deep_copy(saved);
+    json_object_set_new(forged, "hash", json_string(AUDIT_GENESIS));
+    json_t *r = verify_with(f, forged);
+    assert_broken_at(r, 5, "signature does not verify");
+    json_decref(r);
+    json_object_set_new(forged, "hash", json_string(json_str(saved, "hash")));
+    json_object_set_new(forged, "seq", json_integer(4));
+    r = verify_with(f, forged);
+    assert_broken_at(r, 4, "signature does not verify");
+    json_decref(r);
+    json_decref(forged);
+    forged = json_pack("{s:s}", "seq", "five");
+    r = verify_with(f, forged);
+    assert_broken_at(r, 1, "is not {seq, hash, at, key_id, signature}");
+    json_decref(r);
+    json_decref(forged);
+    json_decref(saved);
+}
+
+static void a_head_signed_by_another_database_is_refused(void **state)
+{
+    fixture *f = *state;
+    append_five(f);
+    json_t *saved = signed_head(f);
+    /* a second database, with its own keys */
+    store_close(f->st);
+    f->st = NULL;
+    remove_db(f->path);
+    assert_int_equal(open_store(f, ""), 0);
+    append_five(f);
+    json_t *r = verify_with(f, saved);
+    assert_broken_at(r, 5, "not by this database's key");
+    json_decref(r);
+    json_decref(saved);
+}
+
+/* A key document from before kept heads gains the signing key and starts
+ * the recorded head at the trail's end, once. */
+static void an_older_key_document_is_completed_at_setup(void **state)
+{
+    fixture *f = *state;
+    append_five(f);
+    sp_error err = SP_ERROR_INIT;
+    store_conn *w = store_writer(f->st);
+    json_t *doc = NULL;
+    assert_int_equal(secrets_doc_get(w, f->master, AUDIT_KEY_DOC, &doc, &err), SP_OK);
+    assert_true(json_is_true(json_object_get(doc, "head_kept")));
+    json_object_del(doc, "head_kept");
+    json_object_del(doc, "signing_seed");
+    assert_int_equal(secrets_doc_put(w, f->master, AUDIT_KEY_DOC, doc, &err), SP_OK);
+    json_decref(doc);
+    store_close(f->st);
+    f->st = NULL;
+    tamper(f, "DELETE FROM meta WHERE key = 'audit_head'");
+    assert_int_equal(open_store(f, ""), 0);    /* audit_key_setup completes it */
+    assert_true(audit_key_can_sign(f->key));
+    json_t *r = verify(f);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_int_equal(json_integer_value(json_object_get(r, "recorded_head")), 5);
+    json_decref(r);
+    /* the same key: rows from before still verify, keyed */
+    r = verify(f);
+    assert_int_equal(json_integer_value(json_object_get(r, "keyed_from")), 1);
+    json_decref(r);
+}
+
+static void head_files_give_their_last_line(void **state)
+{
+    fixture *f = *state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/heads.jsonl", f->dir);
+    FILE *fp = fopen(path, "w");
+    fprintf(fp, "{\"seq\":1}\n{\"seq\":2}\n\n");
+    fclose(fp);
+    json_t *head = NULL;
+    sp_error err = SP_ERROR_INIT;
+    assert_int_equal(audit_head_file_last(path, &head, &err), SP_OK);
+    assert_int_equal(json_integer_value(json_object_get(head, "seq")), 2);
+    json_decref(head);
+    fp = fopen(path, "w");
+    fprintf(fp, "{\n  \"seq\": 7\n}\n");         /* one pretty-printed object */
+    fclose(fp);
+    assert_int_equal(audit_head_file_last(path, &head, &err), SP_OK);
+    assert_int_equal(json_integer_value(json_object_get(head, "seq")), 7);
+    json_decref(head);
+    fp = fopen(path, "w");
+    fclose(fp);
+    assert_int_equal(audit_head_file_last(path, &head, &err), SP_EINVALID);
+    assert_non_null(strstr(err.message, "the file is empty"));
+    sp_error_clear(&err);
+    unlink(path);
+    assert_int_equal(audit_head_file_last(path, &head, &err), SP_ENOTFOUND);
     sp_error_clear(&err);
 }
 
@@ -844,6 +1095,16 @@ int main(void)
         T(moving_the_anchor_is_detected),
         T(a_removed_audit_key_is_refused_not_replaced),
         T(an_unsealed_audit_key_is_refused),
+        T(the_store_keeps_the_head_with_the_rows),
+        T(deleting_the_newest_rows_is_detected),
+        T(a_head_moved_back_without_the_key_is_detected),
+        T(a_removed_head_is_detected),
+        T(a_signed_head_verifies_with_the_public_key_alone),
+        T(a_rolled_back_database_fails_against_a_saved_head),
+        T(a_rewritten_row_at_the_saved_head_fails),
+        T(a_head_signed_by_another_database_is_refused),
+        T(an_older_key_document_is_completed_at_setup),
+        T(head_files_give_their_last_line),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

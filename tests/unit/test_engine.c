@@ -216,7 +216,7 @@ static void failed_command_leaves_the_audit_chain_intact(void **state)
     json_decref(run);
     store_conn *c = store_reader(f->st);
     json_t *result = NULL;
-    assert_int_equal(audit_verify(c, f->akey, &result, NULL), SP_OK);
+    assert_int_equal(audit_verify(c, f->akey, NULL, &result, NULL), SP_OK);
     store_release(c);
     assert_true(json_is_true(json_object_get(result, "ok")));
     json_decref(result);
