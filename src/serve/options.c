@@ -58,6 +58,11 @@ static const opt_spec specs[] = {
     { "--secure-cookies", "SPOJIT_SECURE_COOKIES", OPT_BOOL, "0", AT(secure_cookies),
       "mark the session cookie Secure although spojit serves plain HTTP\n"
       "                           (HTTPS ends at a proxy in front of it)" },
+    { "--audit-anchor", "SPOJIT_AUDIT_ANCHOR", OPT_STRING, NULL, AT(audit_anchor),
+      "file to append a signed audit head to when the trail has grown\n"
+      "                           (every --audit-anchor-every seconds): ship it elsewhere" },
+    { "--audit-anchor-every", "SPOJIT_AUDIT_ANCHOR_EVERY", OPT_COUNT, "60",
+      AT(audit_anchor_every), "seconds between two --audit-anchor heads" },
     { "--master-key-file", "SPOJIT_MASTER_KEY_FILE", OPT_STRING, NULL, AT(master_key_file),
       "file holding the key that encrypts secrets (mode 0600; created on\n"
       "                           first start; default: the database path + .key)" },

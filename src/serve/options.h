@@ -30,6 +30,8 @@ typedef struct {
     char *previous_master_key_file;     /* rotation: re-seal what it sealed (or
                                          * SPOJIT_PREVIOUS_MASTER_KEY) */
     bool callbacks_private; /* approval callbacks may go to private addresses */
+    char *audit_anchor;     /* file for signed audit heads, or NULL */
+    int audit_anchor_every; /* seconds between two of them */
 } serve_options;
 
 /* 0 ok, 1 --help was printed, 2 usage error (message printed). */

@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "expr/expr.h"
 #include "outbound/outbound.h"
+#include "serve/audit_anchor.h"
 #include "serve/demo.h"
 #include "serve/master_key.h"
 #include "serve/options.h"
@@ -214,6 +215,7 @@ int serve_main(int argc, char **argv)
     http_server *srv = NULL;
     secrets_key *master_key = NULL;
     audit_key *audit = NULL;
+    audit_anchor *anchor = NULL;
     outbound *out_calls = NULL;
     json_t *env = allowed_env(o.env_allow);
     rc = 1;
@@ -248,6 +250,11 @@ int serve_main(int argc, char **argv)
                            .outbound = out_calls, .callbacks_private = o.callbacks_private };
     if (!(eng = engine_start(st, &ecfg, &err))) {
         log_error("cannot start the engine: %s", err.message);
+        goto out;
+    }
+    if (o.audit_anchor &&
+        !(anchor = audit_anchor_start(o.audit_anchor, o.audit_anchor_every, st, audit, &err))) {
+        log_error("%s", err.message);
         goto out;
     }
     bool key_printed = false;
@@ -298,6 +305,7 @@ out:
      * (parked requests are closed), then the
      * long-poll registry goes, then the engine, then the store. */
     engine_stop(eng);
+    audit_anchor_stop(anchor);      /* after the last batch: its head is the final one */
     api_stop(a);
     if (srv)
         http_stop(srv);
