@@ -13,7 +13,10 @@
  * nothing of it and cannot replace it: the box does not open without the
  * master key, and a document stored unsealed under this name is refused.
  *
- * The document is {"key": 64 hex, "anchor_seq": N, "anchor_hash": 64 hex}.
+ * The document is {"key": 64 hex, "anchor_seq": N, "anchor_hash": 64 hex,
+ * "signing_seed": 64 hex, "head_kept": true}: the seed of the Ed25519 key
+ * that signs heads, and the promise that the store keeps the head (head.c);
+ * audit_key_setup adds both to a document written before they existed.
  * The anchor is sealed with the key so that moving it (to make keyed rows
  * pass for plain ones, which anyone can recompute) is detected: verify.c
  * compares it with meta audit_anchor and checks the plain part against it.
