@@ -249,7 +249,7 @@ size_t api_lp_waiting(const api_longpolls *lp);
 bool api_lp_still_waiting(const char *kind, const json_t *doc);
 /* Who sees which run and gate: docs/api/README.md, "What a caller sees". */
 bool api_run_visible(const principal *p, const json_t *run);
-bool api_gate_visible(const principal *p, const json_t *gate);
+#define api_gate_visible principal_sees_gate    /* auth/visibility.c */
 
 /* ---- handlers, one file per resource ---- */
 void api_workflow_apply(api_call *c);

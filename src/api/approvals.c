@@ -2,12 +2,11 @@
  * approvals.c - the gates: ask for one, the inbox, read one (long-poll),
  * decide, reassign.
  *
- * Visibility of a gate: admins and viewers; its current assignees (by user
- * or team); whoever started its run (the agent that asked); and anyone who
- * already decided on it (so a reassignment does not hide one's own
- * decision). Anyone else gets 404, as for a gate that does not exist.
- * Who may *decide* is the engine's rule (gate/gate.c), checked against the
- * stored gate inside the transaction.
+ * Visibility of a gate is auth/visibility.c's rule: anyone else gets 404,
+ * as for a gate that does not exist. Who may *decide* is the engine's rule
+ * (gate/gate.c), checked against the stored gate inside the transaction,
+ * where the engine applies the visibility rule first: so a decision costs
+ * no store read on the HTTP thread.
  */
 #include "api/api_internal.h"
 
@@ -23,45 +22,6 @@
 static const char *const gate_statuses[] = { "pending", "approved", "rejected", "expired",
                                              "canceled", NULL };
 
-static bool array_has(const json_t *arr, const char *s)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-        if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
-            return true;
-    return false;
-}
-
-bool api_gate_visible(const principal *p, const json_t *gate)
-{
-    if (api_sees_all(p))
-        return true;
-    const char *starter = json_str(gate, "_started_by");
-    if (starter && strcmp(starter, p->name) == 0)
-        return true;
-    /* An agent key reads what it asked for, not its user's inbox: what
-     * people are asked to decide is not for a program that may be acting
-     * on someone else's instructions. */
-    if (strcmp(p->scope, "agent") == 0)
-        return false;
-    size_t i;
-    json_t *d;
-    json_array_foreach(json_object_get(gate, "decisions"), i, d) {
-        const char *by = json_str(d, "by");
-        if (by && strcmp(by, p->name) == 0)
-            return true;
-    }
-    json_t *mine = principal_assignee_names(p);
-    json_t *assignees = json_object_get(gate, "assignees");
-    bool seen = false;
-    json_t *name;
-    json_array_foreach(mine, i, name)
-        if (array_has(assignees, json_string_value(name)))
-            seen = true;
-    json_decref(mine);
-    return seen;
-}
 
 /* ---- POST /v1/approvals ---- */
 
@@ -251,7 +211,7 @@ static json_t *visible_gate(api_call *c, const char *id)
     sp_code rc = r ? store_approval_get(r, id, &gate, &err)
                    : sp_error_set(&err, SP_EUNAVAIL, "the store is not available");
     store_release(r);
-    if (rc == SP_OK && !api_gate_visible(&c->who, gate))
+    if (rc == SP_OK && !principal_sees_gate(&c->who, gate))
         rc = sp_error_set(&err, SP_ENOTFOUND, "no approval '%s'", id);
     if (rc) {
         json_decref(gate);
@@ -309,13 +269,6 @@ void api_approval_decide(api_call *c)
     const char *id = http_param(c->req, 0);
     if (!api_id_ok(c, "apr", id, "approval"))
         return;
-    /* 404 before the engine's "not an assignee" 403 could tell that a gate
-     * exists. Who may decide is still the engine's check, on the gate as
-     * it is then. */
-    json_t *gate = visible_gate(c, id);
-    if (!gate)
-        return;
-    json_decref(gate);
     json_t *body = api_body_checked(c, fields, false);
     if (!body)
         return;

@@ -36,6 +36,12 @@ void principal_copy(principal *dst, const principal *src);
 /* The principal may act as an admin (role admin and a key scoped admin). */
 bool principal_is_admin(const principal *p);
 
+/* Admins, and viewers other than agent keys, see every run and gate. */
+bool principal_sees_all(const principal *p);
+/* Whether p may see gate (a stored approval document): the rule of
+ * visibility.c. Anyone else is told the gate does not exist. */
+bool principal_sees_gate(const principal *p, const json_t *gate);
+
 /* "user:NAME" plus "team:T" for each team: a new array (inbox queries). */
 json_t *principal_assignee_names(const principal *p);
 

@@ -120,6 +120,13 @@ sp_code cmd_decide(engine *e, engine_cmd *cmd, int *status, json_t **body, sp_er
     sp_code rc = load_gate(e, id, &gate, err);
     if (rc)
         return rc;
+    /* Someone who may not see the gate learns nothing of it: the same 404
+     * as for no gate, before gate_decide's "not an assignee" 403 could
+     * tell that it exists. A signed link names its user and gate already. */
+    if (!json_object_get(cmd->args, "link_nonce") && !principal_sees_gate(&cmd->who, gate)) {
+        json_decref(gate);
+        return sp_error_set(err, SP_ENOTFOUND, "no approval '%s'", id);
+    }
 
     gate_decision d = {
         .by = cmd->who.name,

@@ -190,28 +190,32 @@ test('a gate or run the caller may not see answers every verb exactly as one tha
   assert.equal(made.status, 201, describeResponse(made));
   const hidden = { apr: made.json.id, run: made.json.run_id };
   const missing = { apr: randomId('apr'), run: randomId('run') };
+  // [method, path, body, the answer to the member, the answer to the agent key]:
+  // 404 as for nothing there; 403 where the route itself is closed to the
+  // caller (reassign: admins; links: admins; cancel: the run's starter or an
+  // admin); 422 where the body is wrong whatever the id names
   const verbs = [
-    ['GET', '/v1/approvals/{apr}'],
-    ['GET', '/v1/approvals/{apr}?wait=2'],
-    ['POST', '/v1/approvals/{apr}/decisions', { decision: 'approve' }],
-    ['POST', '/v1/approvals/{apr}/decisions', { decision: 'reject', comment: 'no' }],
-    ['POST', '/v1/approvals/{apr}/decisions', { decision: 'maybe' }],
-    ['POST', '/v1/approvals/{apr}/reassign', { to: ['user:mia'] }],
-    ['POST', '/v1/approvals/{apr}/links', { user: 'pat', decision: 'approve' }],
-    ['GET', '/v1/runs/{run}'],
-    ['GET', '/v1/runs/{run}?wait=2'],
-    ['POST', '/v1/runs/{run}/cancel', {}],
+    ['GET', '/v1/approvals/{apr}', undefined, 404, 404],
+    ['GET', '/v1/approvals/{apr}?wait=2', undefined, 404, 404],
+    ['POST', '/v1/approvals/{apr}/decisions', { decision: 'approve' }, 404, 403],
+    ['POST', '/v1/approvals/{apr}/decisions', { decision: 'reject', comment: 'no' }, 404, 403],
+    ['POST', '/v1/approvals/{apr}/decisions', { decision: 'maybe' }, 422, 403],
+    ['POST', '/v1/approvals/{apr}/reassign', { to: ['user:mia'] }, 403, 403],
+    ['POST', '/v1/approvals/{apr}/links', { user: 'pat', decision: 'approve' }, 403, 403],
+    ['GET', '/v1/runs/{run}', undefined, 404],
+    ['GET', '/v1/runs/{run}?wait=2', undefined, 404],
+    ['POST', '/v1/runs/{run}/cancel', {}, 404],
   ];
   // a member who is neither assignee nor starter, and an agent key of the assignee
   const pat = await srv.createKey('pat', 'agent');
   for (const [who, token] of [['member', callers.member], ['agent of the assignee (gates)', pat]]) {
-    for (const [method, p, body] of verbs) {
+    for (const [method, p, body, toMember, toAgent] of verbs) {
       if (who !== 'member' && p.includes('{run}')) continue;
       const call = (ids) => srv.api(method, p.replace('{apr}', ids.apr).replace('{run}', ids.run), { token, body });
       const seen = await call(hidden);
       const none = await call(missing);
       const what = `${method} ${p} as ${who}`;
-      assert.ok([403, 404].includes(none.status), `${what}, an id that names nothing: ${describeResponse(none)}`);
+      assert.equal(none.status, who === 'member' ? toMember : toAgent, `${what}, an id that names nothing: ${describeResponse(none)}`);
       assert.equal(seen.status, none.status, `${what}: ${describeResponse(seen)} vs ${describeResponse(none)}`);
       const shape = (r, ids) => r.text.replaceAll(ids.apr, '<id>').replaceAll(ids.run, '<id>');
       assert.equal(shape(seen, hidden), shape(none, missing), `${what}: the bodies differ`);
