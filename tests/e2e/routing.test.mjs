@@ -39,6 +39,18 @@ steps:
     transform: '{done: .input.n}'
 `;
 
+const TWO = `
+name: two-needed
+steps:
+  - id: gate
+    approval:
+      to: [user:ann, user:nobody, team:ghosts]
+      policy: {approvals: 2}
+      require_comment: never
+  - id: after
+    transform: '{done: true}'
+`;
+
 before(async () => {
   keys.ann = await srv.userWithKey('ann');
   keys.bob = await srv.userWithKey('bob');
@@ -131,4 +143,49 @@ test('a gate routed only to a team that does not exist goes to the admins; one w
   const un = rows.find((x) => x.type === 'gate.unroutable');
   assert.ok(un, JSON.stringify(rows.map((x) => x.type)));
   assert.match(un.data.reasons[0], /team:ghosts does not exist/);
+});
+
+test('an approvals: 2 gate whose route has one person able to decide goes to the admins, the gate.unroutable row says why, and two admins decide it', T, async () => {
+  await srv.applyWorkflow(TWO);
+  const { run, approvalId } = await startWaiting(srv, 'two-needed', {}, { token: keys.bob });
+  const g = await srv.must('GET', `/v1/approvals/${approvalId}`);
+  assert.deepEqual(g.json.assignees.slice().sort(), ['user:admin', 'user:boss']);
+
+  const rows = await srv.audit({ approval_id: approvalId });
+  const types = rows.map((x) => x.type);
+  const un = rows.find((x) => x.type === 'gate.unroutable');
+  assert.ok(un, JSON.stringify(types));
+  assert.ok(types.indexOf('gate.unroutable') < types.indexOf('gate.opened'), JSON.stringify(types));
+  assert.deepEqual(un.data.original_assignees, ['user:ann', 'user:nobody', 'team:ghosts']);
+  assert.equal(un.data.reason, 'fewer people can decide than the policy needs');
+  assert.ok(un.data.reasons.includes('approvals: 2 needs 2 people but only 1 (user:ann) may decide'),
+    JSON.stringify(un.data.reasons));
+  assert.ok(un.data.reasons.includes('user:nobody does not exist'), JSON.stringify(un.data.reasons));
+  assert.ok(un.data.reasons.includes('team:ghosts does not exist'), JSON.stringify(un.data.reasons));
+  assert.deepEqual(un.data.able, ['user:ann']);
+  assert.equal(un.data.needed, 2);
+  assert.equal(un.data.short, false);
+  assert.deepEqual(un.data.assignees, g.json.assignees);
+
+  // ann alone could never have met it; it is no longer hers
+  const annTries = await decide(srv, approvalId, keys.ann, { decision: 'approve' });
+  assert.equal(annTries.status, 404, describeResponse(annTries));
+  const first = await decide(srv, approvalId, keys.boss, { decision: 'approve' });
+  assert.equal(first.status, 200, describeResponse(first));
+  assert.equal(first.json.status, 'pending', 'one approval of two');
+  const second = await decide(srv, approvalId, srv.token, { decision: 'approve' });
+  assert.equal(second.status, 200, describeResponse(second));
+  assert.equal(second.json.status, 'approved');
+  const done = await waitRun(srv, run.id);
+  assert.equal(done.status, 'completed', JSON.stringify(done));
+});
+
+test('an approvals: 2 gate with two people able is routed as written', T, async () => {
+  const wf = TWO.replace('name: two-needed', 'name: two-able').replace('user:nobody', 'user:bob');
+  await srv.applyWorkflow(wf);
+  const { approvalId } = await startWaiting(srv, 'two-able', {}, { token: keys.boss });
+  const g = await srv.must('GET', `/v1/approvals/${approvalId}`);
+  assert.deepEqual(g.json.assignees, ['user:ann', 'user:bob', 'team:ghosts']);
+  const rows = await srv.audit({ approval_id: approvalId });
+  assert.ok(!rows.some((x) => x.type === 'gate.unroutable'), JSON.stringify(rows.map((x) => x.type)));
 });
