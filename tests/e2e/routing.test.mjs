@@ -1,6 +1,7 @@
 // No gate waits for nobody: applying a workflow that routes to a user or
-// team that does not exist warns (API and CLI), and a gate none of whose
-// assignees can decide goes to the admins, with a gate.unroutable audit row.
+// team that does not exist warns (API and CLI), and a gate whose assignees
+// are fewer people able to decide than it needs goes to the admins, with a
+// gate.unroutable audit row - when it opens and when it escalates.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import { cli, describeResponse, rmrf, tmpdir, useServer } from './lib/server.mjs
 import { decide, startWaiting, waitRun } from './lib/world.mjs';
 
 const T = { timeout: 120_000 };
-const srv = useServer();
+const srv = useServer({ args: ['--test-clock'] });   // escalations fire on demand
 const keys = {};
 const dir = tmpdir('spojit-routing-');
 
@@ -51,7 +52,18 @@ steps:
     transform: '{done: true}'
 `;
 
+const ESCALATE = `
+name: escalate-to-dave
+steps:
+  - id: gate
+    approval:
+      to: [user:ann]
+      escalate:
+        - {after: 1h, to: [user:dave], mode: replace}
+`;
+
 before(async () => {
+  keys.dave = await srv.userWithKey('dave');
   keys.ann = await srv.userWithKey('ann');
   keys.bob = await srv.userWithKey('bob');
   keys.boss = await srv.userWithKey('boss', { role: 'admin' });
@@ -188,4 +200,30 @@ test('an approvals: 2 gate with two people able is routed as written', T, async 
   assert.deepEqual(g.json.assignees, ['user:ann', 'user:bob', 'team:ghosts']);
   const rows = await srv.audit({ approval_id: approvalId });
   assert.ok(!rows.some((x) => x.type === 'gate.unroutable'), JSON.stringify(rows.map((x) => x.type)));
+});
+
+test('an escalation to a user disabled since the gate opened goes to the admins when it fires, with a gate.unroutable row before gate.escalated', T, async () => {
+  const applied = await srv.api('POST', '/v1/workflows', { body: ESCALATE, contentType: 'application/yaml' });
+  assert.ok([200, 201].includes(applied.status), describeResponse(applied));
+  assert.deepEqual(applied.json.warnings, [], 'dave exists when the workflow is applied');
+  const { approvalId } = await startWaiting(srv, 'escalate-to-dave', {}, { token: keys.bob });
+  const off = await srv.api('PATCH', '/v1/users/dave', { body: { disabled: true } });
+  assert.equal(off.status, 200, describeResponse(off));
+
+  const now = await srv.api('POST', '/v1/admin/clock', { body: { advance: '2h' } });
+  assert.equal(now.status, 200, describeResponse(now));
+  const g = await srv.must('GET', `/v1/approvals/${approvalId}`);
+  assert.equal(g.json.escalation_level, 1);
+  assert.deepEqual(g.json.assignees.slice().sort(), ['user:admin', 'user:boss']);
+
+  const rows = await srv.audit({ approval_id: approvalId });
+  const types = rows.map((x) => x.type);
+  const un = rows.find((x) => x.type === 'gate.unroutable');
+  assert.ok(un, JSON.stringify(types));
+  assert.ok(types.indexOf('gate.unroutable') < types.indexOf('gate.escalated'), JSON.stringify(types));
+  assert.equal(un.data.escalation_level, 1);
+  assert.deepEqual(un.data.original_assignees, ['user:dave']);
+  assert.deepEqual(un.data.reasons, ['user:dave is disabled']);
+  const escalated = rows.find((x) => x.type === 'gate.escalated');
+  assert.deepEqual(escalated.data.assignees, g.json.assignees);
 });
