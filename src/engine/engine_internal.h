@@ -264,12 +264,16 @@ sp_code run_timer_wake(engine *e, const json_t *timer, sp_error *err);
 /* [{path, message}] for each user:/team: a gate of wf routes or escalates
  * to that does not exist; one lookup per distinct name. */
 sp_code routing_warnings(engine *e, const workflow *wf, json_t **warnings, sp_error *err);
-/* When no assignee in *assignees is an active user able to decide, replaces
- * them with the active admins and sets *unroutable to the audit data
- * {original_assignees, reason, reasons, assignees}; otherwise *unroutable
- * is NULL and *assignees untouched. */
+/* When fewer distinct active people than approvals (0, the policy `all`:
+ * one) can decide behind *assignees (teams expanded; disabled users and,
+ * under forbid_self, the starter left out), replaces *assignees with the
+ * active admins - or, if the admins are fewer than needed too, adds them to
+ * it - and sets *unroutable to the audit data {original_assignees, reason,
+ * reasons, able, admins, assignees, short, needed}; otherwise *unroutable
+ * is NULL and *assignees untouched. Stops reading as soon as enough people
+ * are found; nothing is remembered past the call. */
 sp_code routing_fallback(engine *e, json_t **assignees, const char *starter, bool forbid_self,
-                         json_t **unroutable, sp_error *err);
+                         int approvals, json_t **unroutable, sp_error *err);
 
 /* ---- shared helpers (engine.c) ---- */
 /* Tells the observer what the batch changed, then forgets it. */

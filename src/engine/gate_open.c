@@ -12,8 +12,9 @@
  * rejected gate's assignees and shows `revision: {number, rejected:
  * {approval_id, proposal, by, comment, at}}`.
  *
- * A gate none of whose assignees could decide goes to the admins instead,
- * recorded as gate.unroutable before gate.opened (routing.c).
+ * A gate whose assignees are fewer people able to decide than its
+ * `approvals: N` (none, for most) goes to the admins instead, recorded as
+ * gate.unroutable before gate.opened (routing.c).
  *
  * Errors: SP_EINVALID means an expression of the gate failed (the caller
  * fails the step); anything else is a store failure.
@@ -200,9 +201,10 @@ sp_code gate_open(engine *e, const workflow *wf, const step_def *step, json_t *r
     } else if (human && (rc = route(e, wf, g, ctx, &assignees, &route_index, err))) {
         goto out;
     }
-    /* Nobody able to decide: the admins are asked instead (routing.c). */
+    /* Too few able to decide: the admins are asked instead (routing.c). */
     if (human && (rc = routing_fallback(e, &assignees, json_str(run, "started_by"),
-                                        g->forbid_self_approval, &unroutable, err)))
+                                        g->forbid_self_approval, g->approvals, &unroutable,
+                                        err)))
         goto out;
     if (human && (rc = gate_approvals_needed(e, g->approvals, assignees, &needed, err)))
         goto out;

@@ -8,6 +8,10 @@
  * resolves the gate cancels them; a timer that still fires for a gate no
  * longer pending does nothing.
  *
+ * An escalation's assignees are checked when it fires, like a gate's when
+ * it opens: too few able to decide and the admins are asked instead, with
+ * a gate.unroutable row (routing.c) before gate.escalated.
+ *
  * Gate fields kept here (public): due_at, on_timeout, escalation_level,
  * escalations [{level, to, mode, at}], reminders_sent, last_reminded_at.
  */
@@ -140,6 +144,22 @@ sp_code gate_timer_escalate(engine *e, const json_t *timer, sp_error *err)
             if (!contains(assignees, json_string_value(v)))
                 json_array_append(assignees, v);
     }
+    /* The people escalated to are checked as they are now, not as they
+     * were when the gate opened: too few able to decide, and the admins
+     * are asked instead (routing.c). */
+    const json_t *policy = json_object_get(gate, "policy");
+    json_t *approvals = json_object_get(policy, "approvals");
+    json_t *forbid = json_object_get(policy, "forbid_self_approval");
+    json_t *unroutable = NULL;
+    if ((rc = routing_fallback(e, &assignees, json_str(gate, "_started_by"),
+                               !forbid || json_is_true(forbid),
+                               json_is_integer(approvals) ? (int)json_integer_value(approvals)
+                                                          : 0,
+                               &unroutable, err))) {
+        json_decref(assignees);
+        json_decref(gate);
+        return rc;
+    }
     json_object_set_new(gate, "assignees", assignees);
     json_object_set_new(gate, "escalation_level", json_integer(level));
     json_t *history = json_object_get(gate, "escalations");
@@ -150,7 +170,16 @@ sp_code gate_timer_escalate(engine *e, const json_t *timer, sp_error *err)
     json_array_append_new(history, json_pack("{s:I, s:O, s:s, s:o}", "level", level, "to", to,
                                              "mode", mode ? mode : "add", "at",
                                              engine_now_json()));
-    if ((rc = gate_save(e, gate, err)) == SP_OK)
+    rc = gate_save(e, gate, err);
+    if (rc == SP_OK && unroutable) {
+        json_object_set_new(unroutable, "step", json_string(json_str(gate, "step")));
+        json_object_set_new(unroutable, "escalation_level", json_integer(level));
+        rc = engine_audit(e, "system", "gate.unroutable", json_str(gate, "run_id"),
+                          json_str(gate, "id"), unroutable, err);
+        unroutable = NULL;      /* stolen */
+    }
+    json_decref(unroutable);
+    if (rc == SP_OK)
         rc = engine_audit(e, "system", "gate.escalated", json_str(gate, "run_id"),
                           json_str(gate, "id"),
                           json_pack("{s:I, s:O, s:s, s:O}", "level", level, "to", to, "mode",

@@ -4,11 +4,17 @@
  * Two checks. When a workflow is applied, every `user:X` and `team:X` its
  * gates route or escalate to is looked up once (by distinct name); those
  * that do not exist become warnings of the apply answer, not errors, since
- * a user or team may be created after the workflow. When a gate opens and
- * none of its assignees is an active user able to decide (unknown,
- * disabled, a team without such members, or only the run's starter under
+ * a user or team may be created after the workflow. When a gate opens, or
+ * an escalation changes its assignees, and fewer distinct active people
+ * than `approvals: N` can decide behind them (unknown or disabled users,
+ * teams without such members, the run's starter under
  * forbid_self_approval), the gate goes to the active admin users instead
  * and the caller records why (audit row gate.unroutable).
+ *
+ * The check runs on the engine thread at every gate open, so the usual
+ * answer ("enough people") must be cheap: one query per assignee (a user
+ * already seen costs none), and it stops as soon as N people are found.
+ * Why an assignee has nobody is read only when the gate does fall back.
  */
 #include "engine/engine_internal.h"
 
@@ -115,145 +121,265 @@ sp_code routing_warnings(engine *e, const workflow *wf, json_t **out, sp_error *
     return SP_OK;
 }
 
-/* ---- when a gate opens ---- */
+/* ---- when a gate opens or escalates ---- */
 
-/* Whether user name is active and may decide; if not, why (into why). */
-static sp_code user_can_decide(engine *e, const char *name, const char *starter,
-                               bool forbid_self, bool *can, const char **why, sp_error *err)
+/* What one routing_fallback call has learnt; nothing outlives the call, so
+ * nothing can go stale across user or team changes. */
+typedef struct {
+    engine *e;
+    const char *starter;        /* may be NULL */
+    bool forbid_self;
+    json_t *people;             /* user name -> true (able to decide) / false */
+    json_t *teams;              /* team name -> true (has an able member) / false */
+    json_t *able;               /* ["user:carol", ...]: the distinct able people, in order */
+} deciders;
+
+/* Counts the active user name as a decider unless already seen; *able says
+ * whether that person may decide. */
+static void count_person(deciders *d, const char *name, bool *able)
 {
-    json_t *u = NULL;
-    sp_error local = SP_ERROR_INIT;
-    sp_code rc = store_user_get(e->w, name, &u, &local);
-    *can = false;
-    if (rc == SP_ENOTFOUND) {
-        *why = "does not exist";
+    json_t *known = json_object_get(d->people, name);
+    if (known) {
+        *able = json_is_true(known);
+        return;
+    }
+    *able = !(d->forbid_self && d->starter && strcmp(d->starter, name) == 0);
+    json_object_set_new(d->people, name, json_boolean(*able));
+    if (*able)
+        json_array_append_new(d->able, json_pack("s++", "user:", name, ""));
+}
+
+/* Adds the able people behind assignee a (one query: a user already seen
+ * costs none); *any says whether a has at least one. Stops once need are
+ * found. */
+static sp_code count_assignee(deciders *d, const char *a, size_t need, bool *any, sp_error *err)
+{
+    *any = false;
+    bool is_user = strncmp(a, "user:", 5) == 0;
+    if (is_user && json_object_get(d->people, a + 5)) {
+        *any = json_is_true(json_object_get(d->people, a + 5));
         return SP_OK;
     }
+    if (!is_user && strncmp(a, "team:", 5) != 0)
+        return SP_OK;
+    if (!is_user && json_object_get(d->teams, a + 5)) {
+        *any = json_is_true(json_object_get(d->teams, a + 5));
+        return SP_OK;
+    }
+    json_t *names = NULL;
+    sp_code rc = store_active_users(d->e->w, is_user ? a + 5 : NULL, is_user ? NULL : a + 5,
+                                    NULL, &names, err);
     if (rc)
-        return sp_error_set(err, rc, "%s", local.message);
-    if (json_is_true(json_object_get(u, "disabled")))
-        *why = "is disabled";
-    else if (forbid_self && starter && strcmp(starter, name) == 0)
-        *why = "started the run and may not decide it (forbid_self_approval)";
-    else
-        *can = true;
-    json_decref(u);
+        return rc;
+    if (is_user && json_array_size(names) == 0)
+        json_object_set_new(d->people, a + 5, json_false());    /* unknown or disabled */
+    for (size_t k = 0; k < json_array_size(names) && json_array_size(d->able) < need; k++) {
+        bool able;
+        count_person(d, json_string_value(json_array_get(names, k)), &able);
+        *any = *any || able;
+    }
+    if (!is_user)
+        json_object_set_new(d->teams, a + 5, json_boolean(*any));
+    json_decref(names);
     return SP_OK;
 }
 
-/* Whether one assignee has somebody able to decide; if not, why. */
-static sp_code assignee_can_decide(engine *e, const char *a, const char *starter,
-                                   bool forbid_self, bool *can, char *why, size_t whylen,
-                                   sp_error *err)
+/* Why assignee a has nobody able to decide, read only once the gate is
+ * known to fall back (the cold path). */
+static sp_code why_nobody(deciders *d, const char *a, json_t *reasons, sp_error *err)
 {
-    const char *reason = NULL;
-    *can = false;
+    const char *why = "cannot decide";
+    sp_code rc = SP_OK;
     if (strncmp(a, "user:", 5) == 0) {
-        sp_code rc = user_can_decide(e, a + 5, starter, forbid_self, can, &reason, err);
-        if (rc)
-            return rc;
+        json_t *u = NULL;
+        sp_error local = SP_ERROR_INIT;
+        rc = store_user_get(d->e->w, a + 5, &u, &local);
+        if (rc == SP_ENOTFOUND)
+            why = "does not exist";
+        else if (rc)
+            return sp_error_set(err, rc, "%s", local.message);
+        else if (json_is_true(json_object_get(u, "disabled")))
+            why = "is disabled";
+        else
+            why = "started the run and may not decide it (forbid_self_approval)";
+        json_decref(u);
     } else if (strncmp(a, "team:", 5) == 0) {
         bool exists = false;
-        sp_code rc = store_team_exists(e->w, a + 5, &exists, err);
-        if (rc)
+        json_t *members = NULL, *active = NULL;
+        if ((rc = store_team_exists(d->e->w, a + 5, &exists, err)))
             return rc;
         if (!exists) {
-            reason = "does not exist";
-        } else {
-            json_t *members = NULL;
-            if ((rc = store_team_members(e->w, a + 5, &members, err)))
-                return rc;
-            reason = json_array_size(members) == 0 ? "has no members"
-                                                   : "has no active member able to decide";
-            for (size_t k = 0; !*can && k < json_array_size(members); k++) {
-                const char *ignored;
-                rc = user_can_decide(e, json_string_value(json_array_get(members, k)), starter,
-                                     forbid_self, can, &ignored, err);
-                if (rc)
-                    break;
-            }
-            json_decref(members);
-            if (rc)
-                return rc;
+            why = "does not exist";
+        } else if ((rc = store_team_members(d->e->w, a + 5, &members, err)) == SP_OK &&
+                   (rc = store_active_users(d->e->w, NULL, a + 5, NULL, &active, err)) ==
+                       SP_OK) {
+            why = json_array_size(members) == 0  ? "has no members"
+                  : json_array_size(active) == 0 ? "has only disabled members"
+                                                 : "has no active member able to decide but "
+                                                   "the run's starter (forbid_self_approval)";
         }
+        json_decref(members);
+        json_decref(active);
+        if (rc)
+            return rc;
     } else {
-        reason = "is not a user or team";
+        why = "is not a user or team";
     }
-    if (!*can)
-        snprintf(why, whylen, "%s %s", a, reason ? reason : "cannot decide");
+    json_array_append_new(reasons, json_pack("s++", a, " ", why));
     return SP_OK;
 }
 
-/* The active admin users as assignees ("user:admin", ...), the starter left
- * out under forbid_self unless nobody else is left. */
-static sp_code admin_assignees(engine *e, const char *starter, bool forbid_self, json_t **out,
-                               sp_error *err)
+/* "user:a, user:b" */
+static void join_names(const json_t *arr, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < json_array_size(arr) && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
+                                 json_string_value(json_array_get(arr, i)));
+}
+
+/* "approvals: 2 needs 2 people but only 1 (user:carol) may decide" */
+static json_t *shortfall(int approvals, size_t need, const json_t *able, const char *tail)
+{
+    char policy[64], names[SP_ERROR_MESSAGE_MAX], msg[SP_ERROR_MESSAGE_MAX + 192];
+    if (approvals > 0)
+        snprintf(policy, sizeof policy, "approvals: %d", approvals);
+    else
+        snprintf(policy, sizeof policy, "approvals: all");
+    join_names(able, names, sizeof names);
+    size_t n = json_array_size(able);
+    if (n == 0)
+        snprintf(msg, sizeof msg, "%s needs %zu %s but nobody may decide%s", policy, need,
+                 need == 1 ? "person" : "people", tail);
+    else
+        snprintf(msg, sizeof msg, "%s needs %zu people but only %zu (%s) may decide%s", policy,
+                 need, n, names, tail);
+    return json_string(msg);
+}
+
+/* The active admins as assignees ("user:admin", ...), the starter left out
+ * under forbid_self unless nobody else is left; one query. */
+static sp_code admin_assignees(deciders *d, json_t **out, sp_error *err)
 {
     json_t *names = NULL, *admins = json_array();
     bool starter_is_admin = false;
-    sp_code rc = store_user_list(e->w, &names, err);
-    for (size_t i = 0; rc == SP_OK && i < json_array_size(names); i++) {
-        const char *name = json_string_value(json_array_get(names, i));
-        json_t *u = NULL;
-        if ((rc = store_user_get(e->w, name, &u, err)))
-            break;
-        const char *role = json_str(u, "role");
-        if (role && strcmp(role, "admin") == 0 && !json_is_true(json_object_get(u, "disabled"))) {
-            if (forbid_self && starter && strcmp(starter, name) == 0)
-                starter_is_admin = true;
-            else
-                json_array_append_new(admins, json_pack("s++", "user:", name, ""));
-        }
-        json_decref(u);
-    }
-    json_decref(names);
+    sp_code rc = store_active_users(d->e->w, NULL, NULL, "admin", &names, err);
     if (rc) {
         json_decref(admins);
         return rc;
     }
+    for (size_t i = 0; i < json_array_size(names); i++) {
+        const char *name = json_string_value(json_array_get(names, i));
+        if (d->forbid_self && d->starter && strcmp(d->starter, name) == 0)
+            starter_is_admin = true;
+        else
+            json_array_append_new(admins, json_pack("s++", "user:", name, ""));
+    }
+    json_decref(names);
     if (json_array_size(admins) == 0 && starter_is_admin)
-        json_array_append_new(admins, json_pack("s++", "user:", starter, ""));
+        json_array_append_new(admins, json_pack("s++", "user:", d->starter, ""));
     *out = admins;
     return SP_OK;
 }
 
+/* Appends v to the set arr unless there already. */
+static void append_one(json_t *arr, json_t *v)
+{
+    for (size_t k = 0; k < json_array_size(arr); k++)
+        if (json_equal(json_array_get(arr, k), v))
+            return;
+    json_array_append(arr, v);
+}
+
+static void append_new(json_t *arr, const json_t *more)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(more, i, v)
+        append_one(arr, v);
+}
+
 sp_code routing_fallback(engine *e, json_t **assignees, const char *starter, bool forbid_self,
-                         json_t **unroutable, sp_error *err)
+                         int approvals, json_t **unroutable, sp_error *err)
 {
     *unroutable = NULL;
-    json_t *reasons = json_array();
+    size_t need = approvals > 0 ? (size_t)approvals : 1;
+    deciders d = { e, starter, forbid_self, json_object(), json_object(), json_array() };
+    json_t *nobody = json_array(), *reasons = json_array(), *admins = NULL;
     size_t i;
     json_t *v;
     sp_code rc = SP_OK;
+
     json_array_foreach(*assignees, i, v) {
         const char *a = json_string_value(v);
-        bool can = false;
-        char why[SP_ERROR_MESSAGE_MAX];
+        bool any = false;
         if (!a)
             continue;
-        if ((rc = assignee_can_decide(e, a, starter, forbid_self, &can, why, sizeof why, err)))
-            break;
-        if (can) {
-            json_decref(reasons);
-            return SP_OK;
-        }
-        json_array_append_new(reasons, json_string(why));
+        if ((rc = count_assignee(&d, a, need, &any, err)))
+            goto out;
+        if (json_array_size(d.able) >= need)
+            goto out;                               /* the hot path ends here */
+        if (!any)
+            append_one(nobody, v);
     }
-    json_t *admins = NULL;
-    if (rc || (rc = admin_assignees(e, starter, forbid_self, &admins, err))) {
-        json_decref(reasons);
-        return rc;
-    }
-    if (json_array_size(reasons) == 0)
+
+    /* Falls back: now, and only now, find out why. */
+    json_array_foreach(nobody, i, v)
+        if ((rc = why_nobody(&d, json_string_value(v), reasons, err)))
+            goto out;
+    if (json_array_size(*assignees) == 0)
         json_array_append_new(reasons, json_string("the route names no assignee"));
-    *unroutable = json_pack("{s:O, s:s, s:o, s:O}", "original_assignees", *assignees,
-                            "reason", "no active assignee can decide", "reasons", reasons,
-                            "assignees", admins);
-    if (json_array_size(admins) > 0) {
-        json_decref(*assignees);
-        *assignees = admins;
+    if (json_array_size(d.able) > 0)
+        json_array_append_new(reasons, shortfall(approvals, need, d.able, ""));
+    if ((rc = admin_assignees(&d, &admins, err)))
+        goto out;
+
+    /* Enough admins: they decide instead. Too few: the route's own
+     * assignees stay beside them, so that the able people of both together
+     * may still meet approvals: N; if even they are too few, the gate
+     * waits all the same (it can be rejected or reassigned by an admin, or
+     * time out) and the record says so. */
+    size_t admins_able = 0;
+    json_array_foreach(admins, i, v)
+        if (!(forbid_self && starter && strcmp(json_string_value(v) + 5, starter) == 0))
+            admins_able++;
+    json_t *to;
+    bool short_ = false;
+    if (admins_able >= need) {
+        to = json_incref(admins);
     } else {
-        json_decref(admins);    /* no admin either: left as routed, the record says so */
+        to = json_copy(*assignees);
+        append_new(to, admins);
+        json_t *all = json_copy(d.able);
+        json_array_foreach(admins, i, v)
+            if (!(forbid_self && starter && strcmp(json_string_value(v) + 5, starter) == 0))
+                append_one(all, v);
+        short_ = json_array_size(all) < need;
+        if (short_)
+            json_array_append_new(reasons,
+                                  shortfall(approvals, need, all,
+                                            json_array_size(admins) == 0
+                                                ? " and there is no active admin either"
+                                                : " even with the admins"));
+        json_decref(all);
     }
-    return SP_OK;
+    *unroutable = json_pack("{s:O, s:s, s:O, s:O, s:O, s:O, s:b, s:i}",
+                            "original_assignees", *assignees,
+                            "reason", json_array_size(d.able) == 0
+                                          ? "no active assignee can decide"
+                                          : "fewer people can decide than the policy needs",
+                            "reasons", reasons, "able", d.able, "admins", admins,
+                            "assignees", to, "short", short_, "needed", (int)need);
+    json_decref(*assignees);
+    *assignees = to;
+
+out:
+    json_decref(d.people);
+    json_decref(d.teams);
+    json_decref(d.able);
+    json_decref(nobody);
+    json_decref(reasons);
+    json_decref(admins);
+    return rc;
 }

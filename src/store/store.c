@@ -330,6 +330,12 @@ sp_code store_team_members(store_conn *c, const char *team, json_t **users, sp_e
     STORE_CALL(team_members, team, users, err);
 }
 
+sp_code store_active_users(store_conn *c, const char *user, const char *team, const char *role,
+                           json_t **names, sp_error *err)
+{
+    STORE_CALL(active_users, user, team, role, names, err);
+}
+
 sp_code store_key_put(store_conn *c, const json_t *key, sp_error *err)
 {
     STORE_CALL(key_put, key, err);

@@ -216,6 +216,12 @@ sp_code store_team_exists(store_conn *c, const char *name, bool *exists, sp_erro
 sp_code store_team_add_member(store_conn *c, const char *team, const char *user, sp_error *err);
 /* Names of the users in a team: ["alice", ...] */
 sp_code store_team_members(store_conn *c, const char *team, json_t **users, sp_error *err);
+/* Names of the active (not disabled) users, sorted, of one kind: the user
+ * named user, the members of team, or those of role; exactly one of the
+ * three is non-NULL. One query, for the gate-open path (routing.c): an
+ * unknown user or team simply gives []. */
+sp_code store_active_users(store_conn *c, const char *user, const char *team, const char *role,
+                           json_t **names, sp_error *err);
 /* key: {id, user, scope, name?, hash (hex SHA-256 of the key), created_at,
  *       revoked_at?, expires_at?} */
 sp_code store_key_put(store_conn *c, const json_t *key, sp_error *err);

@@ -207,6 +207,8 @@ FAULT_OP(team_add_member, (store_conn *c, const char *team, const char *user, sp
          team, user, err)
 FAULT_OP(team_members, (store_conn *c, const char *team, json_t **users, sp_error *err), team,
          users, err)
+FAULT_OP(active_users, (store_conn *c, const char *user, const char *team, const char *role,
+                       json_t **names, sp_error *err), user, team, role, names, err)
 FAULT_OP(key_put, (store_conn *c, const json_t *key, sp_error *err), key, err)
 FAULT_OP(key_lookup, (store_conn *c, const char *hash, json_t **key, sp_error *err), hash, key,
          err)
@@ -297,6 +299,7 @@ static const store_ops fault_ops = {
     .team_exists = f_team_exists,
     .team_add_member = f_team_add_member,
     .team_members = f_team_members,
+    .active_users = f_active_users,
     .key_put = f_key_put,
     .key_lookup = f_key_lookup,
     .key_get = f_key_get,

@@ -108,6 +108,8 @@ struct store_ops {
     sp_code (*team_add_member)(store_conn *c, const char *team, const char *user,
                                sp_error *err);
     sp_code (*team_members)(store_conn *c, const char *team, json_t **users, sp_error *err);
+    sp_code (*active_users)(store_conn *c, const char *user, const char *team, const char *role,
+                            json_t **names, sp_error *err);
     sp_code (*key_put)(store_conn *c, const json_t *key, sp_error *err);
     sp_code (*key_lookup)(store_conn *c, const char *hash, json_t **key, sp_error *err);
     sp_code (*key_get)(store_conn *c, const char *id, json_t **key, sp_error *err);

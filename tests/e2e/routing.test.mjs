@@ -1,6 +1,7 @@
 // No gate waits for nobody: applying a workflow that routes to a user or
-// team that does not exist warns (API and CLI), and a gate none of whose
-// assignees can decide goes to the admins, with a gate.unroutable audit row.
+// team that does not exist warns (API and CLI), and a gate whose assignees
+// are fewer people able to decide than it needs goes to the admins, with a
+// gate.unroutable audit row - when it opens and when it escalates.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import { cli, describeResponse, rmrf, tmpdir, useServer } from './lib/server.mjs
 import { decide, startWaiting, waitRun } from './lib/world.mjs';
 
 const T = { timeout: 120_000 };
-const srv = useServer();
+const srv = useServer({ args: ['--test-clock'] });   // escalations fire on demand
 const keys = {};
 const dir = tmpdir('spojit-routing-');
 
@@ -39,7 +40,30 @@ steps:
     transform: '{done: .input.n}'
 `;
 
+const TWO = `
+name: two-needed
+steps:
+  - id: gate
+    approval:
+      to: [user:ann, user:nobody, team:ghosts]
+      policy: {approvals: 2}
+      require_comment: never
+  - id: after
+    transform: '{done: true}'
+`;
+
+const ESCALATE = `
+name: escalate-to-dave
+steps:
+  - id: gate
+    approval:
+      to: [user:ann]
+      escalate:
+        - {after: 1h, to: [user:dave], mode: replace}
+`;
+
 before(async () => {
+  keys.dave = await srv.userWithKey('dave');
   keys.ann = await srv.userWithKey('ann');
   keys.bob = await srv.userWithKey('bob');
   keys.boss = await srv.userWithKey('boss', { role: 'admin' });
@@ -131,4 +155,75 @@ test('a gate routed only to a team that does not exist goes to the admins; one w
   const un = rows.find((x) => x.type === 'gate.unroutable');
   assert.ok(un, JSON.stringify(rows.map((x) => x.type)));
   assert.match(un.data.reasons[0], /team:ghosts does not exist/);
+});
+
+test('an approvals: 2 gate whose route has one person able to decide goes to the admins, the gate.unroutable row says why, and two admins decide it', T, async () => {
+  await srv.applyWorkflow(TWO);
+  const { run, approvalId } = await startWaiting(srv, 'two-needed', {}, { token: keys.bob });
+  const g = await srv.must('GET', `/v1/approvals/${approvalId}`);
+  assert.deepEqual(g.json.assignees.slice().sort(), ['user:admin', 'user:boss']);
+
+  const rows = await srv.audit({ approval_id: approvalId });
+  const types = rows.map((x) => x.type);
+  const un = rows.find((x) => x.type === 'gate.unroutable');
+  assert.ok(un, JSON.stringify(types));
+  assert.ok(types.indexOf('gate.unroutable') < types.indexOf('gate.opened'), JSON.stringify(types));
+  assert.deepEqual(un.data.original_assignees, ['user:ann', 'user:nobody', 'team:ghosts']);
+  assert.equal(un.data.reason, 'fewer people can decide than the policy needs');
+  assert.ok(un.data.reasons.includes('approvals: 2 needs 2 people but only 1 (user:ann) may decide'),
+    JSON.stringify(un.data.reasons));
+  assert.ok(un.data.reasons.includes('user:nobody does not exist'), JSON.stringify(un.data.reasons));
+  assert.ok(un.data.reasons.includes('team:ghosts does not exist'), JSON.stringify(un.data.reasons));
+  assert.deepEqual(un.data.able, ['user:ann']);
+  assert.equal(un.data.needed, 2);
+  assert.equal(un.data.short, false);
+  assert.deepEqual(un.data.assignees, g.json.assignees);
+
+  // ann alone could never have met it; it is no longer hers
+  const annTries = await decide(srv, approvalId, keys.ann, { decision: 'approve' });
+  assert.equal(annTries.status, 404, describeResponse(annTries));
+  const first = await decide(srv, approvalId, keys.boss, { decision: 'approve' });
+  assert.equal(first.status, 200, describeResponse(first));
+  assert.equal(first.json.status, 'pending', 'one approval of two');
+  const second = await decide(srv, approvalId, srv.token, { decision: 'approve' });
+  assert.equal(second.status, 200, describeResponse(second));
+  assert.equal(second.json.status, 'approved');
+  const done = await waitRun(srv, run.id);
+  assert.equal(done.status, 'completed', JSON.stringify(done));
+});
+
+test('an approvals: 2 gate with two people able is routed as written', T, async () => {
+  const wf = TWO.replace('name: two-needed', 'name: two-able').replace('user:nobody', 'user:bob');
+  await srv.applyWorkflow(wf);
+  const { approvalId } = await startWaiting(srv, 'two-able', {}, { token: keys.boss });
+  const g = await srv.must('GET', `/v1/approvals/${approvalId}`);
+  assert.deepEqual(g.json.assignees, ['user:ann', 'user:bob', 'team:ghosts']);
+  const rows = await srv.audit({ approval_id: approvalId });
+  assert.ok(!rows.some((x) => x.type === 'gate.unroutable'), JSON.stringify(rows.map((x) => x.type)));
+});
+
+test('an escalation to a user disabled since the gate opened goes to the admins when it fires, with a gate.unroutable row before gate.escalated', T, async () => {
+  const applied = await srv.api('POST', '/v1/workflows', { body: ESCALATE, contentType: 'application/yaml' });
+  assert.ok([200, 201].includes(applied.status), describeResponse(applied));
+  assert.deepEqual(applied.json.warnings, [], 'dave exists when the workflow is applied');
+  const { approvalId } = await startWaiting(srv, 'escalate-to-dave', {}, { token: keys.bob });
+  const off = await srv.api('PATCH', '/v1/users/dave', { body: { disabled: true } });
+  assert.equal(off.status, 200, describeResponse(off));
+
+  const now = await srv.api('POST', '/v1/admin/clock', { body: { advance: '2h' } });
+  assert.equal(now.status, 200, describeResponse(now));
+  const g = await srv.must('GET', `/v1/approvals/${approvalId}`);
+  assert.equal(g.json.escalation_level, 1);
+  assert.deepEqual(g.json.assignees.slice().sort(), ['user:admin', 'user:boss']);
+
+  const rows = await srv.audit({ approval_id: approvalId });
+  const types = rows.map((x) => x.type);
+  const un = rows.find((x) => x.type === 'gate.unroutable');
+  assert.ok(un, JSON.stringify(types));
+  assert.ok(types.indexOf('gate.unroutable') < types.indexOf('gate.escalated'), JSON.stringify(types));
+  assert.equal(un.data.escalation_level, 1);
+  assert.deepEqual(un.data.original_assignees, ['user:dave']);
+  assert.deepEqual(un.data.reasons, ['user:dave is disabled']);
+  const escalated = rows.find((x) => x.type === 'gate.escalated');
+  assert.deepEqual(escalated.data.assignees, g.json.assignees);
 });

@@ -55,6 +55,7 @@ const store_ops sqlite_ops = {
     .team_exists = sqlite_team_exists,
     .team_add_member = sqlite_team_add_member,
     .team_members = sqlite_team_members,
+    .active_users = sqlite_active_users,
     .key_put = sqlite_key_put,
     .key_lookup = sqlite_key_lookup,
     .key_get = sqlite_key_get,

@@ -172,6 +172,36 @@ sp_code sqlite_team_members(store_conn *base, const char *team, json_t **users, 
     return sqlite_strings(c, st, "read a team's members", users, err);
 }
 
+/* One statement per kind, so each is a seek on its key: users by name,
+ * team_members by (team, user) joined to users, or a scan of users by role
+ * (a few rows; only when a gate falls back to the admins). */
+sp_code sqlite_active_users(store_conn *base, const char *user, const char *team,
+                            const char *role, json_t **names, sp_error *err)
+{
+    sqlite_conn *c = sqlite_cast(base);
+    sqlite3_stmt *st = NULL;
+    sp_code rc;
+    const char *key = user ? user : team ? team : role;
+    if (!key || (user && team) || (user && role) || (team && role))
+        return sp_error_set(err, SP_EINVALID,
+                            "store: active users need exactly one of user, team or role");
+    if (user)
+        rc = sqlite_stmt(c, SQ_ACTIVE_USER,
+                         "SELECT name FROM users WHERE name = ?1 AND disabled = 0", &st, err);
+    else if (team)
+        rc = sqlite_stmt(c, SQ_ACTIVE_TEAM,
+                         "SELECT m.user FROM team_members m JOIN users u ON u.name = m.user "
+                         "WHERE m.team = ?1 AND u.disabled = 0 ORDER BY m.user", &st, err);
+    else
+        rc = sqlite_stmt(c, SQ_ACTIVE_ROLE,
+                         "SELECT name FROM users WHERE role = ?1 AND disabled = 0 "
+                         "ORDER BY name", &st, err);
+    if (rc)
+        return rc;
+    sqlite_bind_str(st, 1, key);
+    return sqlite_strings(c, st, "read active users", names, err);
+}
+
 sp_code sqlite_key_put(store_conn *base, const json_t *key, sp_error *err)
 {
     sqlite_conn *c = sqlite_cast(base);

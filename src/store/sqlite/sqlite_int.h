@@ -73,7 +73,7 @@ typedef enum {
     SQ_AUDIT_APPEND, SQ_AUDIT_HEAD, SQ_AUDIT_SCAN, SQ_AUDIT_SCAN_LAST = SQ_AUDIT_SCAN + 3,
     /* principals.c */
     SQ_USER_PUT, SQ_USER_GET, SQ_USER_TEAMS, SQ_TEAM_PUT, SQ_TEAM_EXISTS, SQ_TEAM_ADD,
-    SQ_TEAM_MEMBERS, SQ_KEY_PUT, SQ_KEY_LOOKUP,
+    SQ_TEAM_MEMBERS, SQ_KEY_PUT, SQ_KEY_LOOKUP, SQ_ACTIVE_USER, SQ_ACTIVE_TEAM, SQ_ACTIVE_ROLE,
     /* principals_admin.c */
     SQ_KEY_GET, SQ_KEY_LIST, SQ_USER_LIST, SQ_USER_DELETE, SQ_NAME_RETIRE, SQ_NAME_RETIRED,
     SQ_TEAM_REMOVE, SQ_TEAM_LIST,
@@ -260,6 +260,8 @@ sp_code sqlite_team_exists(store_conn *c, const char *name, bool *exists, sp_err
 sp_code sqlite_team_add_member(store_conn *c, const char *team, const char *user,
                                sp_error *err);
 sp_code sqlite_team_members(store_conn *c, const char *team, json_t **users, sp_error *err);
+sp_code sqlite_active_users(store_conn *c, const char *user, const char *team, const char *role,
+                            json_t **names, sp_error *err);
 sp_code sqlite_key_put(store_conn *c, const json_t *key, sp_error *err);
 sp_code sqlite_key_lookup(store_conn *c, const char *hash, json_t **key, sp_error *err);
 
