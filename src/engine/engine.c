@@ -141,7 +141,10 @@ static void execute(engine *e, engine_cmd *cmd)
         rc = command_table[cmd->type](e, cmd, &cmd->status, &cmd->body, &err);
         if (rc == SP_OK)
             rc = store_savepoint_release(e->w, &err);
-        else
+        /* Also when the release itself failed: the savepoint is still open
+         * with the command's work in it, and the batch's COMMIT would keep
+         * what the caller is told did not happen. */
+        if (rc != SP_OK)
             store_savepoint_rollback(e->w);
     }
     if (rc != SP_OK) {

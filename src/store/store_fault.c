@@ -78,6 +78,10 @@ void store_fault_arm(store *base, long fail_at)
     if (!base || base->ops != &fault_ops)
         return;
     fault_store *s = (fault_store *)base;
+    /* Disarmed while the count restarts: another thread (the engine's)
+     * may still be calling, and must not meet the old fail_at again on a
+     * count that just went back to 0. */
+    atomic_store(&s->fail_at, 0);
     atomic_store(&s->calls, 0);
     atomic_store(&s->fail_at, fail_at);
 }

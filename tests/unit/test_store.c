@@ -816,11 +816,25 @@ static void reader_pool_is_bounded_and_reuses_connections(void **state)
         for (int j = 0; j < i; j++)
             assert_ptr_not_equal(held[i], held[j]);
     }
-    /* the 17th waits until one comes back, then gets that one */
+    /* The 17th waits until one comes back, then gets that one. Rather than
+     * sleep and hope the thread got as far as the pool, wait until the pool
+     * counts it as blocked: from then on, with every reader out, it cannot
+     * leave store_reader() until one is released, so "it has none yet" is
+     * a fact, not a guess about timing. */
     waiter wt = { .st = f->st };
     pthread_t th;
     pthread_create(&th, NULL, take_reader, &wt);
-    usleep(50 * 1000);
+    assert_ptr_equal(f->st->ops, &sqlite_ops);        /* a plain SQLite store, no wrapper */
+    sqlite_store *pool = (sqlite_store *)f->st;
+    bool blocked = false;
+    for (int i = 0; i < 10000 && !blocked; i++) {     /* 10 s at most */
+        pthread_mutex_lock(&pool->mu);
+        blocked = pool->waiting == 1;
+        pthread_mutex_unlock(&pool->mu);
+        if (!blocked)
+            usleep(1000);
+    }
+    assert_true(blocked);
     assert_null(wt.got);
     store_release(held[3]);
     pthread_join(th, NULL);

@@ -151,7 +151,9 @@ store_conn *sqlite_reader(store *base)
         }
         if (s->opened < SQLITE_POOL_MAX)
             break;
+        s->waiting++;
         pthread_cond_wait(&s->cv, &s->mu);
+        s->waiting--;
     }
     s->opened++;                    /* reserved; opened outside the lock */
     pthread_mutex_unlock(&s->mu);

@@ -108,6 +108,8 @@ typedef struct sqlite_store {
     pthread_cond_t cv;              /* signalled when a reader comes back */
     sqlite_conn *readers[SQLITE_POOL_MAX];
     int opened;                     /* readers opened or being opened */
+    int waiting;                    /* store_reader() callers blocked for one to come
+                                     * back: lets a test know a caller is waiting */
     sqlite_conn *free_list;
 } sqlite_store;
 
