@@ -338,7 +338,7 @@ static void assert_audit_chain_ok(fixture *f, const char *path, long k)
 {
     store_conn *r = store_reader(f->st);
     json_t *result = NULL;
-    assert_int_equal(audit_verify(r, f->akey, &result, NULL), SP_OK);
+    assert_int_equal(audit_verify(r, f->akey, NULL, &result, NULL), SP_OK);
     store_release(r);
     if (!json_is_true(json_object_get(result, "ok")))
         fail_msg("%s, fault at call %ld: the audit chain does not verify", path, k);
