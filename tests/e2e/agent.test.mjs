@@ -132,7 +132,7 @@ steps:
 
 before(async () => {
   const put = await srv.api('PUT', '/v1/secrets/llm_key', { body: { value: LLM_KEY } });
-  assert.ok([200, 201].includes(put.status), `PUT /v1/secrets/llm_key: ${describeResponse(put)}`);
+  assert.equal(put.status, 201, `PUT /v1/secrets/llm_key (new): ${describeResponse(put)}`);
   for (const wf of [REFUND, ONCE, LIMIT, ALONE, TURNS, TRIAGE]) await srv.applyWorkflow(wf);
   keys.alice = await srv.userWithKey('alice', { teams: ['finance'] });
 }, T);
