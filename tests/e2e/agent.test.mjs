@@ -132,7 +132,7 @@ steps:
 
 before(async () => {
   const put = await srv.api('PUT', '/v1/secrets/llm_key', { body: { value: LLM_KEY } });
-  assert.ok([200, 201].includes(put.status), `PUT /v1/secrets/llm_key: ${describeResponse(put)}`);
+  assert.equal(put.status, 201, `PUT /v1/secrets/llm_key (new): ${describeResponse(put)}`);
   for (const wf of [REFUND, ONCE, LIMIT, ALONE, TURNS, TRIAGE]) await srv.applyWorkflow(wf);
   keys.alice = await srv.userWithKey('alice', { teams: ['finance'] });
 }, T);
@@ -323,7 +323,7 @@ test('a rejection with a comment goes back to the agent (on_reject: revise); its
 
   // a rejection needs a comment (require_comment defaults to reject)
   const bare = await srv.api('POST', `/v1/approvals/${first}/decisions`, { token: keys.alice, body: { decision: 'reject' } });
-  assert.ok(bare.status >= 400 && bare.status < 500, `a reject with no comment is refused: ${describeResponse(bare)}`);
+  assert.equal(bare.status, 422, `a reject with no comment is refused: ${describeResponse(bare)}`);
   assert.equal(c.requests.length, 2);
 
   const rej = await decide(first, { decision: 'reject', comment: COMMENT });

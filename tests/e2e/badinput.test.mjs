@@ -17,9 +17,9 @@ before(async () => {
   ({ approvalId, run: { id: runId } } = await startWaiting(srv, 'refund', refundInput(700), { token: starter }));
 }, T);
 
-function is4xx(r, what, codes) {
-  assert.ok(r.status >= 400 && r.status < 500, `${what}: expected 4xx, got ${describeResponse(r)}`);
-  if (codes) assert.ok(codes.includes(r.status), `${what}: expected ${codes.join(' or ')}, got ${describeResponse(r)}`);
+// r is an error answer {error: {code, message}} with exactly this status.
+function is4xx(r, what, code) {
+  assert.equal(r.status, code, `${what}: expected ${code}, got ${describeResponse(r)}`);
   assert.ok(errorShape(r), `${what}: expected {error: {code, message}}, got ${describeResponse(r)}`);
 }
 
@@ -34,10 +34,10 @@ const apply = (text, contentType = 'application/yaml') => srv.api('POST', '/v1/w
 test('broken YAML is refused with 400 and a message naming the line', T, async () => {
   const text = 'name: broken\nsteps:\n  - id: a\n    transform: ".input"\n  - id: b\n   transform: [unclosed\n';
   const r = await apply(text);
-  is4xx(r, 'broken YAML', [400]);
+  is4xx(r, 'broken YAML', 400);
   assert.match(r.json.error.message, /line\s*\d+/i, `the message names the line: ${r.json.error.message}`);
   const r2 = await apply('name: x\nsteps: [\n  {id: a, transform: ".",\n');
-  is4xx(r2, 'unterminated flow sequence', [400]);
+  is4xx(r2, 'unterminated flow sequence', 400);
   assert.match(r2.json.error.message, /line\s*\d+/i);
   await healthy('broken YAML');
 });
@@ -59,7 +59,7 @@ steps:
     transform: '.proposal'
 `;
   const r = await apply(text);
-  is4xx(r, 'unknown step references', [422]);
+  is4xx(r, 'unknown step references', 422);
   const details = r.json.error.details;
   assert.ok(Array.isArray(details), `details is a list: ${r.text}`);
   for (const name of ['nowhere_one', 'nowhere_two', 'nowhere_three']) {
@@ -77,16 +77,16 @@ steps:
 
 test('a jq expression that does not compile is refused at apply time with its path', T, async () => {
   const r = await apply("name: badjq\nsteps:\n  - id: a\n    transform: '.input | (( '\n");
-  is4xx(r, 'bad jq', [422]);
+  is4xx(r, 'bad jq', 422);
   assert.ok(r.json.error.details.some((d) => d.path.includes('steps[0].transform') && d.line === 4), JSON.stringify(r.json.error.details));
   const t = await apply("name: badtpl\nsteps:\n  - id: a\n    approval:\n      title: 'x {{ .foo | }} y'\n      to: [user:x]\n");
-  is4xx(t, 'bad template', [422]);
+  is4xx(t, 'bad template', 422);
   assert.ok(t.json.error.details.some((d) => d.path.includes('title')), JSON.stringify(t.json.error.details));
 });
 
 test('duplicate step ids are refused', T, async () => {
   const r = await apply("name: dup\nsteps:\n  - id: a\n    transform: '.'\n  - id: a\n    transform: '.'\n");
-  is4xx(r, 'duplicate step ids', [422]);
+  is4xx(r, 'duplicate step ids', 422);
   assert.ok(r.json.error.details.some((d) => d.path.startsWith('steps[') && /duplicate|already|unique/i.test(d.message)),
     `a problem names the duplicate: ${JSON.stringify(r.json.error.details)}`);
 });
@@ -102,7 +102,7 @@ steps:
     next: nope
 `;
   const r = await apply(text);
-  is4xx(r, 'bad durations', [422]);
+  is4xx(r, 'bad durations', 422);
   const d = r.json.error.details;
   assert.ok(d.some((x) => x.path.endsWith('timeout') && x.message.includes('4 hours')), JSON.stringify(d));
   assert.ok(d.some((x) => x.path.includes('escalate') && x.message.includes('4y')), JSON.stringify(d));
@@ -110,7 +110,7 @@ steps:
   assert.ok(d.length >= 3);
 });
 
-test('wrong JSON types and truncated JSON on POST /v1/runs are 4xx', T, async () => {
+test('wrong JSON types and truncated JSON on POST /v1/runs are 400 (404 for an unknown workflow, 422 against the schema)', T, async () => {
   const cases = [
     [{ workflow: 5 }, 'workflow: 5'],
     [{ workflow: 'refund', input: 'text' }, 'input: string'],
@@ -125,12 +125,14 @@ test('wrong JSON types and truncated JSON on POST /v1/runs are 4xx', T, async ()
     ['{"workflow": "refund"}{"workflow": "refund"}', 'two documents'],
     ['{"workflow": "ref\u0000und"}', 'a NUL'],
     [Buffer.from([0x7b, 0x22, 0x77, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]), 'invalid UTF-8'],
-    [{ workflow: 'nope-no-such', input: {} }, 'unknown workflow'],
-    [{ workflow: 'refund', input: { amount: -5 } }, 'input against the schema'],
+    [{ workflow: 'nope-no-such', input: {} }, 'unknown workflow', 404],
+    [{ workflow: 'refund', input: { amount: -5 } }, 'input against the schema', 422],
   ];
-  for (const [body, what] of cases) {
+  // 400 for what does not parse or has the wrong shape (docs/api: bad_input),
+  // 404 for a workflow that does not exist, 422 for input the schema refuses
+  for (const [body, what, code = 400] of cases) {
     const r = await srv.api('POST', '/v1/runs', { body });
-    is4xx(r, `POST /v1/runs with ${what}`);
+    is4xx(r, `POST /v1/runs with ${what}`, code);
   }
   const schema = await srv.api('POST', '/v1/runs', { body: { workflow: 'refund', input: { amount: -5 } } });
   assert.equal(schema.status, 422);
@@ -141,18 +143,18 @@ test('wrong JSON types and truncated JSON on POST /v1/runs are 4xx', T, async ()
 test('a JSON body is the value and white space only: a NUL byte or data after the value is 400 naming where; a trailing newline is fine', T, async () => {
   const post = (text) => srv.api('POST', '/v1/teams', { body: Buffer.from(text, 'latin1') });
   const nul = await post('{"name":"nul-team"}\0garbage');
-  is4xx(nul, 'a NUL and garbage after the value', [400]);
+  is4xx(nul, 'a NUL and garbage after the value', 400);
   assert.equal(nul.json.error.message, 'request body: a NUL byte at line 1, column 20 (byte 20)');
   const nulOnly = await post('{"name":"nul-team"}\0');
-  is4xx(nulOnly, 'a NUL after the value', [400]);
+  is4xx(nulOnly, 'a NUL after the value', 400);
   const inside = await post('{"name":"nul\0team"}');
-  is4xx(inside, 'a NUL inside a string', [400]);
+  is4xx(inside, 'a NUL inside a string', 400);
   assert.match(inside.json.error.message, /a NUL byte at line 1, column 13/);
   const garbage = await post('{"name":"tail-team"} garbage');
-  is4xx(garbage, 'garbage after the value', [400]);
+  is4xx(garbage, 'garbage after the value', 400);
   assert.equal(garbage.json.error.message, 'request body: unexpected data after the JSON value at line 1, column 22 (byte 22)');
   const second = await post('{"name":"two-team"}\n{"name":"other-team"}');
-  is4xx(second, 'a second value', [400]);
+  is4xx(second, 'a second value', 400);
   assert.match(second.json.error.message, /after the JSON value at line 2, column 1/);
   // none of them made a team: each name is still free
   for (const name of ['nul-team', 'tail-team', 'two-team', 'other-team']) {
@@ -163,10 +165,10 @@ test('a JSON body is the value and white space only: a NUL byte or data after th
   assert.equal(ok.status, 201, `white space after the value: ${describeResponse(ok)}`);
   // a workflow definition is text: a NUL is named where it is, in YAML and JSON alike
   const yaml = await apply(Buffer.from('name: nul\nsteps:\n  - id: a\n    transform: ".input"\n\0garbage', 'latin1'));
-  is4xx(yaml, 'a YAML definition with a NUL', [400]);
+  is4xx(yaml, 'a YAML definition with a NUL', 400);
   assert.equal(yaml.json.error.message, 'request body: a NUL byte at line 5, column 1 (byte 52); a definition is text');
   const json = await apply('{"name":"j","steps":[{"id":"a","transform":".input"}]} x', 'application/json');
-  is4xx(json, 'a JSON definition with data after it', [400]);
+  is4xx(json, 'a JSON definition with data after it', 400);
   assert.match(json.json.error.message, /unexpected data after the JSON value at line 1, column 56/);
   await healthy('bodies with a NUL or data after the value');
 });
@@ -189,7 +191,7 @@ test('100,000-deep nesting to POST /v1/runs and POST /v1/workflows is refused wi
     [`/v1/approvals/${approvalId}/decisions`, 'application/json', deepBalanced, 'deep decision'],
   ]) {
     const r = await srv.api('POST', p, { body, contentType: ct });
-    is4xx(r, `${p} with ${what}`);
+    is4xx(r, `${p} with ${what}`, 400);      // deeper than SP_JSON_MAX_DEPTH: bad_input
   }
   await healthy('deep nesting');
 });
@@ -270,41 +272,41 @@ test('seeded random bytes to every POST endpoint give 4xx JSON errors, never 5xx
 test('unknown routes are 404, wrong methods 405, missing or wrong tokens 401, a member on an admin endpoint 403', T, async () => {
   for (const p of ['/v1/nope', '/v1/runs/run_x/nope', '/nope/at/all', '/v2/runs']) {
     const r = await srv.api('GET', p);
-    is4xx(r, `GET ${p}`, [404]);
+    is4xx(r, `GET ${p}`, 404);
   }
   for (const [m, p] of [['DELETE', '/v1/runs'], ['PUT', '/v1/approvals'], ['GET', `/v1/approvals/${approvalId}/decisions`], ['PATCH', '/v1/workflows'], ['POST', '/v1/audit/verify'], ['DELETE', '/healthz']]) {
     const r = await srv.api(m, p);
-    is4xx(r, `${m} ${p}`, [405]);
+    is4xx(r, `${m} ${p}`, 405);
   }
   for (const p of ['/v1/runs', '/v1/approvals', '/v1/audit/verify', '/v1/workflows']) {
     const none = await srv.api('GET', p, { token: null });
-    is4xx(none, `GET ${p} without a token`, [401]);
+    is4xx(none, `GET ${p} without a token`, 401);
     const wrong = await srv.api('GET', p, { token: 'spk_' + 'A'.repeat(43) });
-    is4xx(wrong, `GET ${p} with a wrong token`, [401]);
+    is4xx(wrong, `GET ${p} with a wrong token`, 401);
     const junk = await srv.api('GET', p, { headers: { authorization: 'Basic Zm9vOmJhcg==' }, token: null });
-    is4xx(junk, `GET ${p} with a Basic header`, [401]);
+    is4xx(junk, `GET ${p} with a Basic header`, 401);
   }
   const noAuthPost = await srv.api('POST', `/v1/approvals/${approvalId}/decisions`, { token: null, body: { decision: 'approve' } });
-  is4xx(noAuthPost, 'a decision without a token', [401]);
+  is4xx(noAuthPost, 'a decision without a token', 401);
   for (const [p, body] of [
     ['/v1/users', { name: 'mallory', password: 'xxxxxxxx', role: 'admin' }],
     ['/v1/teams', { name: 'evil' }],
     ['/v1/keys', { user: 'alice', scope: 'admin' }],
   ]) {
     const r = await srv.api('POST', p, { token: member, body });
-    is4xx(r, `member POST ${p}`, [403]);
+    is4xx(r, `member POST ${p}`, 403);
   }
   const wf = await srv.api('POST', '/v1/workflows', { token: member, body: REFUND_YAML.replace('name: refund', 'name: sneaky'), contentType: 'application/yaml' });
-  is4xx(wf, 'member applying a workflow', [403]);
+  is4xx(wf, 'member applying a workflow', 403);
   const short = await srv.api('POST', '/v1/users', { body: { name: 'mallory', password: 'x' } });
-  is4xx(short, 'a one-character password', [422]);
+  is4xx(short, 'a one-character password', 422);
   assert.match(short.json.error.message, /password: at least 8 characters/);
   const users = await srv.api('POST', '/v1/users', { body: { name: 'mallory', password: 'correct horse' } });
   assert.equal(users.status, 201, 'mallory was not created by the refused request, so the admin can create her now');
   await healthy('auth checks');
 });
 
-test('expressions that build values nested hundreds of thousands of levels deep fail their step; the server lives on', T, async () => {
+test('a value nested hundreds of thousands of levels deep: measured inside jq the step completes, given back as its result the step fails; the server lives on', T, async () => {
   await srv.applyWorkflow(`
 name: deep-values
 steps:
@@ -320,7 +322,10 @@ steps:
   // freed inside jq (recursively) before the step ends
   const a = await startRun(srv, 'deep-values', { n: 300000 });
   const ra = a.status === 'running' ? await waitRun(srv, a.id) : a;
-  assert.ok(['completed', 'failed'].includes(ra.status), JSON.stringify(ra));
+  // (jq recurses on the engine thread's large stack: the value is built and
+  // measured, and the step completes)
+  assert.equal(ra.status, 'completed', JSON.stringify(ra));
+  assert.equal(ra.output, 1, 'length of the outermost one-element array');
   // given back as the result: refused as too deep
   const b = await startRun(srv, 'deep-result', { n: 300000 });
   const rb = b.status === 'running' ? await waitRun(srv, b.id) : b;

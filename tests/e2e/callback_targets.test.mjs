@@ -10,7 +10,9 @@ import { describeResponse, sleep, useServer } from './lib/server.mjs';
 import { decide } from './lib/world.mjs';
 
 const T = { timeout: 120_000 };
-const srv = useServer();
+// The test clock lets a test move past the back-off of an attempt that must
+// not come, instead of sleeping through it.
+const srv = useServer({ args: ['--test-clock'] });
 const keys = {};
 const REFUSED = 'refused: the callback address is not public';
 
@@ -103,8 +105,16 @@ test('a host name that resolves to loopback is refused when the callback connect
     assert.equal(gate.callback.attempts, 1);
     assert.deepEqual(gate.callback.last, { error: REFUSED }, 'no address, port or libcurl text');
 
-    await sleep(2500);      // past the first back-off (1 s): no second attempt comes
+    // Past any second attempt's time (the first back-off is 1 s, the
+    // safety timer 11 s): the clock's answer comes once every timer due by
+    // then has fired, so a second attempt would show now.
+    const fired = await srv.metric('spojit_timers_fired_total');
+    const moved = await srv.api('POST', '/v1/admin/clock', { body: { advance: '1h' } });
+    assert.equal(moved.status, 200, describeResponse(moved));
+    assert.equal(moved.json.timers_pending, 0, `no timer is left for this callback: ${moved.text}`);
+    assert.equal(await srv.metric('spojit_timers_fired_total'), fired, 'no timer fired: none was left to');
     const later = (await srv.api('GET', `/v1/approvals/${made.json.id}`)).json;
+    assert.equal(later.callback.state, 'failed');
     assert.equal(later.callback.attempts, 1);
     assert.equal(rx.got.length, 0, 'nothing reached the receiver');
     const rows = await srv.audit({ approval_id: made.json.id });

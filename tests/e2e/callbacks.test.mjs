@@ -63,8 +63,14 @@ test('an agent gets its decision by long-poll', T, async () => {
   });
   assert.equal(made.status, 201, describeResponse(made));
   assert.equal(made.json.callback_secret, undefined, 'no callback, no secret');
-  const polling = srv.api('GET', `/v1/approvals/${made.json.id}?wait=30`, { token: keys.agentKey });
-  await new Promise((r) => setTimeout(r, 300));
+  let settled = false;
+  const polling = srv.api('GET', `/v1/approvals/${made.json.id}?wait=30`, { token: keys.agentKey })
+    .finally(() => { settled = true; });
+  // held before the decision, so the answer comes from the wake-up and not
+  // from the first read of an already decided gate
+  const probe = await srv.held(`/v1/approvals/${made.json.id}`, { token: keys.agentKey });
+  assert.equal(probe.status, 'pending');
+  assert.equal(settled, false, 'the long-poll returned while the gate was still pending');
   const d = await decide(srv, made.json.id, keys.fin, { decision: 'approve', edits: {} });
   assert.equal(d.status, 200, describeResponse(d));
   const polled = await polling;

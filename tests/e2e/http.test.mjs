@@ -137,7 +137,7 @@ steps:
 
 before(async () => {
   const put = await srv.api('PUT', '/v1/secrets/stripe_key', { body: { value: SECRET } });
-  assert.ok([200, 201].includes(put.status), `PUT /v1/secrets/stripe_key: ${describeResponse(put)}`);
+  assert.equal(put.status, 201, `PUT /v1/secrets/stripe_key (new): ${describeResponse(put)}`);
   for (const wf of [REFUND, GATED, FLAKY, REFUSED, STRICT, SLOW, FORMY]) await srv.applyWorkflow(wf);
   keys.approver = await srv.userWithKey('approver');
 }, T);
@@ -561,10 +561,18 @@ test('kill -9 during 200 in-flight calls to a slow API: after restart every run 
     await own.start();
     const inflightAtRestart = s.inflight;
 
-    // starts not acknowledged (or never sent) are sent again with their key
+    // starts not acknowledged (or never sent) are sent again with their key:
+    // 200 and the run already made where the first start landed before the
+    // kill, 201 and a new run where it did not
+    const listed = await own.api('GET', '/v1/runs?workflow=http-crash&limit=1000');
+    assert.equal(listed.status, 200, describeResponse(listed));
+    const landed = new Map(listed.json.items.map((r) => [r.input.charge, r.id]));
     await pool([...ids.keys()].filter((i) => !ids[i]), 8, async (i) => {
       const r = await start(i);
-      assert.ok([200, 201].includes(r.status), `start ${i} again: ${describeResponse(r)}`);
+      const before = landed.get(input(i).charge);
+      assert.equal(r.status, before ? 200 : 201,
+        `start ${i} again (${before ? `landed as ${before}` : 'never landed'}): ${describeResponse(r)}`);
+      if (before) assert.equal(r.json.id, before, `start ${i} again returns the run that landed`);
       ids[i] = r.json.id;
     });
     assert.equal(new Set(ids).size, N, 'one run per start');

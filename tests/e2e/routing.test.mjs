@@ -90,7 +90,8 @@ test('applying a workflow routed to user:nobody answers with a warning naming ea
   assert.equal(again.json.warnings.length, 4);
 
   const fine = await srv.api('POST', '/v1/workflows', { body: SELF, contentType: 'application/yaml' });
-  assert.ok([200, 201].includes(fine.status), describeResponse(fine));
+  assert.equal(fine.status, 201, `a new workflow: ${describeResponse(fine)}`);
+  assert.equal(fine.json.created, true);
   assert.deepEqual(fine.json.warnings, [], 'existing assignees give no warning');
 });
 

@@ -45,7 +45,7 @@ steps:
 
 before(async () => {
   const put = await srv.api('PUT', '/v1/secrets/payments_key', { body: { value: SECRET } });
-  assert.ok([200, 201].includes(put.status), `PUT /v1/secrets/payments_key: ${describeResponse(put)}`);
+  assert.equal(put.status, 201, `PUT /v1/secrets/payments_key (new): ${describeResponse(put)}`);
   for (const wf of [LOOKUP, AFTER_HOST]) await srv.applyWorkflow(wf);
 }, T);
 
@@ -69,6 +69,7 @@ test('a charge "ch_1/../../../../../v1/workflows?" is one path segment: the API 
   assert.equal(got[0].path, '/v1/charges/ch_1%2F..%2F..%2F..%2F..%2F..%2Fv1%2Fworkflows%3F');
   assert.deepEqual(got[0].query, { expand: 'a&b=c#d' });
   assert.equal(got[0].outcome, 'read');
+  assert.equal(run.steps[0].output.status, 200, 'the charge was found (accept lets a 404 through too)');
   // the API read the whole value as the charge id
   assert.equal(run.steps[0].output.body.id, charge);
   assert.equal(run.steps[0].request.url,
@@ -92,6 +93,8 @@ test('"@evil.example/x" after the configured host stays in the path: the request
   const got = requestsSince(seen);
   assert.equal(got.length, 1);
   assert.equal(got[0].target, '/%40evil.example%2Fx');
+  assert.equal(got[0].outcome, 'not_found', 'the API has nothing there');
+  assert.equal(run.steps[0].output.status, 404, 'and the step holds its 404, accepted by accept: [200, 404]');
   assert.equal(got[0].headers.authorization, `Bearer ${SECRET}`);
 });
 

@@ -43,6 +43,20 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Polls fn until it returns something truthy, and returns that. A test
+// waits on a condition like this, never on a fixed sleep: the condition is
+// what proves the thing had its chance to happen.
+export async function until(fn, { timeoutMs = 60_000, every = 50, what = 'the condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await fn();
+    if (last) return last;
+    await sleep(every);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
 export function tmpdir(prefix = 'spojit-e2e-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -224,6 +238,43 @@ export class Server {
   async api(method, p, opts = {}) {
     if (this.autoStart && !this.url) await this.ensureStarted();
     return apiCall(this.url, method, p, { ...opts, token: opts.token === undefined ? this.token : opts.token }, this);
+  }
+
+  // One sample of GET /metrics without labels (a number), or undefined
+  // when the server does not report it.
+  async metric(name) {
+    const r = await this.api('GET', '/metrics', { token: null });
+    if (r.status !== 200) throw new Error(`GET /metrics -> ${r.status}: ${r.text.slice(0, 500)}`);
+    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(r.text);
+    return m ? Number(m[1]) : undefined;
+  }
+
+  // Waits until at least n requests are parked on ?wait= (the gauge
+  // spojit_longpolls_waiting): each was read once, found still waiting, and
+  // handed to the long-poll sweeper. Returns the gauge.
+  parked(n = 1, timeoutMs = 30_000) {
+    return until(async () => {
+      const v = await this.metric('spojit_longpolls_waiting');
+      return v >= n ? v : null;
+    }, { timeoutMs, what: `${n} request(s) parked on ?wait=` });
+  }
+
+  // Proves that the n requests parked on ?wait= are held, not merely not
+  // answered yet: a probe of path p with ?wait=1 parks after them, and the
+  // sweeper - one thread that checks every newly parked request before it
+  // looks at deadlines (src/api/longpoll.c) - answers the probe at its
+  // deadline only after checking them. If one of
+  // them were answered on that check, the gauge read after the probe's
+  // answer would show it gone. The probe must find its document still
+  // waiting (200); it is returned.
+  async held(p, { token, n = 1 } = {}) {
+    await this.parked(n);
+    const sep = p.includes('?') ? '&' : '?';
+    const probe = await this.api('GET', `${p}${sep}wait=1`, { token });
+    if (probe.status !== 200) throw new Error(`probe GET ${p}?wait=1 -> ${probe.status}: ${probe.text.slice(0, 500)}`);
+    const now = await this.metric('spojit_longpolls_waiting');
+    if (now !== n) throw new Error(`after the probe, ${now} request(s) parked on ?wait=, expected the ${n} held`);
+    return probe.json;
   }
 
   // --- set-up helpers (admin token) ---
