@@ -274,7 +274,7 @@ test('unknown routes are 404, wrong methods 405, missing or wrong tokens 401, a 
     const r = await srv.api('GET', p);
     is4xx(r, `GET ${p}`, 404);
   }
-  for (const [m, p] of [['DELETE', '/v1/runs'], ['PUT', '/v1/approvals'], ['GET', `/v1/approvals/${approvalId}/decisions`], ['PATCH', '/v1/workflows'], ['POST', '/v1/audit/verify'], ['DELETE', '/healthz']]) {
+  for (const [m, p] of [['DELETE', '/v1/runs'], ['PUT', '/v1/approvals'], ['GET', `/v1/approvals/${approvalId}/decisions`], ['PATCH', '/v1/workflows'], ['PUT', '/v1/audit/verify'], ['POST', '/v1/audit/head'], ['DELETE', '/healthz']]) {
     const r = await srv.api(m, p);
     is4xx(r, `${m} ${p}`, 405);
   }
