@@ -104,7 +104,7 @@ static bool over_key_rate(api *a, http_request *req, const principal *who)
     http_add_header(req, "Retry-After", ra);
     api_fail(req, SP_ERATE,
              "%s %s: %s %s made more than %d requests in a second (the server's "
-             "--rate-limit); try again in %lld seconds", http_method(req), http_path(req),
+             "--rate-limit); try again in %lld s (Retry-After)", http_method(req), http_path(req),
              who->key_id[0] ? "API key" : "the web session of", who->key_id[0] ? who->key_id
              : who->name, a->cfg.key_rate, secs);
     return true;
