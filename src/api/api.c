@@ -24,7 +24,9 @@ api *api_new(store *s, engine *e, const api_config *cfg)
         free(a);
         return NULL;
     }
-    if (!(a->login_rl = api_rl_new(API_LOGIN_RL_ENTRIES, API_LOGIN_WINDOW_MS)) ||
+    int oom = 0;
+    a->key_rate = api_kr_new(a->cfg.key_rate, &oom);
+    if (oom || !(a->login_rl = api_rl_new(API_LOGIN_RL_ENTRIES, API_LOGIN_WINDOW_MS)) ||
         !(a->passwords = workers_start(API_PASSWORD_WORKERS, API_PASSWORD_QUEUE))) {
         api_free(a);
         return NULL;
@@ -51,6 +53,7 @@ void api_free(api *a)
     api_lp_free(a->lp);
     api_rl_free(a->login_rl);
     api_key_uses_free(a->key_uses);
+    api_kr_free(a->key_rate);
     free(a);
 }
 

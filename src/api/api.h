@@ -30,6 +30,8 @@ typedef struct {
     const struct secrets_key *secrets_key;  /* opens the sealed link keys (borrowed) */
     const struct audit_key *audit_key;      /* checks the audit chain (borrowed) */
     bool callbacks_private;     /* callback_url may name private and loopback addresses */
+    int key_rate;               /* requests a second per API key or session user
+                                 * (--rate-limit); 0: no limit */
 } api_config;
 
 api *api_new(store *s, engine *e, const api_config *cfg);

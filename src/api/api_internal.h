@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "api/keyrate.h"
 #include "api/ratelimit.h"
 #include "auth/auth.h"
 #include "auth/session.h"
@@ -86,6 +87,7 @@ struct api {
     api_longpolls *lp;
     api_rl *login_rl;           /* session.c: failed logins per name and address */
     api_key_uses *key_uses;     /* keyuse.c: when each key was last noted */
+    api_kr *key_rate;           /* keyrate.c: requests per key; NULL: no limit */
     workers *passwords;         /* session.c: argon2id off the HTTP threads */
 };
 

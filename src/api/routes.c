@@ -9,7 +9,10 @@
  */
 #include "api/api_internal.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "core/clock.h"
 
 /*      method  path                               who may call          handler */
 #define API_ENDPOINTS(X)                                                                   \
@@ -77,6 +80,36 @@ const http_route *api_routes(size_t *n)
     return routes;
 }
 
+/*
+ * --rate-limit: a request of a key (or, by cookie, of a user) with no token
+ * left is answered 429 with Retry-After in whole seconds, before the
+ * handler reads anything. Counted after authentication, so a wrong key
+ * cannot use up the rate of a right one.
+ */
+static bool over_key_rate(api *a, http_request *req, const principal *who)
+{
+    if (!a->key_rate)
+        return false;
+    char key[API_KR_KEY_MAX];
+    if (who->key_id[0])
+        snprintf(key, sizeof key, "key:%s", who->key_id);
+    else
+        snprintf(key, sizeof key, "user:%s", who->name);
+    int64_t wait = api_kr_take(a->key_rate, key, clock_mono_ms());
+    if (wait <= 0)
+        return false;
+    long long secs = (long long)((wait + 999) / 1000);
+    char ra[32];
+    snprintf(ra, sizeof ra, "%lld", secs);
+    http_add_header(req, "Retry-After", ra);
+    api_fail(req, SP_ERATE,
+             "%s %s: %s %s made more than %d requests in a second (the server's "
+             "--rate-limit); try again in %lld s (Retry-After)", http_method(req), http_path(req),
+             who->key_id[0] ? "API key" : "the web session of", who->key_id[0] ? who->key_id
+             : who->name, a->cfg.key_rate, secs);
+    return true;
+}
+
 void api_dispatch(http_request *req, void *app, api_access rule, api_handler fn)
 {
     api *a = app;
@@ -104,10 +137,13 @@ void api_dispatch(http_request *req, void *app, api_access rule, api_handler fn)
         return;
     }
     api_note_key_use(a, &c.who);
-    if (!api_access_allows(rule, &c.who))
+    if (over_key_rate(a, req, &c.who)) {
+        /* answered 429 */
+    } else if (!api_access_allows(rule, &c.who)) {
         api_fail(req, SP_EFORBIDDEN, "%s %s: not allowed for %s (role %s, key scope %s)",
                  http_method(req), http_path(req), c.who.name, c.who.role, c.who.scope);
-    else
+    } else {
         fn(&c);
+    }
     principal_clear(&c.who);
 }

@@ -128,6 +128,13 @@ void wfcache_put(engine *e, workflow *wf);
 void wfcache_clear(engine *e);
 
 /* ---- runs (run.c) ---- */
+/* The step outputs one run keeps, in all, as compact JSON: each visit of a
+ * step keeps its own. A step whose output would take the total past it
+ * fails (not retried; on_error applies) and the output is not kept. The
+ * total is counted as outputs arrive, in the run's private "_output_bytes",
+ * so the check measures only the new output, never the whole document. */
+#define RUN_OUTPUTS_MAX_BYTES (16u << 20)
+
 /* Moves a running run forward until it waits or ends. Step failures are
  * outcomes recorded in the run, not errors; errors are store failures. */
 sp_code run_advance(engine *e, const workflow *wf, json_t *run, sp_error *err);

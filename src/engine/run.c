@@ -241,9 +241,36 @@ sp_code run_step_complete(engine *e, const step_def *step, json_t *run, json_t *
     return step_completed(e, step, run, entry, ctx, output, step->next, err);
 }
 
+/* RUN_OUTPUTS_MAX_BYTES: true (output released, the step failed) when
+ * output would take the run's kept outputs past the limit; else counts it.
+ * json_dumpb into no buffer only measures: nothing is copied. */
+static bool outputs_over_limit(engine *e, const step_def *step, json_t *run, json_t *entry,
+                               json_t *ctx, json_t *output, sp_code *rc, sp_error *err)
+{
+    char none[1];
+    size_t n = json_dumpb(output, none, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_int_t kept = json_integer_value(json_object_get(run, "_output_bytes"));
+    if (kept < 0)
+        kept = 0;
+    if ((json_int_t)n <= (json_int_t)RUN_OUTPUTS_MAX_BYTES - kept) {
+        json_object_set_new(run, "_output_bytes", json_integer(kept + (json_int_t)n));
+        return false;
+    }
+    json_decref(output);
+    char msg[300];
+    snprintf(msg, sizeof msg, "step '%s': its output is %zu bytes of JSON and the run keeps "
+             "%lld bytes of step outputs already; a run keeps at most %u (16 MiB) in all",
+             step->id, n, (long long)kept, RUN_OUTPUTS_MAX_BYTES);
+    *rc = run_step_fail(e, step, run, entry, ctx, msg, false, 0, err);
+    return true;
+}
+
 static sp_code step_completed(engine *e, const step_def *step, json_t *run, json_t *entry,
                               json_t *ctx, json_t *output, int next, sp_error *err)
 {
+    sp_code over_rc;
+    if (outputs_over_limit(e, step, run, entry, ctx, output, &over_rc, err))
+        return over_rc;
     json_object_set_new(entry, "status", json_string("completed"));
     json_object_set_new(entry, "output", output);
     json_object_set_new(entry, "ended_at", engine_now_json());

@@ -277,7 +277,9 @@ static enum MHD_Result start_request(http_server *srv, struct MHD_Connection *co
         unsigned long long n = strtoull(cl, &end, 10);
         if (errno || end == cl || n > srv->max_body)
             return answer_now(req, SP_ETOOLARGE, NULL,
-                              "request body too large: the limit is %zu bytes", srv->max_body);
+                              "%s %s: the request body (Content-Length %.40s) is too large: the "
+                              "limit is %zu bytes (--max-body)", req->method, url, cl,
+                              srv->max_body);
         req->expected = (size_t)n;
     }
     return MHD_YES;
@@ -345,7 +347,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case HTTP_ST_READING:
         if (req->too_large)
             return answer_now(req, SP_ETOOLARGE, NULL,
-                              "request body too large: the limit is %zu bytes", srv->max_body);
+                              "%s %s: the request body is too large: the limit is %zu bytes "
+                              "(--max-body)", req->method, url, srv->max_body);
         pthread_mutex_lock(&srv->mu);
         srv->handling++;                /* after_handler counts it down */
         pthread_mutex_unlock(&srv->mu);

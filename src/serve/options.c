@@ -42,6 +42,9 @@ static const opt_spec specs[] = {
     { "--max-connections-per-ip", "SPOJIT_MAX_CONNECTIONS_PER_IP", OPT_COUNT, "64",
       AT(max_connections_per_ip),
       "HTTP connections from one client address (behind a proxy: all of them)" },
+    { "--rate-limit", "SPOJIT_RATE_LIMIT", OPT_INT, "1000", AT(rate_limit),
+      "requests a second one API key (or one user's web session) may make,\n"
+      "                           with a burst of as many; more get 429; 0: no limit" },
     { "--request-timeout", "SPOJIT_REQUEST_TIMEOUT", OPT_COUNT, "10", AT(request_timeout),
       "seconds a connection has to send a whole request, header and body" },
     { "--callbacks-private", "SPOJIT_CALLBACKS_PRIVATE", OPT_BOOL, "0", AT(callbacks_private),

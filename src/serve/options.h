@@ -22,6 +22,7 @@ typedef struct {
     int max_wait;           /* seconds, cap on ?wait= */
     int max_connections;    /* 0: sized from the open-file limit */
     int max_connections_per_ip;
+    int rate_limit;         /* requests a second per API key; 0: no limit */
     int request_timeout;     /* seconds for a whole request, header and body */
     char *tls_cert;         /* PEM file: serve HTTPS (with tls_key) */
     char *tls_key;          /* PEM file of the certificate's private key */

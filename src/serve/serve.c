@@ -266,7 +266,8 @@ int serve_main(int argc, char **argv)
     api_config acfg = { .test_clock = o.test_clock, .max_wait_seconds = o.max_wait,
                         .tls = tls_cert != NULL || o.secure_cookies, .demo = o.demo,
                         .secrets_key = master_key, .audit_key = audit,
-                        .callbacks_private = o.callbacks_private };
+                        .callbacks_private = o.callbacks_private,
+                        .key_rate = o.rate_limit };
     if (!(a = api_new(st, eng, &acfg))) {
         log_error("cannot set up the API: out of memory");
         goto out;
