@@ -26,7 +26,10 @@ const ATTACK_MS = 3 * DEADLINE_MS;      // three generations of slow connections
 // A closed connection "lived to the deadline" when it lasted at least this
 // long; refused ones are closed at once, far below it.
 const CUT_MIN_MS = DEADLINE_MS - 50;
-const CUT_MAX_MS = DEADLINE_MS + 1500;  // the sweeper, plus a loaded machine (ASan)
+// The sweeper, plus a loaded machine (ASan, other jobs: this process's own
+// clock reads lag with its event loop). Still below the default deadline
+// (10 s) and the attack's length, so only the 2 s deadline can explain a cut.
+const CUT_MAX_MS = DEADLINE_MS + 3000;
 const REFUSED_MAX_MS = 1000;
 
 const srv = useServer({
