@@ -34,7 +34,7 @@ BENCH_BIN := $(BUILD)/spojit-bench
 # the example workflows' corpus, and what the fuzzers found (tests/fuzz/repro/).
 REPLAY_BIN := $(patsubst %,$(BUILD)/tests/replay_%,example_inputs expr workflow_load json_api)
 
-.PHONY: all deps test-deps run test unit e2e check bench clean leakcheck-expr fuzz
+.PHONY: all deps test-deps run test unit e2e check bench clean leakcheck-expr fuzz soak
 all: $(BUILD)/spojit
 
 $(BUILD)/spojit: $(OBJ)
@@ -98,6 +98,11 @@ leakcheck-expr: $(BUILD)/tests/test_expr
 bench: deps
 	$(MAKE) all $(BENCH_BIN)
 	$(BENCH_BIN) --server $(abspath $(BUILD)/spojit)
+
+# A long steady load, sampled: tests/soak/soak.mjs, docs/operations/soak.md.
+SOAK_MINUTES ?= 30
+soak: $(BUILD)/spojit
+	SPOJIT_BIN=$(abspath $(BUILD)/spojit) SOAK_MINUTES=$(SOAK_MINUTES) node tests/soak/soak.mjs
 
 include tests/fuzz/fuzz.mk
 
