@@ -137,8 +137,8 @@ void api_note_key_use(api *a, const principal *p);
 
 /* ---- request.c: the shared path ---- */
 bool api_access_allows(api_access rule, const principal *p);
-/* Admins and viewers read every run and gate; others what concerns them. */
-bool api_sees_all(const principal *p);
+/* Who sees every run and gate: principal_sees_all and principal_sees_gate
+ * (auth/visibility.c). */
 /* Replies {"error"} with code and a printf message. */
 void api_fail(http_request *req, sp_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -249,9 +249,9 @@ size_t api_lp_waiting(const api_longpolls *lp);
 /* The status a document waits in: "running" for runs, "pending" for gates.
  * Pure, so it lives in validate.c with the other unit-tested checks. */
 bool api_lp_still_waiting(const char *kind, const json_t *doc);
-/* Who sees which run and gate: docs/api/README.md, "What a caller sees". */
+/* Who sees which run: docs/api/README.md, "What a caller sees" (gates:
+ * principal_sees_gate). */
 bool api_run_visible(const principal *p, const json_t *run);
-#define api_gate_visible principal_sees_gate    /* auth/visibility.c */
 
 /* ---- handlers, one file per resource ---- */
 void api_workflow_apply(api_call *c);

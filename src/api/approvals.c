@@ -141,7 +141,7 @@ static sp_code inbox_names(const principal *p, const char *assignee, json_t **na
     if (strcmp(assignee, "any") != 0 && !api_assignee_valid(assignee))
         return sp_error_set(err, SP_EBADINPUT,
                             "assignee: expected me, any, user:NAME or team:NAME");
-    if (!api_sees_all(p))
+    if (!principal_sees_all(p))
         return sp_error_set(err, SP_EFORBIDDEN,
                             "assignee: only admins and viewers may list other inboxes");
     if (strcmp(assignee, "any") != 0)

@@ -121,7 +121,7 @@ static void entry_free(lp_entry *e)
 static bool visible(const lp_entry *e, const json_t *doc)
 {
     return strcmp(e->kind, "run") == 0 ? api_run_visible(&e->who, doc)
-                                       : api_gate_visible(&e->who, doc);
+                                       : principal_sees_gate(&e->who, doc);
 }
 
 /* Sweeper thread, without mu. Entries of the batch are on a list; those

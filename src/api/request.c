@@ -19,11 +19,6 @@ static bool is(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
-bool api_sees_all(const principal *p)
-{
-    return principal_sees_all(p);
-}
-
 /* The rules of docs/api/README.md, "Who may call what". */
 bool api_access_allows(api_access rule, const principal *p)
 {

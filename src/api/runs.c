@@ -19,7 +19,7 @@ static const char *const run_statuses[] = { "running", "waiting", "completed", "
 bool api_run_visible(const principal *p, const json_t *run)
 {
     const char *starter = json_str(run, "started_by");
-    return api_sees_all(p) || (starter && strcmp(starter, p->name) == 0);
+    return principal_sees_all(p) || (starter && strcmp(starter, p->name) == 0);
 }
 
 void api_run_start(api_call *c)
@@ -56,7 +56,7 @@ void api_run_list(api_call *c)
         .status = http_query(c->req, "status"),
         .workflow = http_query(c->req, "workflow"),
         .cursor = http_query(c->req, "cursor"),
-        .started_by = api_sees_all(&c->who) ? NULL : c->who.name,
+        .started_by = principal_sees_all(&c->who) ? NULL : c->who.name,
     };
     if (f.status && api_check_word(f.status, run_statuses, "status", &err) != SP_OK)
         err.code = SP_EBADINPUT;

@@ -95,7 +95,7 @@ int audit_row_hash_plain(const char *prev_hash, const store_audit_row *row, char
     return 0;
 }
 
-static void put_be64(unsigned char out[8], uint64_t v)
+void audit_put_be64(unsigned char out[8], uint64_t v)
 {
     for (int i = 7; i >= 0; i--, v >>= 8)
         out[i] = (unsigned char)(v & 0xff);
@@ -123,8 +123,8 @@ void audit_row_hash_keyed(const audit_key *key, const char *prev_hash,
 {
     crypto_auth_hmacsha256_state st = key->init;
     unsigned char ints[16], mac[crypto_auth_hmacsha256_BYTES];
-    put_be64(ints, (uint64_t)row->seq);
-    put_be64(ints + 8, (uint64_t)row->at);
+    audit_put_be64(ints, (uint64_t)row->seq);
+    audit_put_be64(ints + 8, (uint64_t)row->at);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)prev_hash, 64);
     crypto_auth_hmacsha256_update(&st, ints, sizeof ints);
     hmac_field(&st, row->actor, row->actor_len);

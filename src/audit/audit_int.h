@@ -54,5 +54,12 @@ void audit_row_hash_keyed(const audit_key *key, const char *prev_hash,
 void audit_head_mac(const audit_key *key, int64_t seq, const char *hash, char out[65]);
 
 bool audit_is_hex64(const char *s);
+/* v as 8 bytes big-endian (the row and head formulas). */
+void audit_put_be64(unsigned char out[8], uint64_t v);
+/* The meta value name as {"seq", "hash", ...}: its seq and hash, and the
+ * whole document in *doc (new reference) unless doc is NULL. SP_ENOTFOUND
+ * when absent; SP_ESTORE naming name when not a seq and a hash. */
+sp_code audit_meta_point(store_conn *c, const char *name, json_t **doc, int64_t *seq,
+                         char hash[65], sp_error *err);
 
 #endif

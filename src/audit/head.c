@@ -50,17 +50,11 @@
  * head is about 300 bytes. */
 #define HEAD_FILE_TAIL 4096
 
-static void put_be64(unsigned char out[8], uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        out[i] = (unsigned char)(v & 0xff);
-}
-
 void audit_head_mac(const audit_key *key, int64_t seq, const char *hash, char out[65])
 {
     crypto_auth_hmacsha256_state st = key->init;
     unsigned char n[8], mac[crypto_auth_hmacsha256_BYTES];
-    put_be64(n, (uint64_t)seq);
+    audit_put_be64(n, (uint64_t)seq);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)HEAD_MAC_TEXT,
                                   sizeof HEAD_MAC_TEXT - 1);
     crypto_auth_hmacsha256_update(&st, n, sizeof n);
@@ -95,30 +89,17 @@ sp_code audit_head_record(store_conn *w, audit_chain *chain, sp_error *err)
 sp_code audit_head_read(store_conn *c, const audit_key *key, int64_t *seq, char hash[65],
                         sp_error *err)
 {
-    char *text = NULL;
-    sp_code rc = store_meta_get(c, AUDIT_HEAD_META, &text, err);
+    json_t *doc = NULL;
+    sp_code rc = audit_meta_point(c, AUDIT_HEAD_META, &doc, seq, hash, err);
     if (rc)
         return rc;
-    json_t *doc = json_loads(text, 0, NULL);
-    free(text);
-    const json_t *s = json_object_get(doc, "seq");
-    const char *h = json_str(doc, "hash"), *mac = json_str(doc, "mac");
+    const char *mac = json_str(doc, "mac");
     char want[65];
-    if (!json_is_integer(s) || json_integer_value(s) < 0 || !audit_is_hex64(h) ||
-        !audit_is_hex64(mac)) {
-        rc = sp_error_set(err, SP_ESTORE, "meta %s is not a seq, a hash and a mac (the "
-                          "database was altered)", AUDIT_HEAD_META);
-    } else {
-        audit_head_mac(key, json_integer_value(s), h, want);
-        if (sodium_memcmp(want, mac, 64) != 0)
-            rc = sp_error_set(err, SP_ESTORE, "meta %s: its mac does not match (the head was "
-                              "set by something without the audit key: the database was "
-                              "altered)", AUDIT_HEAD_META);
-    }
-    if (rc == SP_OK) {
-        *seq = json_integer_value(s);
-        memcpy(hash, h, 65);
-    }
+    audit_head_mac(key, *seq, hash, want);
+    if (!audit_is_hex64(mac) || sodium_memcmp(want, mac, 64) != 0)
+        rc = sp_error_set(err, SP_ESTORE, "meta %s: its mac does not match (the head was set "
+                          "by something without the audit key: the database was altered)",
+                          AUDIT_HEAD_META);
     json_decref(doc);
     return rc;
 }

@@ -120,17 +120,26 @@ static sp_code parse_anchor(const json_t *doc, const char *seq_key, const char *
     return SP_OK;
 }
 
-sp_code audit_anchor_read(store_conn *c, int64_t *seq, char hash[65], sp_error *err)
+sp_code audit_meta_point(store_conn *c, const char *name, json_t **doc, int64_t *seq,
+                         char hash[65], sp_error *err)
 {
     char *text = NULL;
-    sp_code rc = store_meta_get(c, AUDIT_ANCHOR_META, &text, err);
+    sp_code rc = store_meta_get(c, name, &text, err);
     if (rc)
         return rc;
-    json_t *doc = json_loads(text, 0, NULL);
+    json_t *d = json_loads(text, 0, NULL);
     free(text);
-    rc = parse_anchor(doc, "seq", "hash", AUDIT_ANCHOR_META, seq, hash, err);
-    json_decref(doc);
+    rc = parse_anchor(d, "seq", "hash", name, seq, hash, err);
+    if (rc == SP_OK && doc)
+        *doc = d;
+    else
+        json_decref(d);
     return rc;
+}
+
+sp_code audit_anchor_read(store_conn *c, int64_t *seq, char hash[65], sp_error *err)
+{
+    return audit_meta_point(c, AUDIT_ANCHOR_META, NULL, seq, hash, err);
 }
 
 /* 32 bytes from the 64 hex digits at doc[name]; false when absent or not that. */
